@@ -1,0 +1,45 @@
+# ducha — two commands: `make demo` (set up, run the main job on sample data) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_DB := data/demo.duckdb
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install demo test lint lock bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	rm -f $(DEMO_DB) $(DEMO_DB).wal
+	$(BIN)/ducha --db $(DEMO_DB) units show | tail -n 4
+	$(BIN)/ducha --db $(DEMO_DB) targets import data/samples/wujin-2026-target-decomposition-table.txt --year 2026
+	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
+	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 | head -n 30
+	@echo "……完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n 2
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Re-resolve the lock file (needs uv: pip install uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+bench: install
+	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python $$b; done; true
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_DB) $(DEMO_DB).wal

@@ -1,0 +1,316 @@
+"""The `ducha` command line. Messages for people are Chinese; user errors exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:  # typer ≥ 0.29 vendors click; older releases use click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
+
+from flows.errors import UserError
+
+app = typer.Typer(
+    help="督查：政府工作报告目标任务的月度督查流水线。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+units_app = typer.Typer(help="单位名册。", no_args_is_help=True)
+targets_app = typer.Typer(help="目标任务分解表（目标任务库）。", no_args_is_help=True)
+app.add_typer(units_app, name="units")
+app.add_typer(targets_app, name="targets")
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="输出格式：text 或 json")]
+
+
+def _workspace(ctx: typer.Context):
+    from flows.workspace import Workspace
+
+    obj = ctx.find_root().obj or {}
+    return Workspace.from_options(obj.get("db"), obj.get("config"))
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="数据库文件（默认 data/ducha.duckdb，环境变量 DUCHA_DB）"),
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="配置目录（默认 config/，环境变量 DUCHA_CONFIG）")
+    ] = None,
+) -> None:
+    ctx.obj = {"db": db, "config": config}
+
+
+# ------------------------------------------------------------------ units
+
+
+@units_app.command("show")
+def units_show(ctx: typer.Context, format: FormatOption = Format.text) -> None:
+    """列出单位名册（镇、开发区、街道、部门、国有企业、分管领导）及集合词。"""
+    from flows.units import KIND_NAMES, UnitRegister
+
+    register = UnitRegister.load(_workspace(ctx).config_dir)
+    if format is Format.json:
+        _echo_json({"units": [u.to_dict() for u in register.units], "groups": register.groups})
+        return
+    for kind, title in KIND_NAMES.items():
+        members = register.of_kind(kind)
+        typer.echo(f"{title}（{len(members)}）：")
+        for unit in members:
+            alias = f"（又称 {'、'.join(unit.aliases)}）" if unit.aliases else ""
+            typer.echo(f"  {unit.name}{alias}")
+    typer.echo("集合词：")
+    for word, members in register.groups.items():
+        typer.echo(f"  {word}：{'、'.join(members)}")
+
+
+# ---------------------------------------------------------------- targets
+
+
+@targets_app.command("import")
+def targets_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="分解表文件：.docx、.xlsx 或 .txt")],
+    year: Annotated[str, typer.Option("--year", help="年份，如 2026")],
+    format: FormatOption = Format.text,
+) -> None:
+    """导入目标任务分解表，抽取各任务的指标建议。"""
+    from flows.db import opened
+    from flows.register import import_tasks, parse_year, resolve_rows
+    from flows.table_reader import read_table
+    from flows.units import UnitRegister
+
+    ws = _workspace(ctx)
+    year_no = parse_year(year)
+    register = UnitRegister.load(ws.config_dir)
+    related = ws.related_units(year_no)
+    threshold = float(ws.settings().get("task_match_threshold", 80))
+    tasks = resolve_rows(read_table(file), register, file.name)  # nothing written yet
+    with opened(ws.db_path) as con:
+        result = import_tasks(
+            con,
+            tasks,
+            year=year_no,
+            source=file,
+            register=register,
+            related=related,
+            threshold=threshold,
+        )
+    if format is Format.json:
+        _echo_json(result.to_dict())
+        return
+    c = result.changes
+    typer.echo(
+        f"已导入 {year_no} 年目标任务 {result.tasks} 项（新增 {len(c['added'])}、"
+        f"修改 {len(c['changed'])}、删除 {len(c['removed'])}、未变 {len(c['unchanged'])}）。"
+    )
+    typer.echo(
+        f"指标 {result.metrics} 个（已确认 {result.confirmed}，待确认 {result.metrics - result.confirmed}），"
+        f"无量化指标的里程碑任务 {result.milestones} 项。"
+    )
+    for label, ids in (("修改", c["changed"]), ("删除", c["removed"])):
+        if ids:
+            typer.echo(f"{label}的任务：{'、'.join(ids)}")
+    if result.needs_review:
+        typer.echo(f"内容已改动、指标需重新确认的任务：{'、'.join(result.needs_review)}")
+    if result.related_pending:
+        typer.echo(
+            f"“相关单位”尚未明确、暂由牵头单位报送的任务 {len(result.related_pending)} 项"
+            f"（在 config/related_units.yaml 中明确）：{'、'.join(result.related_pending)}"
+        )
+
+
+@targets_app.command("show")
+def targets_show(
+    ctx: typer.Context,
+    year: Annotated[str, typer.Option("--year", help="年份，如 2026")],
+    format: FormatOption = Format.text,
+) -> None:
+    """显示目标任务库：任务、分管领导、牵头单位、责任单位和指标。"""
+    from flows.db import opened, sql
+    from flows.register import parse_year
+
+    ws = _workspace(ctx)
+    year_no = parse_year(year)
+    with opened(ws.db_path, read_only=True) as con:
+        rows = con.sql(sql("targets_show"), params={"year": year_no}).fetchall()
+    tasks = [
+        {
+            "id": r[0],
+            "goal": r[1],
+            "content": r[2],
+            "leaders": list(r[3]),
+            "lead_units": list(r[4]),
+            "responsible_units": list(r[5]),
+            "metrics": [_metric_json(m) for m in r[6]],
+        }
+        for r in rows
+    ]
+    if not tasks:
+        raise UserError(f"数据库中没有 {year_no} 年的目标任务，请先导入分解表")
+    if format is Format.json:
+        _echo_json(tasks)
+        return
+    from flows.review import BOUNDS_ZH, KINDS_ZH
+
+    for task, r in zip(tasks, rows, strict=True):
+        flags = ("（相关单位待明确）" if r[7] else "") + (
+            "（内容已改动，指标待重新确认）" if r[8] else ""
+        )
+        typer.echo(f"{task['id']} 【{task['goal']}】{task['content']}{flags}")
+        typer.echo(
+            f"    分管领导：{'、'.join(task['leaders']) or '—'}；牵头单位：{'、'.join(task['lead_units'])}；"
+            f"责任单位：{'、'.join(task['responsible_units'])}"
+        )
+        if not task["metrics"]:
+            typer.echo("    指标：无（里程碑任务）")
+        for i, m in enumerate(task["metrics"], start=1):
+            state = "已确认" if m["confirmed"] else "待确认"
+            typer.echo(
+                f"    指标{i}：{m['label']} {BOUNDS_ZH[m['bound']]} {m['value']}{m['unit']}"
+                f"（{KINDS_ZH[m['kind']]}，{state}）"
+            )
+
+
+def _metric_json(m: dict[str, Any]) -> dict[str, Any]:
+    value = m["value"]
+    return {
+        "label": m["label"],
+        "value": int(value) if float(value).is_integer() else value,
+        "unit": m["unit"],
+        "kind": m["kind"],
+        "bound": m["bound"],
+        "confirmed": m["confirmed"],
+    }
+
+
+@targets_app.command("extract")
+def targets_extract(format: FormatOption = Format.text) -> None:
+    """从标准输入逐行读取任务文本，输出每行抽取出的指标建议。"""
+    from flows.metrics import extract_metrics
+    from flows.review import BOUNDS_ZH, KINDS_ZH
+
+    lines = [line.rstrip("\r\n") for line in sys.stdin]
+    results = [[m.to_dict() for m in extract_metrics(line)] for line in lines]
+    if format is Format.json:
+        _echo_json(results)
+        return
+    for n, (line, metrics) in enumerate(zip(lines, results, strict=True), start=1):
+        shown = "；".join(
+            f"{m['label']} {BOUNDS_ZH[m['bound']]} {m['value']}{m['unit']}（{KINDS_ZH[m['kind']]}）"
+            for m in metrics
+        )
+        typer.echo(f"{n}. {shown or '无量化指标'}  ← {line[:40]}")
+
+
+@targets_app.command("review")
+def targets_review(
+    ctx: typer.Context,
+    year: Annotated[str, typer.Option("--year", help="年份，如 2026")],
+    out: Annotated[Path, typer.Option("--out", help="输出文件：.yaml 或 .xlsx")],
+) -> None:
+    """导出指标确认文件（建议值和已确认值），供人工核对。"""
+    from flows.db import opened
+    from flows.register import parse_year
+    from flows.review import export_review
+
+    ws = _workspace(ctx)
+    year_no = parse_year(year)
+    with opened(ws.db_path, read_only=True) as con:
+        count = export_review(con, year_no, out)
+    typer.echo(f"已写出 {year_no} 年 {count} 项任务的指标确认文件：{out}")
+
+
+@targets_app.command("confirm")
+def targets_confirm(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="核对后的指标确认文件：.yaml 或 .xlsx")],
+    format: FormatOption = Format.text,
+) -> None:
+    """载入核对后的指标确认文件，已确认的指标以此为准。"""
+    from flows.db import opened
+    from flows.review import load_review
+    from flows.units import UnitRegister
+
+    ws = _workspace(ctx)
+    register = UnitRegister.load(ws.config_dir)
+    with opened(ws.db_path) as con:
+        result = load_review(con, file, register)
+    if format is Format.json:
+        _echo_json(result.__dict__)
+        return
+    typer.echo(
+        f"已确认 {result.year} 年任务 {result.confirmed_tasks} 项、指标 {result.confirmed_metrics} 个；"
+        f"未确认 {result.skipped} 项。"
+    )
+    if result.needs_review:
+        typer.echo(f"内容已改动、指标需重新确认的任务：{'、'.join(result.needs_review)}")
+
+
+# ------------------------------------------------------------------ entry
+
+
+_CLICK_MESSAGES = {
+    "No such option": "没有这个选项",
+    "Missing option": "缺少选项",
+    "Missing argument": "缺少参数",
+    "No such command": "没有这个命令",
+    "Invalid value": "取值无效",
+    "Got unexpected extra argument": "多余的参数",
+}
+
+
+def _usage_message(exc: click_exceptions.UsageError) -> str:
+    text = exc.format_message()
+    for english, chinese in _CLICK_MESSAGES.items():
+        if text.startswith(english):
+            return chinese + text[len(english) :]
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="ducha", standalone_mode=False)
+    except UserError as exc:
+        typer.echo(f"错误：{exc.message}", err=True)
+        return exc.exit_code
+    except click_exceptions.UsageError as exc:
+        typer.echo(f"错误：{_usage_message(exc)}（用 --help 查看用法）", err=True)
+        return 2
+    except click_exceptions.Abort:
+        typer.echo("已取消", err=True)
+        return 1
+    except click_exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,151 @@
+"""DuckDB access: opening with a clear lock message, migrations, transactions, SQL files."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from flows.errors import UserError
+from flows.workspace import SQL_DIR
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+DEFAULT_LOCK_WAIT = 30.0
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of sql/<name>.sql (one purpose per file)."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration file, in order."""
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        m = _MIGRATION.match(path.name)
+        if not m:
+            raise RuntimeError(f"migration file name not NNN_name.sql: {path.name}")
+        found.append((int(m.group(1)), m.group(2), path.read_text(encoding="utf-8")))
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 001.. without gaps: {versions}")
+    return found
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def lock_wait() -> float:
+    """Seconds to wait for another process's lock (env DUCHA_LOCK_WAIT)."""
+    try:
+        return float(os.environ.get("DUCHA_LOCK_WAIT", DEFAULT_LOCK_WAIT))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT
+
+
+def connect(
+    path: Path, *, read_only: bool = False, wait: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting up to `wait` seconds for another writer.
+
+    DuckDB lets one process write a file at a time; a second process gets a
+    lock error. A scheduled run and a supervisor's run therefore queue here,
+    and give up with a plain message when the other one takes too long.
+    """
+    if read_only and not path.exists():
+        raise UserError(f"数据库 {path} 不存在，请先导入目标任务分解表（ducha targets import）")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wait = lock_wait() if wait is None else wait
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise UserError(f"无法打开数据库 {path}：文件损坏或不是 DuckDB 数据库") from exc
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"数据库 {path} 正被另一个 ducha 进程使用，已等待 {wait:.0f} 秒，请稍后再试"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    if not read_only:
+        migrate(con)
+    else:
+        _check_version(con, path)
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.sql(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()[0]
+    if not exists or not exists[0]:
+        return 0
+    row = con.sql("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    latest = len(migrations())
+    current = schema_version(con)
+    if current > latest:
+        raise UserError(
+            f"数据库 {path} 由更新版本的 ducha 创建（结构版本 {current}），请升级 ducha"
+        )
+    if current < latest:
+        raise UserError(f"数据库 {path} 结构版本较旧（{current}），请先运行一次写入命令以升级")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each in its own transaction. Returns versions applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    current = schema_version(con)
+    known = migrations()
+    if current > len(known):
+        raise UserError(f"数据库由更新版本的 ducha 创建（结构版本 {current}），请升级 ducha")
+    applied = []
+    for version, name, text in known[current:]:
+        with transaction(con):
+            con.execute(text)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, datetime.now()]
+            )
+        applied.append(version)
+    return applied
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: commit on success, roll back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
+def opened(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()

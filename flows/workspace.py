@@ -1,0 +1,70 @@
+"""Workspace: one government's config/ directory plus its DuckDB file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flows.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SQL_DIR = PROJECT_ROOT / "sql"
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def read_yaml(path: Path) -> Any:
+    """Read a YAML file, turning syntax errors into a user error naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UserError(f"找不到配置文件 {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"配置文件 {path} 不是 UTF-8 编码") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行" if mark is not None else ""
+        raise UserError(f"配置文件 {path} {where}格式有误，不是有效的 YAML") from exc
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config_dir: Path
+    db_path: Path
+
+    @classmethod
+    def from_options(cls, db: str | None, config: str | None) -> Workspace:
+        config_dir = Path(config or os.environ.get("DUCHA_CONFIG") or "config")
+        db_path = Path(db or os.environ.get("DUCHA_DB") or "data/ducha.duckdb")
+        if not config_dir.is_dir():
+            raise UserError(
+                f"配置目录 {config_dir} 不存在（用 --config 或环境变量 DUCHA_CONFIG 指定）"
+            )
+        return cls(config_dir=config_dir, db_path=db_path)
+
+    def settings(self) -> dict[str, Any]:
+        path = self.config_dir / "workspace.yaml"
+        data = read_yaml(path) if path.exists() else {}
+        if not isinstance(data, dict):
+            raise UserError(f"配置文件 {path} 应为键值表")
+        return data
+
+    def related_units(self, year: int) -> dict[str, list[str]]:
+        """Per-task lists for 相关单位, keyed by task id."""
+        path = self.config_dir / "related_units.yaml"
+        if not path.exists():
+            return {}
+        data = read_yaml(path) or {}
+        if not isinstance(data, dict):
+            raise UserError(f"配置文件 {path} 应为“年份: {{任务编号: [单位…]}}”的格式")
+        year_map = data.get(year) or data.get(str(year)) or {}
+        if not isinstance(year_map, dict) or not all(
+            isinstance(v, list) for v in year_map.values()
+        ):
+            raise UserError(f"配置文件 {path} 中 {year} 年的内容应为“任务编号: [单位…]”")
+        return {str(k): [str(u) for u in v] for k, v in year_map.items()}

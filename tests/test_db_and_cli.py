@@ -1,0 +1,156 @@
+"""Database lifecycle (migrations, locks) and the small commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows import db
+from tests.conftest import ROOT, SEED_TABLE, Workspace
+from tests.test_targets_import import assert_user_error
+
+
+@pytest.mark.parametrize("done", range(len(db.migrations())))
+def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> None:
+    """A database left at any earlier schema version is upgraded in place, data kept."""
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    for version, name, text in db.migrations()[:done]:
+        con.execute(text)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con.execute("CREATE TABLE keep_me (x INTEGER)")
+    con.execute("INSERT INTO keep_me VALUES (42)")
+    con.close()
+    con = db.connect(path)
+    try:
+        assert db.schema_version(con) == len(db.migrations())
+        assert con.sql("SELECT x FROM keep_me").fetchall() == [(42,)]
+        assert con.sql("SELECT count(*) FROM tasks").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+def test_database_from_a_newer_ducha_is_refused(ws: Workspace) -> None:
+    ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+    con = duckdb.connect(str(ws.db))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    con.close()
+    assert_user_error(ws, ["targets", "show", "--year", "2026"], "更新版本的 ducha")
+    assert_user_error(
+        ws, ["targets", "import", str(SEED_TABLE), "--year", "2026"], "更新版本的 ducha"
+    )
+
+
+def test_a_file_that_is_not_a_database(ws: Workspace) -> None:
+    ws.db.parent.mkdir(parents=True)
+    ws.db.write_text("这不是数据库", encoding="utf-8")
+    assert_user_error(
+        ws, ["targets", "import", str(SEED_TABLE), "--year", "2026"], "不是 DuckDB 数据库"
+    )
+
+
+def test_second_writer_waits_then_stops_with_a_clear_message(ws: Workspace) -> None:
+    ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+            str(ws.db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        env = {**os.environ, "DUCHA_LOCK_WAIT": "1"}
+        started = time.monotonic()
+        proc = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("ducha")),
+                "--db",
+                str(ws.db),
+                "--config",
+                str(ws.config),
+                "targets",
+                "import",
+                str(SEED_TABLE),
+                "--year",
+                "2026",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2
+    assert "正被另一个 ducha 进程使用" in proc.stderr and "Traceback" not in proc.stderr
+    assert waited >= 1.0
+    # once the other process is gone, the same command goes through
+    assert "未变 94" in ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+
+
+def test_units_show(ws: Workspace) -> None:
+    data = json.loads(ws.ok("units", "show", "--format", "json"))
+    units = {u["name"]: u for u in data["units"]}
+    assert {u["kind"] for u in data["units"]} == {
+        "town",
+        "zone",
+        "street",
+        "dept",
+        "company",
+        "leader",
+    }
+    assert units["高新区"]["kind"] == "zone" and "武高新" in units["高新区"]["aliases"]
+    assert "西太湖科技产业园" in units["西太湖"]["aliases"]
+    assert "中以常州创新园" in units["中以园"]["aliases"]
+    assert data["groups"]["开发区"] == ["高新区", "西太湖"]
+    assert len(data["groups"]["镇"]) == 8
+    text = ws.ok("units", "show")
+    assert "高新区（又称 武高新" in text and "集合词：" in text
+
+
+def test_units_register_errors_name_the_file(ws: Workspace) -> None:
+    path = ws.config / "units.yaml"
+    text = path.read_text(encoding="utf-8").replace(
+        "units:\n", "units:\n  - {name: 湖塘, kind: town}\n", 1
+    )
+    path.write_text(text, encoding="utf-8")
+    assert_user_error(ws, ["units", "show"], "units.yaml", "湖塘")
+    path.write_text("units:\n  - {name: 某局, kind: bureau}\n", encoding="utf-8")
+    assert_user_error(ws, ["units", "show"], "units.yaml", "bureau")
+
+
+def test_extract_reads_lines_from_stdin(ws: Workspace) -> None:
+    lines = [
+        "实施工业技改投资项目超180个、其中超亿元项目31个以上，工业投资增长5%左右。",
+        "优化“15分钟医保服务圈”内涵，持续规范医保基金使用。",
+        "新增城镇就业2.2万人以上。",
+    ]
+    out = json.loads(ws.ok("targets", "extract", "--format", "json", stdin="\n".join(lines) + "\n"))
+    assert [[(m["value"], m["unit"], m["kind"], m["bound"]) for m in ms] for ms in out] == [
+        [
+            (180, "个", "cumulative", "at_least"),
+            (31, "个", "cumulative", "at_least"),
+            (5, "%", "growth", "about"),
+        ],
+        [],
+        [(22000, "人", "cumulative", "at_least")],
+    ]
+    text = ws.ok("targets", "extract", stdin="\n".join(lines))
+    assert "无量化指标" in text.splitlines()[1]
