@@ -22,7 +22,7 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) units show | tail -n 4
 	$(BIN)/ducha --db $(DEMO_DB) targets import data/samples/wujin-2026-target-decomposition-table.txt --year 2026
 	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
-	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 | head -n 30
+	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
 	@echo "……完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
 
 test: install

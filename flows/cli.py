@@ -145,6 +145,9 @@ def targets_import(
 def targets_show(
     ctx: typer.Context,
     year: Annotated[str, typer.Option("--year", help="年份，如 2026")],
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="只显示这些任务编号（可重复）")
+    ] = None,
     format: FormatOption = Format.text,
 ) -> None:
     """显示目标任务库：任务、分管领导、牵头单位、责任单位和指标。"""
@@ -169,6 +172,12 @@ def targets_show(
     ]
     if not tasks:
         raise UserError(f"数据库中没有 {year_no} 年的目标任务，请先导入分解表")
+    if task:
+        unknown = sorted(set(task) - {t["id"] for t in tasks})
+        if unknown:
+            raise UserError(f"{year_no} 年没有任务 {'、'.join(unknown)}")
+        keep = [i for i, t in enumerate(tasks) if t["id"] in set(task)]
+        tasks, rows = [tasks[i] for i in keep], [rows[i] for i in keep]
     if format is Format.json:
         _echo_json(tasks)
         return
@@ -299,11 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     except click_exceptions.UsageError as exc:
         typer.echo(f"错误：{_usage_message(exc)}（用 --help 查看用法）", err=True)
         return 2
-    except click_exceptions.Abort:
+    except typer.Abort:
         typer.echo("已取消", err=True)
         return 1
-    except click_exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        sys.stderr.close()
+        return 0
     return 0
 
 
