@@ -277,6 +277,97 @@ def targets_confirm(
         typer.echo(f"内容已改动、指标需重新确认的任务：{'、'.join(result.needs_review)}")
 
 
+# ---------------------------------------------------------- monthly progress
+
+
+@app.command("templates")
+def templates_cmd(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="报送期，如 2026-03")],
+    unit: Annotated[
+        list[str] | None, typer.Option("--unit", help="只生成这些单位的（可重复）")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="输出目录（默认 data/templates/YYYY-MM）")
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """生成各报送单位本月的进展表模板（.xlsx）。"""
+    from flows.db import opened
+    from flows.periods import Period
+    from flows.progress_template import write_templates
+    from flows.units import UnitRegister
+
+    ws = _workspace(ctx)
+    month = Period.parse(period)
+    register = UnitRegister.load(ws.config_dir)
+    names = []
+    for name in unit or []:
+        resolved = register.resolve_unit(name)
+        if resolved is None:
+            raise UserError(f"单位“{name}”不在单位名册中")
+        names.append(resolved)
+    out_dir = out or ws.data_dir / "templates" / str(month)
+    with opened(ws.db_path, read_only=True) as con:
+        paths = write_templates(
+            con, out_dir, workspace=ws.code(), period=month, units=names or None
+        )
+    if format is Format.json:
+        _echo_json([str(p) for p in paths])
+        return
+    typer.echo(f"已生成 {month.zh} 进展表模板 {len(paths)} 份：{out_dir}")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="文件或目录（默认 data/inbox/）")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="文件中没有写明时使用的报送期")
+    ] = None,
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="文件中没有写明时使用的填报单位")
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回。"""
+    from flows.db import opened
+    from flows.ingest import ingest
+    from flows.periods import Period
+    from flows.units import UnitRegister
+
+    ws = _workspace(ctx)
+    month = Period.parse(period) if period else None
+    register = UnitRegister.load(ws.config_dir)
+    sources = paths or [ws.data_dir / "inbox"]
+    if not paths and not sources[0].exists():
+        raise UserError(f"收件目录 {sources[0]} 不存在")
+    with opened(ws.db_path) as con:
+        results = ingest(
+            con, sources, register=register, workspace=ws.code(),
+            archive_dir=ws.data_dir / "archive", unit=unit, period=month,
+        )  # fmt: skip
+    if format is Format.json:
+        _echo_json([r.to_dict() for r in results])
+        return
+    from flows.receipts import OUTCOMES
+
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+        who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
+        typer.echo(
+            f"{r.path.name}：{OUTCOMES[r.status].split('，')[0]}（{who}，{r.rows if r.status != 'rejected' else 0} 行）"
+        )
+        for p in r.problems:
+            mark = "错误" if p.severity == "error" else "提示"
+            typer.echo(f"    {mark} {p.line()}")
+    summary = "、".join(f"{OUTCOMES[k].split('，')[0]} {v}" for k, v in counts.items())
+    typer.echo(f"共 {len(results)} 个文件：{summary or '无'}。")
+
+
 # ------------------------------------------------------------------ entry
 
 

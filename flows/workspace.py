@@ -47,6 +47,14 @@ class Workspace:
             )
         return cls(config_dir=config_dir, db_path=db_path)
 
+    @property
+    def data_dir(self) -> Path:
+        """Archive, inbox and outputs live next to the database."""
+        return self.db_path.parent
+
+    def code(self) -> str:
+        return str(self.settings().get("code") or "default")
+
     def settings(self) -> dict[str, Any]:
         path = self.config_dir / "workspace.yaml"
         data = read_yaml(path) if path.exists() else {}

@@ -1,0 +1,953 @@
+"""Ingest monthly progress spreadsheets: identify, map, check, then store whole or not at all.
+
+Per file: archive the bytes unchanged under their SHA-256, read the sheets
+(flows.spreadsheet), find who sent it and for which month, map every row to a
+task and metric, check the values, and produce a receipt. Nothing is written
+to the database until a whole batch of files has been checked in memory; the
+batch is then written in one transaction (one DuckDB commit costs more than
+reading a small file), each file still all-or-nothing: a rejected file adds
+its receipt and no figure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from rapidfuzz import fuzz, process
+
+from flows.db import sql, transaction
+from flows.errors import UserError
+from flows.periods import Period
+from flows.progress_template import META_SHEET, TaskLines, unit_tasks
+from flows.progress_values import (
+    ValueProblem,
+    is_empty,
+    normalise_text,
+    parse_number,
+    parse_status,
+    text_or_none,
+)
+from flows.spreadsheet import SUFFIXES, FileRejected, Sheet, Workbook, cell_ref, read_workbook
+from flows.units import UnitRegister, normalise_name
+
+ERROR, WARNING = "error", "warning"
+FUZZY_CUTOFF = 85.0
+TOO_LARGE_FACTOR = 10
+BATCH_FILES = 200
+
+# Canonical columns and the header spellings people use (after normalisation).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "task_id": ("任务编号", "任务id", "编号"),
+    "seq": ("序号",),
+    "content": ("工作内容", "任务内容", "工作任务", "重点任务", "目标任务"),
+    "metric_no": ("指标序号",),
+    "metric": ("指标", "指标名称", "量化指标"),
+    "month": ("本月完成", "当月完成", "本月完成数", "当月完成数", "本月完成值", "本月", "当月", "本月完成情况"),
+    "cumulative": (
+        "累计完成", "累计完成数", "累计", "累计完成值", "截至本月累计", "年度累计", "全年累计完成",
+        "1-本月累计", "本年累计", "累计完成情况",
+    ),
+    "status": ("完成状态", "进展状态", "状态", "推进状态"),
+    "progress": ("进展情况", "工作进展", "进展", "推进情况", "工作推进情况", "完成情况"),
+    "issues": ("存在问题", "存在的问题", "问题", "困难问题"),
+    "next_steps": ("下步打算", "下一步打算", "下步工作", "下一步工作", "下步计划"),
+}  # fmt: skip
+_LOOKUP = {spelling: key for key, spellings in COLUMNS.items() for spelling in spellings}
+_BRACKETS = re.compile(r"[（(][^）)]*[）)]")
+_CUMULATIVE_RANGE = re.compile(r"^1-\d{1,2}月(累计)?(完成)?(数|值)?$")
+_TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
+_PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
+_PERIOD_NAME = re.compile(
+    r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
+)
+_UNIT_LINE = re.compile(r"填报单位\s*[:：]\s*([^\s:：　]+)")
+_NOTE_PREFIXES = (
+    "填报人",
+    "联系人",
+    "联系电话",
+    "电话",
+    "审核人",
+    "单位负责人",
+    "分管领导签字",
+    "注",
+    "说明",
+    "备注",
+    "制表",
+)
+
+
+@dataclass
+class Problem:
+    sheet: str | None
+    cell: str | None
+    severity: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sheet": self.sheet,
+            "cell": self.cell,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+    def line(self) -> str:
+        where = f"{self.sheet}!{self.cell}" if self.sheet and self.cell else (self.sheet or "")
+        return f"{where}：{self.message}" if where else self.message
+
+
+@dataclass
+class MetricFigure:
+    task_id: str
+    position: int
+    month_value: float | None
+    cumulative_value: float | None
+    sheet: str
+    row_no: int
+    method: str
+    score: float
+
+
+@dataclass
+class TaskNarrative:
+    task_id: str
+    status: str | None
+    progress: str | None
+    issues: str | None
+    next_steps: str | None
+
+
+@dataclass
+class FileResult:
+    """What happened to one file; `status` is accepted / rejected / duplicate / superseded."""
+
+    path: Path
+    sha256: str
+    unit: str | None = None
+    period: str | None = None
+    status: str = "rejected"
+    problems: list[Problem] = field(default_factory=list)
+    metrics: list[MetricFigure] = field(default_factory=list)
+    tasks: list[TaskNarrative] = field(default_factory=list)
+    reporter: str | None = None
+    received_at: datetime = field(default_factory=datetime.now)
+    archive_path: str = ""
+    receipt: str = ""
+
+    @property
+    def rows(self) -> int:
+        return len(self.metrics) + len(
+            {t.task_id for t in self.tasks} - {m.task_id for m in self.metrics}
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == ERROR for p in self.problems)
+
+    def add(
+        self, severity: str, message: str, sheet: str | None = None, cell: str | None = None
+    ) -> None:
+        self.problems.append(Problem(sheet, cell, severity, message))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "unit": self.unit,
+            "period": self.period,
+            "status": self.status,
+            "rows": self.rows if self.status != "rejected" else 0,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+# ------------------------------------------------------------------ context
+
+
+@dataclass
+class Context:
+    """What the checks need, loaded once per batch."""
+
+    workspace: str
+    register: UnitRegister
+    years: dict[int, dict[str, list[TaskLines]]] = field(default_factory=dict)
+    previous: dict[str, dict[tuple[str, str, int], float]] = field(default_factory=dict)
+    con: duckdb.DuckDBPyConnection | None = None
+
+    def units_of(self, period: Period) -> dict[str, list[TaskLines]]:
+        if period.year not in self.years:
+            assert self.con is not None
+            self.years[period.year] = unit_tasks(self.con, Period(period.year, 1))
+        return self.years[period.year]
+
+    def previous_cumulative(self, period: Period) -> dict[tuple[str, str, int], float]:
+        before = period.previous()
+        if before is None:
+            return {}
+        key = str(before)
+        if key not in self.previous:
+            assert self.con is not None
+            self.previous[key] = {
+                (u, t, p): v
+                for u, t, p, v in self.con.sql(
+                    sql("previous_cumulative"), params={"period": key}
+                ).fetchall()
+            }
+        return self.previous[key]
+
+
+# ------------------------------------------------------------------ identify
+
+
+def _meta(book: Workbook) -> dict[str, str]:
+    for sheet in book.sheets:
+        if sheet.name == META_SHEET and sheet.rows and str(sheet.rows[0][0]) == "ducha-template":
+            return {str(r[0]).strip(): normalise_text(r[1]) for r in sheet.rows if len(r) > 1}
+    return {}
+
+
+def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
+    unit = period = None
+    for sheet in book.sheets:
+        if sheet.name == META_SHEET:
+            continue
+        for row in sheet.rows[:6]:
+            for value in row:
+                if not isinstance(value, str) or not value:
+                    continue
+                text = normalise_text(value)
+                if unit is None and (m := _UNIT_LINE.search(text)):
+                    unit = m.group(1)
+                if period is None and (m := _PERIOD_TEXT.search(text)):
+                    period = _period_or_none(m.group(1), m.group(2))
+    return unit, period
+
+
+def _period_or_none(year: str, month: str) -> Period | None:
+    if 1 <= int(month) <= 12:
+        return Period(int(year), int(month))
+    return None
+
+
+def _name_signals(stem: str, register: UnitRegister) -> tuple[list[str], Period | None]:
+    text = normalise_text(stem)
+    period = None
+    if m := _PERIOD_NAME.search(text):
+        year, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        period = _period_or_none(year, month)
+    found: list[str] = []
+    names = sorted(
+        ((key, unit.name) for unit in register.units if unit.kind != "leader"
+         for key in (unit.name, *unit.aliases)),
+        key=lambda kv: -len(kv[0]),
+    )  # fmt: skip
+    rest = normalise_name(text)
+    for key, name in names:
+        if key and key in rest:
+            found.append(name)
+            rest = rest.replace(key, "|")
+    return list(dict.fromkeys(found)), period
+
+
+def identify(
+    result: FileResult, book: Workbook, register: UnitRegister, workspace: str,
+    unit_option: str | None, period_option: Period | None,
+) -> tuple[str | None, Period | None]:  # fmt: skip
+    """Unit and period from the template's data, a title line, the file name, the options.
+
+    Every signal present must agree; the first one wins.
+    """
+    meta = _meta(book)
+    units: list[tuple[str, str]] = []  # (source, raw name)
+    periods: list[tuple[str, Period]] = []
+    if meta:
+        if meta.get("工作区") and meta["工作区"] != workspace:
+            result.add(ERROR, f"这是“{meta['工作区']}”工作区的模板，不是本工作区（{workspace}）的")
+        if meta.get("填报单位"):
+            units.append(("模板信息", meta["填报单位"]))
+        try:
+            periods.append(("模板信息", Period.parse(meta.get("报送期", ""))))
+        except UserError:
+            result.add(ERROR, f"模板信息中的报送期“{meta.get('报送期')}”无效")
+    title_unit, title_period = _title_signals(book)
+    if title_unit:
+        units.append(("表头“填报单位”", title_unit))
+    if title_period:
+        periods.append(("表头", title_period))
+    name_units, name_period = _name_signals(result.path.stem, register)
+    if len(name_units) > 1:
+        result.add(ERROR, f"文件名中出现多个单位（{'、'.join(name_units)}），无法确定填报单位")
+    elif name_units:
+        units.append(("文件名", name_units[0]))
+    if name_period:
+        periods.append(("文件名", name_period))
+    if unit_option:
+        units.append(("--unit 选项", unit_option))
+    if period_option:
+        periods.append(("--period 选项", period_option))
+
+    resolved: list[tuple[str, str]] = []
+    for source, raw in units:
+        name = register.resolve_unit(raw)
+        if name is None:
+            result.add(ERROR, f"{source}中的填报单位“{raw}”不在单位名册中")
+        else:
+            resolved.append((source, name))
+    unit = resolved[0][1] if resolved else None
+    for source, name in resolved[1:]:
+        if name != unit:
+            result.add(ERROR, f"{resolved[0][0]}的填报单位（{unit}）与{source}（{name}）不一致")
+    period = periods[0][1] if periods else None
+    for source, other in periods[1:]:
+        if other != period:
+            result.add(
+                ERROR, f"{periods[0][0]}的报送期（{period.zh}）与{source}（{other.zh}）不一致"
+            )
+    if unit is None and not units:
+        result.add(
+            ERROR,
+            "无法确定填报单位：文件中没有“填报单位”，文件名中也没有单位名称（可用 --unit 指定）",
+        )
+    if period is None:
+        result.add(ERROR, "无法确定报送期：文件中和文件名中都没有“某年某月”（可用 --period 指定）")
+    return unit, period
+
+
+# ------------------------------------------------------------------ layout
+
+
+def _header_key(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = normalise_text(value)
+    text = re.sub(r"\s+", "", _BRACKETS.sub("", text))
+    text = text.rstrip(":：*＊")
+    if text in _LOOKUP:
+        return _LOOKUP[text]
+    if _CUMULATIVE_RANGE.match(text):
+        return "cumulative"
+    return None
+
+
+@dataclass
+class Layout:
+    header_rows: tuple[int, ...]
+    columns: dict[str, int]
+
+    @property
+    def first_data_row(self) -> int:
+        return max(self.header_rows) + 1
+
+
+def find_layout(sheet: Sheet) -> Layout | None:
+    """The header: the row (among the first 30) naming most known columns, completed by
+    the rows just above and below it (two-level headers with merged parent cells)."""
+    best_row, best = -1, {}
+    for r, row in enumerate(sheet.rows[:30]):
+        keys: dict[str, int] = {}
+        for c, value in enumerate(row):
+            key = _header_key(value)
+            if key and key not in keys:
+                keys[key] = c
+        if len(keys) > len(best):
+            best_row, best = r, keys
+    if best_row < 0:
+        return None
+    used = [best_row]
+    columns = dict(best)
+    for r in (best_row - 1, best_row + 1):
+        if not 0 <= r < len(sheet.rows):
+            continue
+        extra = {}
+        for c, value in enumerate(sheet.rows[r]):
+            key = _header_key(value)
+            if key and key not in columns and c not in columns.values():
+                extra[key] = c
+        if extra:
+            columns.update(extra)
+            used.append(r)
+    identifies = {"task_id", "seq", "content"} & columns.keys()
+    reports = {"month", "cumulative", "status", "progress"} & columns.keys()
+    if not identifies or not reports:
+        return None
+    return Layout(tuple(sorted(used)), columns)
+
+
+# ------------------------------------------------------------------ rows
+
+
+@dataclass
+class UnitIndex:
+    """A unit's tasks, indexed for matching rows."""
+
+    tasks: dict[str, TaskLines]
+    by_seq: dict[int, TaskLines]
+    texts: dict[str, str]  # normalised content -> task id
+
+    @classmethod
+    def build(cls, tasks: Sequence[TaskLines]) -> UnitIndex:
+        return cls(
+            {t.task_id: t for t in tasks},
+            {t.seq: t for t in tasks},
+            {normalise_name(normalise_text(t.content)): t.task_id for t in tasks},
+        )
+
+
+def _cell(row: list[Any], columns: dict[str, int], key: str) -> Any:
+    c = columns.get(key)
+    return row[c] if c is not None and c < len(row) else ""
+
+
+def _is_note_row(row: list[Any]) -> str | None:
+    for value in row:
+        if isinstance(value, str) and value.strip():
+            text = normalise_text(value)
+            return text if text.startswith(_NOTE_PREFIXES) else None
+        if value not in ("", None):
+            return None
+    return None
+
+
+def _seq_task(raw_seq: Any, index: UnitIndex) -> TaskLines | None:
+    try:
+        seq = parse_number(raw_seq)
+    except ValueProblem:
+        return None
+    if seq is None or not float(seq).is_integer():
+        return None
+    return index.by_seq.get(int(seq))
+
+
+def _match_task(
+    row: list[Any], columns: dict[str, int], index: UnitIndex, year: int, previous: TaskLines | None,
+    result: FileResult, sheet: str, r: int,
+) -> tuple[TaskLines | None, str, float]:  # fmt: skip
+    """The row's task: by task id, else by 序号 (table order), else by the task text
+    (exact, then fuzzy). Method "" = nothing identifies the row; "failed" = a problem was
+    added to the receipt."""
+    raw_id = normalise_text(_cell(row, columns, "task_id"))
+    if raw_id:
+        m = _TASK_ID.match(raw_id)
+        where = cell_ref(r, columns["task_id"])
+        if not m or int(m.group(1)) != year:
+            result.add(ERROR, f"任务编号“{raw_id}”无效，应为 {year}-001 这样的格式", sheet, where)
+            return None, "failed", 0.0
+        task = index.tasks.get(raw_id)
+        if task is None:
+            result.add(ERROR, f"任务编号 {raw_id} 不是本单位在 {year} 年承担的任务", sheet, where)
+            return None, "failed", 0.0
+        return task, "task_id", 100.0
+    raw_seq = _cell(row, columns, "seq")
+    raw_text = _cell(row, columns, "content")
+    by_seq = _seq_task(raw_seq, index) if not is_empty(raw_seq) else None
+    if is_empty(raw_text):
+        if by_seq is not None:
+            return by_seq, "seq", 100.0
+        if not is_empty(raw_seq):
+            result.add(
+                ERROR, f"序号“{raw_seq}”对应不到本单位的任务", sheet, cell_ref(r, columns["seq"])
+            )
+            return None, "failed", 0.0
+        if previous is not None:  # a metric row under a merged task cell
+            return previous, "continued", 100.0
+        return None, "", 0.0
+    key = normalise_name(normalise_text(raw_text))
+    where = cell_ref(r, columns["content"])
+    if key in index.texts:
+        task = index.tasks[index.texts[key]]
+        return task, ("seq" if by_seq is task else "text"), 100.0
+    if (
+        by_seq is not None
+        and fuzz.WRatio(key, normalise_name(normalise_text(by_seq.content))) >= FUZZY_CUTOFF
+    ):
+        return by_seq, "seq", 100.0
+    best = process.extractOne(
+        key, index.texts.keys(), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF
+    )
+    if best is not None:
+        task = index.tasks[index.texts[best[0]]]
+        note = f"，与序号“{raw_seq}”不一致" if by_seq is not None and by_seq is not task else ""
+        result.add(
+            WARNING,
+            f"按工作内容近似对应到任务 {task.task_id}（相似度 {best[1]:.0f}）{note}",
+            sheet,
+            where,
+        )
+        return task, "fuzzy", float(best[1])
+    shown = str(raw_text).strip()
+    shown = shown[:20] + ("…" if len(shown) > 20 else "")
+    result.add(ERROR, f"工作内容“{shown}”对应不到本单位的任务", sheet, where)
+    return None, "failed", 0.0
+
+
+def _match_metric(
+    row: list[Any], columns: dict[str, int], task: TaskLines, used: set[int], result: FileResult,
+    sheet: str, r: int,
+) -> int | None:  # fmt: skip
+    positions = [m.position for m in task.metrics if m.position]
+    if not positions:
+        return 0
+    raw_no = _cell(row, columns, "metric_no")
+    if not is_empty(raw_no):
+        try:
+            number = parse_number(raw_no)
+        except ValueProblem:
+            number = None
+        if number is None or not float(number).is_integer() or int(number) not in positions:
+            result.add(
+                ERROR,
+                f"指标序号“{raw_no}”不是任务 {task.task_id} 的指标",
+                sheet,
+                cell_ref(r, columns["metric_no"]),
+            )
+            return None
+        return int(number)
+    raw_label = _cell(row, columns, "metric")
+    if not is_empty(raw_label):
+        labels = {
+            m.position: normalise_name(normalise_text(m.label or ""))
+            for m in task.metrics
+            if m.position
+        }
+        key = normalise_name(normalise_text(raw_label))
+        exact = [p for p, label in labels.items() if label == key]
+        if exact:
+            return exact[0]
+        best = process.extractOne(key, labels, scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF)
+        if best is not None:
+            return int(best[2])
+    remaining = [p for p in positions if p not in used]
+    return remaining[0] if remaining else positions[-1]
+
+
+def parse_rows(
+    result: FileResult, book: Workbook, tasks: Sequence[TaskLines], period: Period,
+    previous: dict[tuple[str, str, int], float],
+) -> None:  # fmt: skip
+    """Map every data row of every sheet to a task and metric and check its values."""
+    index = UnitIndex.build(tasks)
+    seen_metrics: dict[tuple[str, int], str] = {}
+    narratives: dict[str, TaskNarrative] = {}
+    any_layout = False
+    for sheet in book.sheets:
+        if sheet.name == META_SHEET or sheet.hidden:
+            continue
+        layout = find_layout(sheet)
+        if layout is None:
+            continue
+        any_layout = True
+        cols = layout.columns
+        last_task: TaskLines | None = None
+        used_positions: dict[str, set[int]] = {}
+        for r in range(layout.first_data_row, len(sheet.rows)):
+            row = sheet.rows[r]
+            if all(v in ("", None) for v in row):
+                last_task = None
+                continue
+            note = _is_note_row(row)
+            if note is not None:
+                if note.startswith(("填报人", "联系人", "联系电话", "电话")):
+                    parts = [
+                        normalise_text(v)
+                        for v in row
+                        if isinstance(v, str | int | float) and str(v).strip()
+                    ]
+                    result.reporter = " ".join(parts)[:200]
+                last_task = None
+                continue
+            if find_layout(Sheet(sheet.name, [row])) is not None:  # a header repeated on a new page
+                continue
+            task, method, score = _match_task(
+                row, cols, index, period.year, last_task, result, sheet.name, r
+            )
+            if task is None:
+                reported = any(
+                    not is_empty(_cell(row, cols, k))
+                    for k in ("month", "cumulative", "status", "progress")
+                )
+                if method == "" and reported:
+                    result.add(
+                        ERROR,
+                        "这一行填了进展，但没有任务编号、序号或工作内容，对应不到任务",
+                        sheet.name,
+                        cell_ref(r, 0),
+                    )
+                last_task = None  # method "failed": the problem is already on the receipt
+                continue
+            last_task = task
+            _check_formulas(result, sheet, r, cols)
+            used = used_positions.setdefault(task.task_id, set())
+            position = _match_metric(row, cols, task, used, result, sheet.name, r)
+            if position is None:
+                continue
+            used.add(position)
+            _read_narrative(result, narratives, task, row, cols, sheet.name, r)
+            if position == 0:
+                key = (task.task_id, 0)
+                if key in seen_metrics and method != "continued":
+                    result.add(
+                        ERROR,
+                        f"任务 {task.task_id} 出现了两次（另见 {seen_metrics[key]}）",
+                        sheet.name,
+                        cell_ref(r, 0),
+                    )
+                seen_metrics.setdefault(key, f"{sheet.name}!{cell_ref(r, 0)}")
+                continue
+            key = (task.task_id, position)
+            if key in seen_metrics:
+                result.add(
+                    ERROR, f"任务 {task.task_id} 的第 {position} 个指标出现了两次（另见 {seen_metrics[key]}）",
+                    sheet.name, cell_ref(r, 0),
+                )  # fmt: skip
+                continue
+            seen_metrics[key] = f"{sheet.name}!{cell_ref(r, 0)}"
+            figure = _read_figure(
+                result, task, position, row, cols, sheet.name, r, method, score, period, previous
+            )
+            if figure is not None:
+                result.metrics.append(figure)
+    result.tasks = list(narratives.values())
+    if not any_layout:
+        result.add(
+            ERROR,
+            "没有找到进展表的表头（应有“任务编号”或“工作内容”，以及“本月完成”“累计完成”等列）",
+        )
+    elif not result.metrics and not result.tasks and result.ok:
+        result.add(ERROR, "表中没有填报任何任务的进展")
+
+
+def _check_formulas(result: FileResult, sheet: Sheet, r: int, cols: dict[str, int]) -> None:
+    if not sheet.formulas:
+        return
+    for key in ("month", "cumulative"):
+        c = cols.get(key)
+        if c is None:
+            continue
+        ref = cell_ref(r, c)
+        if ref in sheet.formulas and not sheet.formulas[ref]:
+            result.add(
+                ERROR,
+                "单元格是公式，但没有保存计算结果，请复制后“粘贴为数值”再报送",
+                sheet.name,
+                ref,
+            )
+
+
+def _read_narrative(
+    result: FileResult, narratives: dict[str, TaskNarrative], task: TaskLines, row: list[Any],
+    cols: dict[str, int], sheet: str, r: int,
+) -> None:  # fmt: skip
+    status = None
+    raw = _cell(row, cols, "status")
+    try:
+        status = parse_status(raw)
+    except ValueProblem as exc:
+        result.add(ERROR, str(exc), sheet, cell_ref(r, cols["status"]))
+    item = narratives.setdefault(task.task_id, TaskNarrative(task.task_id, None, None, None, None))
+    item.status = item.status or status
+    item.progress = item.progress or text_or_none(_cell(row, cols, "progress"))
+    item.issues = item.issues or text_or_none(_cell(row, cols, "issues"))
+    item.next_steps = item.next_steps or text_or_none(_cell(row, cols, "next_steps"))
+    if not any((item.status, item.progress, item.issues, item.next_steps)):
+        del narratives[task.task_id]
+
+
+def _read_figure(
+    result: FileResult, task: TaskLines, position: int, row: list[Any], cols: dict[str, int],
+    sheet: str, r: int, method: str, score: float, period: Period,
+    previous: dict[tuple[str, str, int], float],
+) -> MetricFigure | None:  # fmt: skip
+    metric = next(m for m in task.metrics if m.position == position)
+    values: dict[str, float | None] = {}
+    ok = True
+    for key in ("month", "cumulative"):
+        c = cols.get(key)
+        if c is None:
+            values[key] = None
+            continue
+        try:
+            value = parse_number(row[c] if c < len(row) else "", metric.measure)
+        except ValueProblem as exc:
+            result.add(ERROR, str(exc), sheet, cell_ref(r, c))
+            ok = False
+            continue
+        if value is not None and value < 0 and metric.kind != "growth":
+            result.add(ERROR, f"“{row[c]}”是负数，完成数不能为负", sheet, cell_ref(r, c))
+            ok = False
+        values[key] = value
+    if not ok:
+        return None
+    month, cumulative = values.get("month"), values.get("cumulative")
+    if month is None and cumulative is None:
+        return None
+    label = f"任务 {task.task_id}“{metric.label}”"
+    prior = previous.get((result.unit or "", task.task_id, position))
+    if metric.kind == "cumulative":
+        if cumulative is None and month is not None:
+            base = prior if prior is not None else (0.0 if period.month == 1 else None)
+            if base is not None:
+                cumulative = base + month
+                result.add(
+                    WARNING,
+                    f"{label}未填累计完成，按上月累计加本月完成计为 {cumulative:g}",
+                    sheet,
+                    cell_ref(r, cols.get("month", 0)),
+                )
+        if month is not None and cumulative is not None and month > cumulative + 1e-9:
+            result.add(
+                ERROR,
+                f"{label}本月完成（{month:g}）大于累计完成（{cumulative:g}）",
+                sheet,
+                cell_ref(r, cols["month"]),
+            )
+        if cumulative is not None and prior is not None and cumulative < prior - 1e-9:
+            result.add(
+                WARNING, f"{label}累计完成（{cumulative:g}）低于上月累计（{prior:g}），请核实是否为更正",
+                sheet, cell_ref(r, cols.get("cumulative", 0)),
+            )  # fmt: skip
+    target = metric.target or 0
+    if metric.kind != "growth" and target > 0:
+        for key, value in (("month", month), ("cumulative", cumulative)):
+            if value is not None and value > TOO_LARGE_FACTOR * target and key in cols:
+                result.add(
+                    ERROR, f"{label}填报 {value:g}，超过年度目标（{target:g}{metric.measure or ''}）的 {TOO_LARGE_FACTOR} 倍，请核实单位和数值",
+                    sheet, cell_ref(r, cols[key]),
+                )  # fmt: skip
+    return MetricFigure(task.task_id, position, month, cumulative, sheet, r + 1, method, score)
+
+
+# ------------------------------------------------------------------ per file
+
+
+def archive_file(data: bytes, sha: str, suffix: str, archive_dir: Path) -> Path:
+    """Keep the bytes unchanged under their SHA-256 (atomic: a crash leaves no half file)."""
+    target = archive_dir / sha[:2] / f"{sha}{suffix.lower()}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + f".{os.getpid()}.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return target
+
+
+def check_file(
+    path: Path, ctx: Context, archive_dir: Path, *, unit: str | None = None, period: Period | None = None,
+) -> FileResult:  # fmt: skip
+    """Everything but the database write: archive, read, identify, map, check."""
+    try:
+        data = path.read_bytes()
+        received = datetime.fromtimestamp(path.stat().st_mtime)
+    except OSError as exc:
+        result = FileResult(path, "")
+        result.add(ERROR, f"无法读取文件：{exc.strerror or exc}")
+        return result
+    sha = hashlib.sha256(data).hexdigest()
+    result = FileResult(path, sha, received_at=received)
+    result.archive_path = str(archive_file(data, sha, path.suffix or ".bin", archive_dir))
+    try:
+        book = read_workbook(path.name, data)
+    except FileRejected as exc:
+        result.add(ERROR, exc.message, exc.sheet, exc.cell)
+        return result
+    found_unit, found_period = identify(result, book, ctx.register, ctx.workspace, unit, period)
+    result.unit = found_unit
+    result.period = str(found_period) if found_period else None
+    if not result.ok or found_unit is None or found_period is None:
+        return result
+    tasks = ctx.units_of(found_period).get(found_unit)
+    if not tasks:
+        result.add(ERROR, f"{found_unit}在 {found_period.year} 年没有需要报送的任务")
+        return result
+    parse_rows(result, book, tasks, found_period, _previous_for(ctx, found_period))
+    return result
+
+
+def _previous_for(ctx: Context, period: Period) -> dict[tuple[str, str, int], float]:
+    return ctx.previous_cumulative(period)
+
+
+# ------------------------------------------------------------------ batch
+
+
+def collect_files(paths: Iterable[Path]) -> list[Path]:
+    """Files to ingest from files and folders, oldest first (then by name)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += [
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(("~$", "."))
+            ]  # fmt: skip
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError(f"找不到文件或目录 {path}")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return sorted(unique, key=lambda p: (p.stat().st_mtime, str(p)))
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    paths: Sequence[Path],
+    *,
+    register: UnitRegister,
+    workspace: str,
+    archive_dir: Path,
+    unit: str | None = None,
+    period: Period | None = None,
+    batch_files: int = BATCH_FILES,
+) -> list[FileResult]:
+    """Ingest files and folders; one broken file is one rejection, the others go on."""
+    if unit is not None and register.resolve_unit(unit) is None:
+        raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
+    files = collect_files(paths)
+    ctx = Context(workspace, register, con=con)
+    results: list[FileResult] = []
+    for start in range(0, len(files), batch_files):
+        batch = [
+            check_file(p, ctx, archive_dir, unit=unit, period=period)
+            for p in files[start : start + batch_files]
+        ]
+        store_batch(con, batch)
+        ctx.previous.clear()  # the batch may have added last month's figures
+        results += batch
+    return results
+
+
+def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None:
+    """Write a checked batch in one transaction: accepted files with their figures, rejected
+    files with their receipts only. Decides duplicate / superseded against the database."""
+    from flows.receipts import render_receipt
+
+    if not batch:
+        return
+    shas = sorted({r.sha256 for r in batch if r.sha256})
+    known: dict[str, str] = {}
+    if shas:
+        for sha, status in con.sql(
+            "SELECT sha256, CASE WHEN bool_or(status = 'accepted') THEN 'accepted' ELSE 'rejected' END "
+            "FROM submissions WHERE sha256 IN (SELECT unnest($shas)) GROUP BY sha256",
+            params={"shas": shas},
+        ).fetchall():
+            known[sha] = status
+    with transaction(con):
+        latest = {
+            (u, p): sid
+            for sid, u, p in con.sql(
+                "SELECT submission_id, unit, period FROM latest_submissions"
+            ).fetchall()
+        }
+        seen: dict[str, str] = {}
+        submissions: list[list[Any]] = []
+        problems: list[list[Any]] = []
+        metric_cols: dict[str, list[Any]] = {k: [] for k in _METRIC_COLUMNS}
+        task_cols: dict[str, list[Any]] = {k: [] for k in _TASK_COLUMNS}
+        for result in batch:
+            earlier = known.get(result.sha256) or seen.get(result.sha256)
+            if result.ok and earlier == "accepted":
+                result.status = "duplicate"
+                result.receipt = render_receipt(result)
+                continue
+            if not result.ok:
+                result.status = "rejected"
+                result.receipt = render_receipt(result)
+                if earlier == "rejected" or not result.sha256:
+                    continue  # the same rejected bytes again: the receipt is already on file
+                seen[result.sha256] = "rejected"
+                submission_id = _next_id(con)
+                submissions.append(_submission_row(submission_id, result, None))
+                problems += _problem_rows(submission_id, result)
+                continue
+            key = (result.unit, result.period)
+            replaced = latest.get(key)
+            result.status = "superseded" if replaced is not None else "accepted"
+            result.receipt = render_receipt(result)
+            submission_id = _next_id(con)
+            if replaced is not None:
+                con.execute(
+                    "UPDATE submissions SET superseded_by = ? WHERE submission_id = ?",
+                    [submission_id, replaced],
+                )
+            latest[key] = submission_id
+            seen[result.sha256] = "accepted"
+            submissions.append(_submission_row(submission_id, result, replaced))
+            problems += _problem_rows(submission_id, result)
+            for m in result.metrics:
+                for k, v in zip(
+                    _METRIC_COLUMNS,
+                    (submission_id, result.unit, result.period, m.task_id, m.position, m.month_value,
+                     m.cumulative_value, m.sheet, m.row_no, m.method, m.score),
+                    strict=True,
+                ):  # fmt: skip
+                    metric_cols[k].append(v)
+            for t in result.tasks:
+                for k, v in zip(
+                    _TASK_COLUMNS,
+                    (submission_id, result.unit, result.period, t.task_id, t.status, t.progress, t.issues, t.next_steps),
+                    strict=True,
+                ):  # fmt: skip
+                    task_cols[k].append(v)
+        if submissions:
+            con.executemany(
+                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                submissions,
+            )
+        if problems:
+            con.executemany("INSERT INTO submission_problems VALUES (?, ?, ?, ?, ?, ?)", problems)
+        if metric_cols["submission_id"]:
+            metric_table = pa.table(metric_cols, schema=_METRIC_SCHEMA)  # noqa: F841 - read by DuckDB
+            con.execute("INSERT INTO progress_metrics SELECT * FROM metric_table")
+        if task_cols["submission_id"]:
+            task_table = pa.table(task_cols, schema=_TASK_SCHEMA)  # noqa: F841 - read by DuckDB
+            con.execute("INSERT INTO progress_tasks SELECT * FROM task_table")
+
+
+_METRIC_COLUMNS = (
+    "submission_id", "unit", "period", "task_id", "position", "month_value", "cumulative_value",
+    "sheet", "row_no", "match_method", "match_score",
+)  # fmt: skip
+_METRIC_SCHEMA = pa.schema(
+    [("submission_id", pa.int32()), ("unit", pa.string()), ("period", pa.string()), ("task_id", pa.string()),
+     ("position", pa.int32()), ("month_value", pa.float64()), ("cumulative_value", pa.float64()),
+     ("sheet", pa.string()), ("row_no", pa.int32()), ("match_method", pa.string()), ("match_score", pa.float64())]
+)  # fmt: skip
+_TASK_COLUMNS = (
+    "submission_id",
+    "unit",
+    "period",
+    "task_id",
+    "status",
+    "progress",
+    "issues",
+    "next_steps",
+)
+_TASK_SCHEMA = pa.schema(
+    [(name, pa.int32() if name == "submission_id" else pa.string()) for name in _TASK_COLUMNS]
+)
+
+
+def _next_id(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.sql("SELECT nextval('submission_id_seq')").fetchall()[0][0])
+
+
+def _submission_row(submission_id: int, result: FileResult, replaced: int | None) -> list[Any]:
+    return [
+        submission_id, result.sha256, result.path.name, result.archive_path, result.unit, result.period,
+        "accepted" if result.ok else "rejected", replaced, result.received_at, datetime.now(),
+        result.rows if result.ok else 0, result.reporter, result.receipt,
+    ]  # fmt: skip
+
+
+def _problem_rows(submission_id: int, result: FileResult) -> list[list[Any]]:
+    return [
+        [submission_id, i, p.sheet, p.cell, p.severity, p.message]
+        for i, p in enumerate(result.problems, start=1)
+    ]

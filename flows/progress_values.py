@@ -1,0 +1,122 @@
+"""Reading what people type in number and status cells."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+EMPTY = {
+    "",
+    "/",
+    "／",
+    "—",
+    "——",
+    "-",
+    "--",
+    "－",
+    "无",
+    "暂无",
+    "空",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "…",
+    "——/——",
+}
+STATUS_WORDS = {
+    "已完成": "done",
+    "完成": "done",
+    "全部完成": "done",
+    "序时推进": "on_schedule",
+    "按序时推进": "on_schedule",
+    "正常推进": "on_schedule",
+    "有序推进": "on_schedule",
+    "推进中": "on_schedule",
+    "滞后": "behind",
+    "滞后序时": "behind",
+    "进度滞后": "behind",
+    "未启动": "not_started",
+    "未开始": "not_started",
+    "尚未启动": "not_started",
+}
+STATUS_ZH = {"done": "已完成", "on_schedule": "序时推进", "behind": "滞后", "not_started": "未启动"}
+_NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d+)?|\.\d+)(万|亿)?(.*)$")
+_UNIT_WORDS = (
+    "个百分点", "万元", "亿元", "万人", "人次", "平方米", "公里", "个", "家", "人", "名", "亩", "场",
+    "台", "户", "套", "间", "条", "所", "项", "宗", "辆", "座", "处", "件", "次", "吨", "元", "%", "％",
+)  # fmt: skip
+
+
+class ValueProblem(ValueError):
+    """A cell that does not hold a usable value; the message quotes what was written."""
+
+
+def normalise_text(value: Any) -> str:
+    """Full-width to half-width, no surrounding space."""
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return normalise_text(value).lower() in EMPTY
+    return False
+
+
+def parse_number(value: Any, measure: str | None = None) -> float | None:
+    """35 / "35个" / "1,200" / "1.2万" / "３５" / "5.2%" -> a float; empty marks -> None.
+
+    "万" multiplies unless the metric itself is counted in 万/亿 (money such as 亿元
+    keeps its unit). Anything else raises ValueProblem quoting the cell.
+    """
+    if isinstance(value, bool):
+        raise ValueProblem(f"“{value}”不是有效数字")
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueProblem("不是有效数字")
+        return float(value)
+    if is_empty(value):
+        return None
+    if not isinstance(value, str):
+        raise ValueProblem(f"“{value}”不是有效数字")
+    original = str(value).strip()
+    text = normalise_text(value).replace(",", "").replace("，", "").replace(" ", "")
+    m = _NUMBER.match(text)
+    if not m:
+        raise ValueProblem(f"“{original}”不是有效数字")
+    sign, digits, multiplier, rest = m.groups()
+    number = float(digits) * (-1 if sign == "-" else 1)
+    rest = rest.strip()
+    if rest and rest not in _UNIT_WORDS and rest != (measure or ""):
+        raise ValueProblem(f"“{original}”不是有效数字")
+    if multiplier:
+        counted_in = (measure or "")[:1]
+        if counted_in in ("万", "亿"):
+            if multiplier != counted_in:
+                factor = 10_000 if multiplier == "亿" else 1 / 10_000
+                number *= factor
+        else:
+            number *= 10_000 if multiplier == "万" else 100_000_000
+    return number
+
+
+def parse_status(value: Any) -> str | None:
+    if is_empty(value):
+        return None
+    key = normalise_text(value).replace(" ", "")
+    status = STATUS_WORDS.get(key)
+    if status is None:
+        raise ValueProblem(
+            f"完成状态“{str(value).strip()}”无效，应为 已完成 / 序时推进 / 滞后 / 未启动"
+        )
+    return status
+
+
+def text_or_none(value: Any) -> str | None:
+    if is_empty(value):
+        return None
+    text = str(value).strip()
+    return text or None

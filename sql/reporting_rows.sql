@@ -1,0 +1,33 @@
+-- What each unit reports for a year: one row per (unit, task, metric); metric 0 = a task with no metric.
+-- A unit reports a task it leads (role lead: the district figure) or is responsible for.
+WITH t AS (
+    SELECT * FROM tasks WHERE year = $year AND active
+), assignments AS (
+    SELECT DISTINCT t.task_id, u.unit, 'lead' AS role
+    FROM t, unnest(t.lead_units) AS u(unit)
+    UNION
+    SELECT DISTINCT t.task_id, u.unit, 'responsible' AS role
+    FROM t, unnest(t.responsible_units) AS u(unit)
+    WHERE NOT list_contains(t.lead_units, u.unit)
+)
+SELECT
+    a.unit,
+    a.role,
+    t.task_id,
+    t.seq,
+    t.goal,
+    t.content,
+    t.lead_units,
+    coalesce(m.position, 0) AS position,
+    m.label,
+    m.value AS target,
+    m.unit AS measure,
+    m.kind,
+    m.bound,
+    al.value AS allocation
+FROM assignments a
+JOIN t USING (task_id)
+LEFT JOIN metrics m ON m.task_id = t.task_id
+LEFT JOIN metric_allocations al
+       ON al.task_id = m.task_id AND al.position = m.position AND al.unit = a.unit
+ORDER BY a.unit, t.seq, position;
