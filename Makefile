@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
-DEMO_DB := data/demo.duckdb
+DEMO_DIR := data/demo
+DEMO_DB := $(DEMO_DIR)/ducha.duckdb
+DEMO_INBOX := $(DEMO_DIR)/inbox
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 .PHONY: install demo test lint lock bench clean
@@ -18,12 +20,14 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 demo: install
-	rm -f $(DEMO_DB) $(DEMO_DB).wal
+	rm -rf $(DEMO_DIR)
 	$(BIN)/ducha --db $(DEMO_DB) units show | tail -n 4
 	$(BIN)/ducha --db $(DEMO_DB) targets import data/samples/wujin-2026-target-decomposition-table.txt --year 2026
 	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
 	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
-	@echo "……完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
+	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03
+	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03
+	@echo "完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
 
 test: install
 	$(BIN)/ruff check .
@@ -42,4 +46,4 @@ bench: install
 	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python $$b; done; true
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_DB) $(DEMO_DB).wal
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_DIR)

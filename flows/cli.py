@@ -330,6 +330,9 @@ def ingest_cmd(
     unit: Annotated[
         str | None, typer.Option("--unit", help="文件中没有写明时使用的填报单位")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="逐个列出所有文件（默认只列出有问题的）")
+    ] = False,
     format: FormatOption = Format.text,
 ) -> None:
     """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回。"""
@@ -357,6 +360,8 @@ def ingest_cmd(
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
+        if not verbose and r.status in ("accepted", "superseded", "duplicate") and not r.problems:
+            continue
         who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
         typer.echo(
             f"{r.path.name}：{OUTCOMES[r.status].split('，')[0]}（{who}，{r.rows if r.status != 'rejected' else 0} 行）"

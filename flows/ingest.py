@@ -34,6 +34,7 @@ from flows.progress_values import (
     normalise_text,
     parse_number,
     parse_status,
+    shown,
     text_or_none,
 )
 from flows.spreadsheet import SUFFIXES, FileRejected, Sheet, Workbook, cell_ref, read_workbook
@@ -181,6 +182,16 @@ class Context:
     years: dict[int, dict[str, list[TaskLines]]] = field(default_factory=dict)
     previous: dict[str, dict[tuple[str, str, int], float]] = field(default_factory=dict)
     con: duckdb.DuckDBPyConnection | None = None
+    accepted: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha256 -> (unit, period)
+
+    def load_accepted(self) -> None:
+        assert self.con is not None
+        self.accepted = {
+            sha: (unit, period)
+            for sha, unit, period in self.con.sql(
+                "SELECT sha256, unit, period FROM submissions WHERE status = 'accepted'"
+            ).fetchall()
+        }
 
     def units_of(self, period: Period) -> dict[str, list[TaskLines]]:
         if period.year not in self.years:
@@ -296,7 +307,8 @@ def identify(
 
     resolved: list[tuple[str, str]] = []
     for source, raw in units:
-        name = register.resolve_unit(raw)
+        # 政府办（金融） is a name; 湖塘镇（盖章） is a name and a remark
+        name = register.resolve_unit(raw) or register.resolve_unit(_BRACKETS.sub("", raw))
         if name is None:
             result.add(ERROR, f"{source}中的填报单位“{raw}”不在单位名册中")
         else:
@@ -453,10 +465,16 @@ def _match_task(
             return by_seq, "seq", 100.0
         if not is_empty(raw_seq):
             result.add(
-                ERROR, f"序号“{raw_seq}”对应不到本单位的任务", sheet, cell_ref(r, columns["seq"])
+                ERROR,
+                f"序号“{shown(raw_seq)}”对应不到本单位的任务",
+                sheet,
+                cell_ref(r, columns["seq"]),
             )
             return None, "failed", 0.0
-        if previous is not None:  # a metric row under a merged task cell
+        names_metric = not is_empty(_cell(row, columns, "metric_no")) or not is_empty(
+            _cell(row, columns, "metric")
+        )
+        if previous is not None and names_metric:  # a metric row under a merged task cell
             return previous, "continued", 100.0
         return None, "", 0.0
     key = normalise_name(normalise_text(raw_text))
@@ -474,7 +492,9 @@ def _match_task(
     )
     if best is not None:
         task = index.tasks[index.texts[best[0]]]
-        note = f"，与序号“{raw_seq}”不一致" if by_seq is not None and by_seq is not task else ""
+        note = (
+            f"，与序号“{shown(raw_seq)}”不一致" if by_seq is not None and by_seq is not task else ""
+        )
         result.add(
             WARNING,
             f"按工作内容近似对应到任务 {task.task_id}（相似度 {best[1]:.0f}）{note}",
@@ -482,9 +502,9 @@ def _match_task(
             where,
         )
         return task, "fuzzy", float(best[1])
-    shown = str(raw_text).strip()
-    shown = shown[:20] + ("…" if len(shown) > 20 else "")
-    result.add(ERROR, f"工作内容“{shown}”对应不到本单位的任务", sheet, where)
+    quoted = str(raw_text).strip()
+    quoted = quoted[:20] + ("…" if len(quoted) > 20 else "")
+    result.add(ERROR, f"工作内容“{quoted}”对应不到本单位的任务", sheet, where)
     return None, "failed", 0.0
 
 
@@ -504,7 +524,7 @@ def _match_metric(
         if number is None or not float(number).is_integer() or int(number) not in positions:
             result.add(
                 ERROR,
-                f"指标序号“{raw_no}”不是任务 {task.task_id} 的指标",
+                f"指标序号“{shown(raw_no)}”不是任务 {task.task_id} 的指标",
                 sheet,
                 cell_ref(r, columns["metric_no"]),
             )
@@ -680,7 +700,7 @@ def _read_figure(
             ok = False
             continue
         if value is not None and value < 0 and metric.kind != "growth":
-            result.add(ERROR, f"“{row[c]}”是负数，完成数不能为负", sheet, cell_ref(r, c))
+            result.add(ERROR, f"“{shown(row[c])}”是负数，完成数不能为负", sheet, cell_ref(r, c))
             ok = False
         values[key] = value
     if not ok:
@@ -752,6 +772,10 @@ def check_file(
     sha = hashlib.sha256(data).hexdigest()
     result = FileResult(path, sha, received_at=received)
     result.archive_path = str(archive_file(data, sha, path.suffix or ".bin", archive_dir))
+    if sha in ctx.accepted:  # the same bytes were accepted before: nothing to parse
+        result.unit, result.period = ctx.accepted[sha]
+        result.status = "duplicate"
+        return result
     try:
         book = read_workbook(path.name, data)
     except FileRejected as exc:
@@ -767,6 +791,8 @@ def check_file(
         result.add(ERROR, f"{found_unit}在 {found_period.year} 年没有需要报送的任务")
         return result
     parse_rows(result, book, tasks, found_period, _previous_for(ctx, found_period))
+    if result.ok:
+        ctx.accepted[sha] = (found_unit, str(found_period))
     return result
 
 
@@ -810,6 +836,7 @@ def ingest(
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
     ctx = Context(workspace, register, con=con)
+    ctx.load_accepted()
     results: list[FileResult] = []
     for start in range(0, len(files), batch_files):
         batch = [
@@ -852,7 +879,7 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
         task_cols: dict[str, list[Any]] = {k: [] for k in _TASK_COLUMNS}
         for result in batch:
             earlier = known.get(result.sha256) or seen.get(result.sha256)
-            if result.ok and earlier == "accepted":
+            if result.status == "duplicate" or (result.ok and earlier == "accepted"):
                 result.status = "duplicate"
                 result.receipt = render_receipt(result)
                 continue

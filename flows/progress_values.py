@@ -58,6 +58,13 @@ def normalise_text(value: Any) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
+def shown(value: Any) -> str:
+    """A cell value as the sender typed it (7.0 read from Excel is shown as 7)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
 def is_empty(value: Any) -> bool:
     if value is None:
         return True

@@ -75,7 +75,28 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path, config, tmp_path / "data" / "ducha.duckdb")
 
 
+@pytest.fixture(scope="session")
+def _prepared_dbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The seed imported (and confirmed) once per test process; tests get copies."""
+    root = tmp_path_factory.mktemp("prepared")
+    base = Workspace(root, ROOT / "config", root / "imported.duckdb")
+    base.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+    confirmed = root / "confirmed.duckdb"
+    shutil.copy(base.db, confirmed)
+    Workspace(root, ROOT / "config", confirmed).ok("targets", "confirm", str(REVIEW_2026))
+    return {"imported": base.db, "confirmed": confirmed}
+
+
 @pytest.fixture
-def imported(ws: Workspace) -> Workspace:
-    ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+def imported(ws: Workspace, _prepared_dbs: dict[str, Path]) -> Workspace:
+    ws.db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_prepared_dbs["imported"], ws.db)
+    return ws
+
+
+@pytest.fixture
+def confirmed(ws: Workspace, _prepared_dbs: dict[str, Path]) -> Workspace:
+    """The sample workspace with the 2026 register imported and its metrics confirmed."""
+    ws.db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_prepared_dbs["confirmed"], ws.db)
     return ws
