@@ -373,6 +373,64 @@ def ingest_cmd(
     typer.echo(f"共 {len(results)} 个文件：{summary or '无'}。")
 
 
+# ---------------------------------------------------------------- evaluation
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="报送期，如 2026-03")],
+    format: FormatOption = Format.text,
+) -> None:
+    """研判本期进展：各指标、任务、单位的状态，连续滞后月数，单位排名。"""
+    from flows.db import opened
+    from flows.evaluate import Settings, evaluate_period
+    from flows.periods import Period
+    from flows.workdays import Schedule, WorkCalendar
+
+    ws = _workspace(ctx)
+    month = Period.parse(period)
+    settings = Settings.load(ws.config_dir)
+    calendar = WorkCalendar.load(ws.config_dir, warn=lambda m: typer.echo(f"提示：{m}", err=True))
+    schedule = Schedule.load(ws.config_dir)
+    with opened(ws.db_path) as con:
+        result = evaluate_period(
+            con, month, settings=settings, calendar=calendar, schedule=schedule
+        )
+    data = result.to_json()
+    if format is Format.json:
+        _echo_json(data)
+        return
+    from collections import Counter
+
+    names = {
+        "done": "已完成",
+        "on_track": "序时推进",
+        "lagging": "滞后",
+        "critical": "严重滞后",
+        "missing": "未报送",
+    }
+    metric_counts = Counter(m["status"] for m in data["metrics"])
+    task_counts = Counter(t["status"] for t in data["tasks"])
+    subs = Counter(u["submission"] for u in data["units"])
+    typer.echo(f"{month.zh}研判结果（报送截止 {result.deadline:%Y-%m-%d}）：")
+    typer.echo(
+        "  指标 " + "、".join(f"{names[k]} {metric_counts[k]}" for k in names if metric_counts[k])
+    )
+    typer.echo(
+        "  任务 " + "、".join(f"{names[k]} {task_counts[k]}" for k in names if task_counts[k])
+    )
+    typer.echo(
+        f"  报送单位 {len(data['units'])} 个：按时 {subs['on_time']}、逾期 {subs['late']}、未报送 {subs['missing']}"
+    )
+    for m in data["metrics"]:
+        if m["status"] in ("lagging", "critical"):
+            typer.echo(
+                f"  {names[m['status']]} {m['task_id']} {m['label']}：完成 {m['actual']}{m['unit']}，"
+                f"序时 {m['expected']}{m['unit']}，目标 {m['target']}{m['unit']}，连续 {m['streak']} 个月"
+            )
+
+
 # ------------------------------------------------------------------ entry
 
 

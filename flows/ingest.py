@@ -874,6 +874,7 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
         }
         seen: dict[str, str] = {}
         submissions: list[list[Any]] = []
+        replacements: list[list[int]] = []  # [new, old]: applied once both rows exist
         problems: list[list[Any]] = []
         metric_cols: dict[str, list[Any]] = {k: [] for k in _METRIC_COLUMNS}
         task_cols: dict[str, list[Any]] = {k: [] for k in _TASK_COLUMNS}
@@ -899,10 +900,7 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
             result.receipt = render_receipt(result)
             submission_id = _next_id(con)
             if replaced is not None:
-                con.execute(
-                    "UPDATE submissions SET superseded_by = ? WHERE submission_id = ?",
-                    [submission_id, replaced],
-                )
+                replacements.append([submission_id, replaced])
             latest[key] = submission_id
             seen[result.sha256] = "accepted"
             submissions.append(_submission_row(submission_id, result, replaced))
@@ -929,6 +927,10 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
             )
         if problems:
             con.executemany("INSERT INTO submission_problems VALUES (?, ?, ?, ?, ?, ?)", problems)
+        if replacements:
+            con.executemany(
+                "UPDATE submissions SET superseded_by = ? WHERE submission_id = ?", replacements
+            )
         if metric_cols["submission_id"]:
             metric_table = pa.table(metric_cols, schema=_METRIC_SCHEMA)  # noqa: F841 - read by DuckDB
             con.execute("INSERT INTO progress_metrics SELECT * FROM metric_table")

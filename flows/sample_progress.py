@@ -34,7 +34,7 @@ from flows.progress_template import (
     write_template,
 )
 
-STATUS_CHOICES = ("序时推进", "序时推进", "序时推进", "已完成", "滞后")
+STATUS_CHOICES = ("序时推进",) * 12 + ("已完成",) * 2 + ("未启动",)
 PROGRESS_TEXT = (
     "已制定年度实施方案，明确责任分工和时间节点，各项工作按计划推进。",
     "召开专题推进会，逐项梳理任务清单，重点项目按序时推进。",
@@ -100,7 +100,7 @@ def figures(
         if metric.kind in ("growth", "level"):
             if task.role != "lead":
                 continue  # the district figure comes from the lead unit
-            drift = noise.uniform(-0.25, 0.15) * (metric.target or 1)
+            drift = noise.uniform(-0.08, 0.06) * (metric.target or 1)
             value = round(metric.target + drift + 0.1 * period.month, 1)
             if metric.kind == "growth" and pace(unit) < 0.7:
                 value = round(-abs(value) / 3, 1)
@@ -112,12 +112,13 @@ def figures(
         speed = pace(unit) * noise.uniform(0.9, 1.1)
 
         integral = metric.measure not in ("亿元", "万元", "%")
+        offset = noise.random()  # randomised rounding: small targets still add up across units
 
         def cumulative(
-            month: int, share: float = share, speed: float = speed, integral: bool = integral
+            month: int, share: float = share, speed: float = speed, offset: float = offset
         ) -> float:
             value = share * month / 12 * speed
-            return float(round(value)) if integral else round(value, 2)
+            return float(int(value + offset)) if integral else round(value, 2)
 
         now, before = cumulative(period.month), cumulative(period.month - 1)
         out[metric.position] = (round(now - before, 2), now)
@@ -126,7 +127,10 @@ def figures(
 
 def narrative(unit: str, task: TaskLines, period: Period) -> tuple[str, str, str, str]:
     r = _rng("narrative", unit, task.task_id, period)
-    status = r.choice(STATUS_CHOICES) if pace(unit) >= 0.7 else "滞后"
+    behind = r.random() < (0.35 if pace(unit) < 0.7 else 0.03)
+    status = "滞后" if behind else r.choice(STATUS_CHOICES)
+    if status == "未启动" and period.month > 2:
+        status = "序时推进"
     return status, r.choice(PROGRESS_TEXT), r.choice(ISSUES_TEXT), r.choice(NEXT_TEXT)
 
 
