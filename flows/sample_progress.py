@@ -114,13 +114,8 @@ def figures(
         integral = metric.measure not in ("亿元", "万元", "%")
         offset = noise.random()  # randomised rounding: small targets still add up across units
 
-        def cumulative(
-            month: int, share: float = share, speed: float = speed, offset: float = offset
-        ) -> float:
-            value = share * month / 12 * speed
-            return float(int(value + offset)) if integral else round(value, 2)
-
-        now, before = cumulative(period.month), cumulative(period.month - 1)
+        raw = [share * month / 12 * speed for month in (period.month, period.month - 1)]
+        now, before = (float(int(v + offset)) if integral else round(v, 2) for v in raw)
         out[metric.position] = (round(now - before, 2), now)
     return out
 
