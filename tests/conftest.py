@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -99,4 +101,37 @@ def confirmed(ws: Workspace, _prepared_dbs: dict[str, Path]) -> Workspace:
     """The sample workspace with the 2026 register imported and its metrics confirmed."""
     ws.db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(_prepared_dbs["confirmed"], ws.db)
+    return ws
+
+
+@pytest.fixture(scope="session")
+def _sample_months_db(
+    _prepared_dbs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The confirmed sample workspace with its generated submissions for 2026-01..03 ingested."""
+    from flows.db import opened
+    from flows.ingest import ingest
+    from flows.periods import Period
+    from flows.sample_progress import generate_month
+    from flows.units import UnitRegister
+
+    root = tmp_path_factory.mktemp("sample-months")
+    db = root / "ducha.duckdb"
+    shutil.copy(_prepared_dbs["confirmed"], db)
+    register = UnitRegister.load(ROOT / "config")
+    with opened(db) as con:
+        for month in (1, 2, 3):
+            period = Period(2026, month)
+            files = generate_month(con, period, root / "inbox" / str(period), workspace="wujin")
+            arrival = datetime(2026, month + 1, 2, 9, 0).timestamp()
+            for i, path in enumerate(files):
+                os.utime(path, (arrival + 600 * i, arrival + 600 * i))
+            ingest(con, files, register=register, workspace="wujin", archive_dir=root / "archive")
+    return db
+
+
+@pytest.fixture
+def sample_months(ws: Workspace, _sample_months_db: Path) -> Workspace:
+    ws.db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_sample_months_db, ws.db)
     return ws

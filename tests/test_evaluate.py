@@ -1,0 +1,156 @@
+"""Evaluation on the sample months, stored per period, recomputed independently in SQL."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from tests.conftest import Workspace
+from tests.test_targets_import import assert_user_error
+
+
+def evaluate(ws: Workspace, period: str) -> dict:
+    return json.loads(ws.ok("evaluate", "--period", period, "--format", "json"))
+
+
+def test_json_shape(sample_months: Workspace) -> None:
+    data = evaluate(sample_months, "2026-03")
+    assert set(data) == {"period", "metrics", "tasks", "units"} and data["period"] == "2026-03"
+    assert set(data["metrics"][0]) == {
+        "task_id",
+        "metric",
+        "label",
+        "kind",
+        "unit",
+        "target",
+        "actual",
+        "expected",
+        "status",
+        "streak",
+    }
+    assert set(data["tasks"][0]) == {
+        "task_id",
+        "status",
+        "lead_units",
+        "lagging_units",
+        "missing_units",
+    }
+    assert set(data["units"][0]) == {"unit", "submission", "on_track_share", "rank"}
+    assert len(data["metrics"]) == 46 and len(data["tasks"]) == 94
+    t7 = [m for m in data["metrics"] if m["task_id"] == "2026-007"]
+    assert (
+        [m["metric"] for m in t7] == [1, 2, 3]
+        and t7[2]["kind"] == "growth"
+        and t7[2]["expected"] == 5
+    )
+    assert {m["status"] for m in data["metrics"]} <= {
+        "done",
+        "on_track",
+        "lagging",
+        "critical",
+        "missing",
+    }
+
+
+def test_figures_recomputed_independently(sample_months: Workspace) -> None:
+    data = evaluate(sample_months, "2026-03")
+    con = duckdb.connect(str(sample_months.db), read_only=True)
+    # district actual of 2026-061 (城管局 leads, the 12 units report): the sum of each unit's
+    # latest cumulative figure up to March from the latest accepted files
+    (total,) = con.sql(
+        """
+        SELECT sum(v) FROM (
+          SELECT arg_max(p.cumulative_value, p.period) AS v
+          FROM progress_metrics p JOIN submissions s USING (submission_id)
+          WHERE s.status = 'accepted' AND s.superseded_by IS NULL AND p.task_id = '2026-061'
+            AND p.position = 1 AND p.unit <> '城管局' AND p.period <= '2026-03'
+          GROUP BY p.unit)
+        """
+    ).fetchall()[0]
+    parking = next(m for m in data["metrics"] if m["task_id"] == "2026-061")
+    assert parking["actual"] == total and parking["expected"] == 1500 * 3 / 12
+    gap = (total - 375) / 1500
+    assert parking["status"] == (
+        "on_track" if gap >= 0 else "lagging" if gap >= -0.2 else "critical"
+    )
+    # 嘉泽镇 sent nothing for March: missing, its February figures carried forward
+    units = {u["unit"]: u for u in data["units"]}
+    assert units["嘉泽镇"]["submission"] == "missing" and units["湖塘镇"]["submission"] == "on_time"
+    carried = con.sql(
+        "SELECT count(*) FROM eval_unit_metrics WHERE period = '2026-03' AND unit = '嘉泽镇' AND carried "
+        "AND status = 'missing'"
+    ).fetchall()[0][0]
+    assert carried > 0
+    assert all(
+        "嘉泽镇" in t["missing_units"]
+        for t in data["tasks"]
+        if t["task_id"] in ("2026-001", "2026-061")
+    )
+    # growth: the lead unit's figure is the district's
+    (rate,) = con.sql(
+        "SELECT cumulative_value FROM progress_metrics p JOIN latest_submissions s USING (submission_id) "
+        "WHERE p.unit = '工信局' AND p.task_id = '2026-007' AND p.position = 3 AND p.period = '2026-03'"
+    ).fetchall()[0]
+    assert (
+        next(m for m in data["metrics"] if m["task_id"] == "2026-007" and m["metric"] == 3)[
+            "actual"
+        ]
+        == rate
+    )
+    ranks = sorted(u["rank"] for u in data["units"])
+    assert ranks[0] == 1 and ranks[-1] <= len(ranks)
+
+
+def test_stored_per_period_and_streaks_from_the_database(sample_months: Workspace) -> None:
+    march = evaluate(sample_months, "2026-03")  # evaluates January and February first
+    con = duckdb.connect(str(sample_months.db), read_only=True)
+    runs = con.sql("SELECT period, evaluated_at FROM eval_runs ORDER BY period").fetchall()
+    assert [r[0] for r in runs] == ["2026-01", "2026-02", "2026-03"]
+    history = {
+        (t, p): (s, k)
+        for t, p, s, k in con.sql(
+            "SELECT task_id, period, status, streak FROM eval_tasks"
+        ).fetchall()
+    }
+    con.close()
+    for task in march["tasks"]:
+        expected = 0
+        for month in ("2026-01", "2026-02", "2026-03"):
+            status, streak = history[(task["task_id"], month)]
+            expected = expected + 1 if status in ("lagging", "critical") else 0
+            assert streak == expected, (task["task_id"], month)
+    # evaluating February again replaces February only
+    before = duckdb.connect(str(sample_months.db), read_only=True)
+    march_rows = before.sql(
+        "SELECT * FROM eval_metrics WHERE period = '2026-03' ORDER BY ALL"
+    ).fetchall()
+    jan_run = before.sql("SELECT evaluated_at FROM eval_runs WHERE period = '2026-01'").fetchall()
+    before.close()
+    evaluate(sample_months, "2026-02")
+    after = duckdb.connect(str(sample_months.db), read_only=True)
+    assert (
+        after.sql("SELECT * FROM eval_metrics WHERE period = '2026-03' ORDER BY ALL").fetchall()
+        == march_rows
+    )
+    assert (
+        after.sql("SELECT evaluated_at FROM eval_runs WHERE period = '2026-01'").fetchall()
+        == jan_run
+    )
+    assert after.sql("SELECT count(*) FROM eval_metrics WHERE period = '2026-02'").fetchall() == [
+        (46,)
+    ]
+
+
+def test_evaluate_text_output_and_errors(sample_months: Workspace) -> None:
+    out = sample_months.ok("evaluate", "--period", "2026-03")
+    assert "2026年3月研判结果（报送截止 2026-04-08）" in out  # Qingming: 4-6 April off
+    assert_user_error(sample_months, ["evaluate", "--period", "2026-3x"], "报送期")
+    assert_user_error(sample_months, ["evaluate", "--period", "2025-03"], "2025")
+
+
+@pytest.mark.parametrize("text", ["red_threshold: 2", "unit_share: half", "speed: 1"])
+def test_bad_evaluation_settings(sample_months: Workspace, text: str) -> None:
+    (sample_months.config / "evaluation.yaml").write_text(text + "\n", encoding="utf-8")
+    assert_user_error(sample_months, ["evaluate", "--period", "2026-03"], "evaluation.yaml")

@@ -1,0 +1,350 @@
+"""The judging rules on hand-made inputs, with hand-computed expectations (no database)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+import pytest
+
+from flows.evaluate import Inputs, Settings, evaluate
+from flows.periods import Period
+
+SETTINGS = Settings(
+    red_threshold=0.20, about_tolerance=0.10, unit_share="equal", not_started_critical_month=7
+)
+ON_TIME = datetime(2026, 4, 3, 9, 0)
+
+
+def make_inputs(
+    month: int,
+    metrics: list[dict],
+    assignments: list[tuple],  # (unit, role, task_id, position, allocation)
+    figures: list[tuple] = (),  # (unit, task_id, position, value, last_period)
+    declared: list[tuple] = (),  # (unit, task_id, status)
+    submitted: dict[str, datetime] | None = None,
+    schedule: list[tuple] = (),  # (task_id, position, month, share)
+    previous_metrics: list[tuple] = (),  # (task_id, position, streak)
+    previous_tasks: list[tuple] = (),
+) -> Inputs:
+    units = sorted({a[0] for a in assignments})
+    base = {"bound": "at_least", "measure": "个", "lead_units": ["牵头局"], "responsible_units": []}
+    return Inputs(
+        period=Period(2026, month),
+        metrics=pl.DataFrame(
+            [{**base, **m} for m in metrics],
+            schema={
+                "task_id": pl.String,
+                "position": pl.Int32,
+                "label": pl.String,
+                "kind": pl.String,
+                "bound": pl.String,
+                "measure": pl.String,
+                "target": pl.Float64,
+                "lead_units": pl.List(pl.String),
+                "responsible_units": pl.List(pl.String),
+            },
+        ),  # fmt: skip
+        schedule=pl.DataFrame(
+            list(schedule),
+            schema={
+                "task_id": pl.String,
+                "position": pl.Int32,
+                "month": pl.Int32,
+                "share": pl.Float64,
+            },
+            orient="row",
+        ),  # fmt: skip
+        assignments=pl.DataFrame(
+            list(assignments),
+            schema={
+                "unit": pl.String,
+                "role": pl.String,
+                "task_id": pl.String,
+                "position": pl.Int32,
+                "allocation": pl.Float64,
+            },
+            orient="row",
+        ),  # fmt: skip
+        figures=pl.DataFrame(
+            list(figures),
+            schema={
+                "unit": pl.String,
+                "task_id": pl.String,
+                "position": pl.Int32,
+                "value": pl.Float64,
+                "last_period": pl.String,
+            },
+            orient="row",
+        ),  # fmt: skip
+        declared=pl.DataFrame(
+            [(u, t, s, None, None) for u, t, s in declared],
+            schema={
+                "unit": pl.String,
+                "task_id": pl.String,
+                "status": pl.String,
+                "progress": pl.String,
+                "issues": pl.String,
+            },
+            orient="row",
+        ),  # fmt: skip
+        submissions=pl.DataFrame(
+            list((submitted if submitted is not None else dict.fromkeys(units, ON_TIME)).items()),
+            schema={"unit": pl.String, "received_at": pl.Datetime("us")},
+            orient="row",
+        ),  # fmt: skip
+        units=pl.DataFrame(
+            [(u, "town") for u in units],
+            schema={"unit": pl.String, "kind": pl.String},
+            orient="row",
+        ),
+        previous_metrics=pl.DataFrame(
+            list(previous_metrics),
+            schema={"task_id": pl.String, "position": pl.Int32, "streak": pl.Int32},
+            orient="row",
+        ),  # fmt: skip
+        previous_tasks=pl.DataFrame(
+            list(previous_tasks), schema={"task_id": pl.String, "streak": pl.Int32}, orient="row"
+        ),
+        deadline=date(2026, 4, 8),
+    )
+
+
+def cumulative_task(target: float, bound: str = "at_least", task: str = "T1") -> dict:
+    return {"task_id": task, "position": 1, "label": "新增泊位", "kind": "cumulative", "bound": bound,
+            "target": target}  # fmt: skip
+
+
+def two_towns(
+    task: str = "T1", alloc: tuple[float | None, float | None] = (None, None)
+) -> list[tuple]:
+    return [
+        ("牵头局", "lead", task, 1, None),
+        ("甲镇", "responsible", task, 1, alloc[0]),
+        ("乙镇", "responsible", task, 1, alloc[1]),
+    ]
+
+
+def metric(result, task: str = "T1", position: int = 1) -> dict:
+    return result.metrics.filter(
+        (pl.col("task_id") == task) & (pl.col("position") == position)
+    ).row(0, named=True)
+
+
+def unit_row(result, unit: str, task: str = "T1", position: int = 1) -> dict:
+    rows = result.unit_metrics.filter(
+        (pl.col("unit") == unit) & (pl.col("task_id") == task) & (pl.col("position") == position)
+    )
+    return rows.row(0, named=True)
+
+
+# ---------------------------------------------------------------- cumulative
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "status", "gap"),
+    [
+        (150, 150, "on_track", 0.0),        # 300 = 1200 × 3/12 exactly
+        (150, 149, "lagging", -1 / 12),     # one short: lagging
+        (60, 0, "lagging", -20.0),          # 240 = 300 - 0.20 × 1200: still lagging (at the line)
+        (59, 0, "critical", -241 / 12),     # 241 short of 300 = 20.08 points of the target: critical
+        (700, 0, "on_track", 400 / 12),     # ahead of schedule
+    ],
+)  # fmt: skip
+def test_m_over_12_schedule_and_red_threshold(a: float, b: float, status: str, gap: float) -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        figures=[("甲镇", "T1", 1, a, "2026-03"), ("乙镇", "T1", 1, b, "2026-03")],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert m["expected"] == 300 and m["actual"] == a + b
+    assert m["status"] == status
+    assert m["gap"] == pytest.approx(gap)
+    assert m["source"] == "units" and m["carried"] is False
+
+
+def test_about_tolerance() -> None:
+    # 支流支浜水质提升工程10条左右: at month 6 expected 5; within 10 % of it counts as on track
+    for actual, status in ((4.5, "on_track"), (4.4, "lagging"), (9.0, "done"), (8.9, "on_track")):
+        inputs = make_inputs(
+            6, [cumulative_task(10, "about")], [("牵头局", "lead", "T1", 1, None)],
+            figures=[("牵头局", "T1", 1, actual, "2026-06")],
+        )  # fmt: skip
+        assert metric(evaluate(inputs, SETTINGS))["status"] == status, actual
+
+
+def test_metric_done_early() -> None:
+    inputs = make_inputs(
+        5, [cumulative_task(1500)], two_towns(),
+        figures=[("甲镇", "T1", 1, 900, "2026-05"), ("乙镇", "T1", 1, 600, "2026-05")],
+    )  # fmt: skip
+    assert metric(evaluate(inputs, SETTINGS))["status"] == "done"
+
+
+def test_own_schedule_replaces_m_over_12() -> None:
+    # quarterly: 20 % by March, 50 % by June; in May the March milestone applies
+    schedule = [("T1", 1, 3, 0.2), ("T1", 1, 6, 0.5), ("T1", 1, 12, 1.0)]
+    inputs = make_inputs(
+        5, [cumulative_task(150)], [("牵头局", "lead", "T1", 1, None)],
+        figures=[("牵头局", "T1", 1, 30, "2026-05")], schedule=schedule,
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert m["expected"] == 30 and m["status"] == "on_track"  # m/12 would want 62.5
+    early = make_inputs(2, [cumulative_task(150)], [("牵头局", "lead", "T1", 1, None)],
+                        figures=[("牵头局", "T1", 1, 0, "2026-02")], schedule=schedule)  # fmt: skip
+    assert metric(evaluate(early, SETTINGS))["expected"] == 0  # nothing due before March
+
+
+def test_lead_units_own_figure_wins_over_the_sum() -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        figures=[("甲镇", "T1", 1, 10, "2026-03"), ("乙镇", "T1", 1, 10, "2026-03"),
+                 ("牵头局", "T1", 1, 310, "2026-03")],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert (m["actual"], m["source"], m["status"]) == (310, "lead", "on_track")
+
+
+# ---------------------------------------------------------------- growth and level
+
+
+@pytest.mark.parametrize(
+    ("bound", "actual", "status"),
+    [
+        ("about", 5.0, "on_track"), ("about", 4.5, "on_track"), ("about", 4.4, "lagging"),
+        ("at_least", 4.9, "lagging"), ("at_least", 12.0, "on_track"), ("about", 0.0, "lagging"),
+        ("about", -1.2, "critical"),
+    ],
+)  # fmt: skip
+def test_growth_rates(bound: str, actual: float, status: str) -> None:
+    inputs = make_inputs(
+        4, [{"task_id": "T1", "position": 1, "label": "工业投资增长", "kind": "growth", "bound": bound,
+             "measure": "%", "target": 5.0}],
+        [("工信局", "lead", "T1", 1, None), ("甲镇", "responsible", "T1", 1, None)],
+        figures=[("工信局", "T1", 1, actual, "2026-04")],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    m = metric(result)
+    assert (m["status"], m["expected"]) == (status, 5.0)
+    # a town that reports no rate of its own is not judged on it; the lead unit answers for it
+    assert result.unit_metrics.filter(pl.col("unit") == "甲镇").is_empty()
+    assert unit_row(result, "工信局")["status"] == status
+
+
+@pytest.mark.parametrize(("actual", "status"), [(100000, "on_track"), (95000, "lagging"), (80000, "lagging"),
+                                                 (79999, "critical")])  # fmt: skip
+def test_level_metric_latest_value(actual: float, status: str) -> None:
+    inputs = make_inputs(
+        9, [{"task_id": "T1", "position": 1, "label": "粮食播种面积", "kind": "level", "measure": "亩",
+             "target": 100000.0}],
+        [("农业农村局", "lead", "T1", 1, None)],
+        figures=[("农业农村局", "T1", 1, actual, "2026-09")],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert (m["status"], m["expected"]) == (status, 100000)
+
+
+# ---------------------------------------------------------------- milestones and units
+
+
+@pytest.mark.parametrize(
+    ("month", "declared", "status"),
+    [(3, "done", "done"), (3, "on_schedule", "on_track"), (3, "behind", "lagging"),
+     (3, "not_started", "lagging"), (7, "not_started", "critical"), (3, None, "missing")],
+)  # fmt: skip
+def test_milestone_statuses(month: int, declared: str | None, status: str) -> None:
+    inputs = make_inputs(
+        month, [], [("甲镇", "responsible", "M1", 0, None)],
+        declared=[("甲镇", "M1", declared)] if declared else [],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    assert unit_row(result, "甲镇", "M1", 0)["status"] == status
+    assert result.tasks.row(0, named=True)["status"] == status
+
+
+def test_milestone_task_is_as_bad_as_its_worst_unit() -> None:
+    inputs = make_inputs(
+        3, [], [("甲镇", "responsible", "M1", 0, None), ("乙镇", "responsible", "M1", 0, None),
+                ("丙镇", "responsible", "M1", 0, None)],
+        declared=[("甲镇", "M1", "on_schedule"), ("乙镇", "M1", "behind")],
+        submitted={"甲镇": ON_TIME, "乙镇": ON_TIME},
+    )  # fmt: skip
+    task = evaluate(inputs, SETTINGS).tasks.row(0, named=True)
+    assert task["status"] == "lagging"
+    assert task["lagging_units"] == ["乙镇"] and task["missing_units"] == ["丙镇"]
+
+
+def test_missing_unit_is_carried_forward_and_flagged() -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        figures=[("甲镇", "T1", 1, 160, "2026-03"), ("乙镇", "T1", 1, 140, "2026-02")],
+        submitted={"甲镇": ON_TIME, "牵头局": ON_TIME},
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    m = metric(result)
+    assert (m["actual"], m["carried"], m["status"]) == (300, True, "on_track")
+    b = unit_row(result, "乙镇")
+    assert (b["actual"], b["carried"], b["status"]) == (140, True, "missing")
+    task = result.tasks.row(0, named=True)
+    assert task["missing_units"] == ["乙镇"]
+    units = {r["unit"]: r for r in result.units.iter_rows(named=True)}
+    assert units["乙镇"]["submission"] == "missing" and units["乙镇"]["on_track_share"] == 0
+
+
+def test_allocations_judge_each_unit_on_its_own_share() -> None:
+    # 1500 target; 甲镇 holds 300 of it, 乙镇 has no allocation: an equal share of 750
+    inputs = make_inputs(
+        6, [cumulative_task(1500)], two_towns(alloc=(300, None)),
+        figures=[("甲镇", "T1", 1, 150, "2026-06"), ("乙镇", "T1", 1, 300, "2026-06")],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    a, b = unit_row(result, "甲镇"), unit_row(result, "乙镇")
+    assert (a["target"], a["expected"], a["status"]) == (300, 150, "on_track")
+    assert (b["target"], b["expected"], b["status"]) == (
+        750,
+        375,
+        "lagging",
+    )  # 75 short = 10 % of 750
+    assert result.tasks.row(0, named=True)["lagging_units"] == ["乙镇"]
+    none = evaluate(inputs, Settings(unit_share="none"))
+    assert none.unit_metrics.filter(pl.col("unit") == "乙镇").is_empty()  # no share: not judged
+
+
+def test_streak_counts_and_resets() -> None:
+    def run(actual: float, previous: int) -> tuple[int, int]:
+        inputs = make_inputs(
+            4, [cumulative_task(1200)], [("牵头局", "lead", "T1", 1, None)],
+            figures=[("牵头局", "T1", 1, actual, "2026-04")],
+            previous_metrics=[("T1", 1, previous)], previous_tasks=[("T1", previous)],
+        )  # fmt: skip
+        result = evaluate(inputs, SETTINGS)
+        return metric(result)["streak"], result.tasks.row(0, named=True)["streak"]
+
+    assert run(350, 2) == (3, 3)  # lagging a third month
+    assert run(400, 2) == (0, 0)  # back on schedule: the streak resets
+    assert run(100, 0) == (1, 1)  # critical counts too
+
+
+def test_unit_ranking_and_submission_timeliness() -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(1200), cumulative_task(120, task="T2")],
+        two_towns() + two_towns("T2") + [("丙镇", "responsible", "T1", 1, None)],
+        figures=[("甲镇", "T1", 1, 100, "2026-03"), ("乙镇", "T1", 1, 100, "2026-03"),
+                 ("甲镇", "T2", 1, 15, "2026-03"), ("乙镇", "T2", 1, 15, "2026-03"),
+                 ("丙镇", "T1", 1, 100, "2026-03")],
+        submitted={"甲镇": ON_TIME, "乙镇": datetime(2026, 4, 9, 8, 0), "丙镇": datetime(2026, 4, 8, 23, 59),
+                   "牵头局": ON_TIME},
+    )  # fmt: skip
+    units = {r["unit"]: r for r in evaluate(inputs, SETTINGS).units.iter_rows(named=True)}
+    # T1: three towns, share 400 each, expected 100 → on track; T2: share 60, expected 15 → on track;
+    # the lead unit answers for the district: T1 300 of 300, T2 30 of 30 → on track
+    assert [units[u]["on_track_share"] for u in ("甲镇", "乙镇", "丙镇", "牵头局")] == [1.0] * 4
+    assert (
+        units["乙镇"]["submission"] == "late" and units["丙镇"]["submission"] == "on_time"
+    )  # 23:59 on the day
+    assert [units[u]["rank"] for u in ("甲镇", "丙镇", "牵头局")] == [
+        1,
+        1,
+        1,
+    ]  # tied: on time, all on track
+    assert units["乙镇"]["rank"] == 4  # the same share, but late
