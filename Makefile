@@ -27,6 +27,8 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
 	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03
+	$(BIN)/ducha --db $(DEMO_DB) evaluate --period 2026-03
+	$(BIN)/ducha --db $(DEMO_DB) report --period 2026-03
 	@echo "完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
 
 test: install

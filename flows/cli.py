@@ -431,6 +431,33 @@ def evaluate_cmd(
             )
 
 
+@app.command("report")
+def report_cmd(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="报送期，如 2026-03")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="输出目录（默认 data/reports/）")
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """生成本期通报：离线可打开的 HTML（内嵌图表）和同样内容的 .xlsx。"""
+    from flows.db import opened
+    from flows.periods import Period
+    from flows.report import load_briefing, write_briefing
+
+    ws = _workspace(ctx)
+    month = Period.parse(period)
+    name = str(ws.settings().get("name") or ws.code())
+    with opened(ws.db_path, read_only=True) as con:
+        briefing = load_briefing(con, month, name)
+    html, xlsx = write_briefing(briefing, out or ws.data_dir / "reports")
+    if format is Format.json:
+        _echo_json({"html": str(html), "xlsx": str(xlsx)})
+        return
+    typer.echo(f"已生成{month.zh}通报：{html}")
+    typer.echo(f"表格：{xlsx}")
+
+
 # ------------------------------------------------------------------ entry
 
 

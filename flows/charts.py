@@ -1,0 +1,150 @@
+"""Small inline SVG charts for the briefing: no JavaScript, no files, open offline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from markupsafe import Markup, escape
+
+STATUSES = ("done", "on_track", "lagging", "critical", "missing")
+STATUS_ZH = {
+    "done": "已完成",
+    "on_track": "序时推进",
+    "lagging": "滞后",
+    "critical": "严重滞后",
+    "missing": "未报送",
+}
+COLORS = {
+    "done": "#1b5e20",
+    "on_track": "#66bb6a",
+    "lagging": "#f9a825",
+    "critical": "#c62828",
+    "missing": "#9e9e9e",
+}
+FONT = "font-family=\"'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC',sans-serif\""
+
+
+def _text(
+    x: float, y: float, text: str, size: int = 12, anchor: str = "start", fill: str = "#222"
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" {FONT}>'
+        f"{escape(text)}</text>"
+    )
+
+
+def legend(x: float, y: float, statuses: Sequence[str] = STATUSES) -> str:
+    parts = []
+    for i, status in enumerate(statuses):
+        cx = x + i * 92
+        parts.append(
+            f'<rect x="{cx:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{COLORS[status]}"/>'
+        )
+        parts.append(_text(cx + 16, y, STATUS_ZH[status], 12))
+    return "".join(parts)
+
+
+def stacked_bars(
+    title: str, rows: Sequence[tuple[str, dict[str, int]]], label_width: int = 170
+) -> Markup:
+    """Horizontal stacked bars: one row per group, segments by status (counts of tasks)."""
+    width, bar_h, gap = 760, 18, 8
+    top = 48
+    height = top + len(rows) * (bar_h + gap) + 16
+    most = max((sum(c.values()) for _, c in rows), default=1) or 1
+    scale = (width - label_width - 60) / most
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">',
+        _text(0, 18, title, 15, fill="#000"),
+        legend(label_width, 38),
+    ]
+    for i, (name, counts) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        parts.append(_text(label_width - 8, y + 13, name, 12, "end"))
+        x = float(label_width)
+        for status in STATUSES:
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            w = n * scale
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{COLORS[status]}">'
+                f"<title>{escape(name)} {STATUS_ZH[status]} {n} 项</title></rect>"
+            )
+            if w >= 16:
+                parts.append(_text(x + w / 2, y + 13, str(n), 11, "middle", "#fff"))
+            x += w
+        parts.append(_text(x + 6, y + 13, str(sum(counts.values())), 11))
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def trend(title: str, months: Sequence[tuple[str, dict[str, int]]]) -> Markup:
+    """Stacked columns per evaluated month: tasks by status over the year."""
+    width, height, left, bottom, top = 760, 260, 40, 30, 48
+    slots = 12
+    most = max((sum(c.values()) for _, c in months), default=1) or 1
+    plot_h = height - top - bottom
+    col_w = (width - left - 20) / slots
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">',
+        _text(0, 18, title, 15, fill="#000"),
+        legend(left, 38),
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#999"/>',
+    ]
+    by_month = dict(months)
+    for m in range(1, slots + 1):
+        x = left + (m - 1) * col_w + 6
+        parts.append(_text(x + (col_w - 12) / 2, height - bottom + 16, f"{m}月", 11, "middle"))
+        counts = next((c for p, c in by_month.items() if int(p[-2:]) == m), None)
+        if not counts:
+            continue
+        y = float(height - bottom)
+        for status in STATUSES:
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            h = n / most * plot_h
+            y -= h
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{col_w - 12:.1f}" height="{h:.1f}" fill="{COLORS[status]}">'
+                f"<title>{m}月 {STATUS_ZH[status]} {n} 项</title></rect>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def ranking(title: str, rows: Sequence[tuple[int, str, float, str]]) -> Markup:
+    """Units by rank: (rank, unit, on-track share 0..1, submission)."""
+    width, bar_h, gap, label_width, top = 760, 16, 6, 170, 30
+    height = top + len(rows) * (bar_h + gap) + 10
+    scale = width - label_width - 150
+    sub_zh = {"on_time": "按时报送", "late": "逾期报送", "missing": "未报送"}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">',
+        _text(0, 18, title, 15, fill="#000"),
+    ]
+    for i, (rank, unit, share, submission) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        color = (
+            COLORS["on_track"]
+            if share >= 0.8
+            else COLORS["lagging"]
+            if share >= 0.5
+            else COLORS["critical"]
+        )
+        if submission == "missing":
+            color = COLORS["missing"]
+        parts.append(_text(label_width - 8, y + 12, f"{rank}. {unit}", 12, "end"))
+        parts.append(
+            f'<rect x="{label_width}" y="{y}" width="{max(share * scale, 1):.1f}" height="{bar_h}" fill="{color}">'
+            f"<title>{escape(unit)} 序时推进比例 {share:.0%}</title></rect>"
+        )
+        parts.append(
+            _text(label_width + share * scale + 6, y + 12, f"{share:.0%}  {sub_zh[submission]}", 11)
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
