@@ -458,6 +458,145 @@ def report_cmd(
     typer.echo(f"表格：{xlsx}")
 
 
+# ------------------------------------------------------------------ notices
+
+channels_app = typer.Typer(help="通知渠道。", no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+def _known_recipients(config_dir: Path) -> set[str]:
+    from flows.units import UnitRegister
+
+    return {u.name for u in UnitRegister.load(config_dir).units}
+
+
+@channels_app.command("check")
+def channels_check(ctx: typer.Context, format: FormatOption = Format.text) -> None:
+    """检查渠道配置（地址格式、引用的环境变量、收件单位），不发送任何通知。"""
+    from flows.channels import ChannelConfig, Secrets, masked_url, references, validate_url
+
+    ws = _workspace(ctx)
+    config = ChannelConfig.load(ws.config_dir, _known_recipients(ws.config_dir))
+    secrets = Secrets()
+    rows = []
+    for recipient, channels in config.recipients.items():
+        for c in channels:
+            problem = validate_url(c.url, secrets)
+            rows.append({"recipient": recipient, "channel": c.name, "url": masked_url(c.url), "format": c.format,
+                         "secrets": references(c.url), "ok": problem is None, "problem": problem})  # fmt: skip
+    if format is Format.json:
+        _echo_json(rows)
+    else:
+        typer.echo(
+            f"已配置渠道 {len(rows)} 个（{len(config.recipients)} 个单位或领导）；未配置渠道的通知写入文件。"
+        )
+        for r in rows:
+            state = "正常" if r["ok"] else f"有误：{r['problem']}"
+            typer.echo(f"  {r['recipient']} / {r['channel']}（{r['format']}）{r['url']}：{state}")
+    bad = [r for r in rows if not r["ok"]]
+    if bad:
+        raise UserError(
+            f"{len(bad)} 个渠道配置有误："
+            + "；".join(f"{r['channel']}：{r['problem']}" for r in bad[:3])
+        )
+
+
+@app.command("notify")
+def notify_cmd(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="报送期，如 2026-03")],
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="只处理这些种类：reminder 催报 / receipt 回执 / chase 催办 / "
+            "supervise 督办 / brief 专报 / bulletin 通报（可重复）",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="只列出应发的通知，不写库、不发送")
+    ] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="按哪一天判断（默认今天），如 2026-04-08")
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """生成应发的通知写入发件箱（幂等），发送待发和失败待重试的通知，每次尝试都记账。"""
+    import datetime as dt
+
+    from flows.channels import KIND_ZH, KINDS, ChannelConfig, Secrets
+    from flows.db import opened
+    from flows.notices import plan_notices
+    from flows.outbox import deliver, enqueue, messages_for
+    from flows.periods import Period
+    from flows.workdays import Schedule, WorkCalendar
+
+    ws = _workspace(ctx)
+    month = Period.parse(period)
+    kinds = tuple(kind or KINDS)
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    except ValueError:
+        raise UserError(f"日期“{as_of}”格式不正确，应为 2026-04-08") from None
+    channels = ChannelConfig.load(ws.config_dir, _known_recipients(ws.config_dir))
+    calendar = WorkCalendar.load(ws.config_dir, warn=lambda m: typer.echo(f"提示：{m}", err=True))
+    name = str(ws.settings().get("name") or ws.code())
+    with opened(ws.db_path, read_only=dry_run) as con:
+        plan = plan_notices(
+            con, month, kinds=kinds, workspace=name, channels=channels, calendar=calendar,
+            schedule=Schedule.load(ws.config_dir), as_of=day,
+        )  # fmt: skip
+        messages = [m for n in plan.notices for m in messages_for(n, str(month), channels)]
+        if dry_run:
+            result = {"period": str(month), "dry_run": True, "planned": len(messages)}
+            listing = [{"kind": m.notice.kind, "recipient": m.notice.recipient, "channel": m.channel,
+                        "title": m.title, "part": m.part, "parts": m.parts} for m in messages]  # fmt: skip
+        else:
+            queued = enqueue(con, messages, str(month), ws.data_dir / "outbox")
+            report = deliver(con, channels, Secrets())
+            result = {"period": str(month), "dry_run": False, "planned": len(messages), **queued,
+                      "sent": report.sent, "failed": report.failed, "deferred": report.deferred,
+                      "gave_up": report.gave_up}  # fmt: skip
+            listing = [
+                {"kind": k, "recipient": r, "channel": c, "title": t, "status": s, "file": f, "error": e}
+                for k, r, c, t, s, f, e in con.sql(
+                    "SELECT kind, recipient, channel, title, status, file_path, last_error FROM outbox "
+                    "WHERE period = $p ORDER BY notice_id", params={"p": str(month)},
+                ).fetchall()
+            ]  # fmt: skip
+    if format is Format.json:
+        _echo_json({**result, "skipped": plan.skipped, "notices": listing})
+        return
+    from collections import Counter
+
+    per_kind = Counter(m.notice.kind for m in messages)
+    typer.echo(
+        f"{month.zh}应发通知 {len(messages)} 条："
+        + ("、".join(f"{KIND_ZH[k]} {per_kind[k]}" for k in KINDS if per_kind[k]) or "无")
+    )
+    for reason in plan.skipped:
+        typer.echo(f"  提示：{reason}")
+    if dry_run:
+        for item in listing:
+            typer.echo(
+                f"  {KIND_ZH[item['kind']]} → {item['recipient']}（{item['channel']}）{item['title']}"
+            )
+        return
+    typer.echo(f"  新写入发件箱 {result['new']} 条，此前已有 {result['known']} 条（不重复发送）")
+    typer.echo(
+        f"  本次发送成功 {result['sent']} 条，失败 {result['failed']} 条（将按退避时间重试），因频率限制顺延 {result['deferred']} 条"
+    )
+    files = [i for i in listing if i["status"] == "unconfigured"]
+    if files:
+        folder = Path(files[0]["file"]).parent
+        typer.echo(f"  未配置渠道 {len(files)} 条，已写入 {folder}")
+    for item in listing:
+        if item["status"] == "failed":
+            typer.echo(
+                f"  失败：{KIND_ZH[item['kind']]} → {item['recipient']}（{item['channel']}）：{item['error']}"
+            )
+
+
 # ------------------------------------------------------------------ entry
 
 

@@ -189,7 +189,7 @@ def write_retyped(
     sheet = book.active
     sheet.title = "Sheet1"
     sheet.append([f"{unit}{period.zh}《政府工作报告》目标任务推进情况"])
-    sheet.merge_cells("A1:I1")
+    sheet.merge_cells("A1:J1")
     sheet.append(
         [
             f"填报单位：{unit}（盖章）",
@@ -201,10 +201,21 @@ def write_retyped(
         ]
     )
     sheet.append(
-        ["序号", "工作内容", "指标", "完成情况", None, "进展情况", "存在问题", "下一步打算", "备注"]
+        [
+            "序号",
+            "工作内容",
+            "指标",
+            "完成情况",
+            None,
+            "推进状态",
+            "进展情况",
+            "存在问题",
+            "下一步打算",
+            "备注",
+        ]
     )
-    sheet.append([None, None, None, "当月完成", "累计完成数", None, None, None, None])
-    for col in ("A", "B", "C", "F", "G", "H", "I"):
+    sheet.append([None, None, None, "当月完成", "累计完成数", None, None, None, None, None])
+    for col in ("A", "B", "C", "F", "G", "H", "I", "J"):
         sheet.merge_cells(f"{col}3:{col}4")
     sheet.merge_cells("D3:E3")
     for task in tasks:
@@ -217,9 +228,10 @@ def write_retyped(
                 [
                     task.seq if i == 0 else None,
                     task.content if i == 0 else None,
-                    metric.label or status,
+                    metric.label or "—",
                     _as_text(month_value, metric.measure, r) if metric.position else None,
                     _as_text(cumulative, metric.measure, r) if metric.position else None,
+                    status if i == 0 else None,
                     progress if i == 0 else None,
                     (issues or "无") if i == 0 else None,
                     next_steps if i == 0 else None,
@@ -228,7 +240,7 @@ def write_retyped(
             )
         last = sheet.max_row
         if last > first:
-            for col in ("A", "B", "F", "G", "H"):
+            for col in ("A", "B", "F", "G", "H", "I"):
                 sheet.merge_cells(f"{col}{first}:{col}{last}")
     sheet.append([])
     sheet.append(

@@ -1,0 +1,440 @@
+"""Channels: who receives notices where (config/channels.yaml), secrets, and sending.
+
+Secrets are referenced in URLs as ${ENV_NAME} or ${secret:block-name} (a Prefect
+Secret block) and resolved only when sending; every resolved value is masked in
+anything ducha prints, stores or raises.
+
+DingTalk, WeCom and Feishu group bots answer HTTP 200 even when they refuse a
+message (the error is in the body's errcode / code), and apprise counts that as
+delivered. ducha therefore registers its own apprise schemes for them, which
+read the reply: dtalk(s)://, wxbot(s)://, fsbot(s)://. Standard apprise URLs
+(dingtalk://, wecombot://, feishu://) are rewritten to these.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import threading
+import time
+import urllib.parse
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apprise
+import httpx
+from apprise.decorators import notify as apprise_notify
+
+from flows.errors import UserError
+from flows.workspace import read_yaml
+
+FORMATS = ("text", "markdown", "html")
+KINDS = ("reminder", "receipt", "chase", "supervise", "brief", "bulletin")
+KIND_ZH = {
+    "reminder": "催报",
+    "receipt": "回执",
+    "chase": "催办",
+    "supervise": "督办",
+    "brief": "专报",
+    "bulletin": "通报",
+}
+_REF = re.compile(r"\$\{([^}]+)\}")
+# Size limits of a message body in bytes (UTF-8), per scheme.
+BYTE_LIMITS = {
+    "wxbot": 2048,
+    "wxbots": 2048,
+    "dtalk": 18000,
+    "dtalks": 18000,
+    "fsbot": 28000,
+    "fsbots": 28000,
+}
+TIMEOUT = 10.0
+
+
+# ------------------------------------------------------------------ secrets
+
+
+class Secrets:
+    """Resolves ${…} references and remembers every value it handed out, to mask it."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def resolve(self, text: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            ref = match.group(1).strip()
+            if ref.startswith("secret:"):
+                value = _prefect_secret(ref.removeprefix("secret:"))
+            else:
+                value = os.environ.get(ref)
+                if value is None:
+                    raise UserError(f"环境变量 {ref} 未设置（渠道地址中引用了它）")
+            self.remember(value)
+            return value
+
+        return _REF.sub(one, text)
+
+    def remember(self, value: str) -> None:
+        if value and len(value) >= 4:
+            with self._lock:
+                self._values.add(value)
+                self._values.add(urllib.parse.quote(value, safe=""))
+                self._values.add(urllib.parse.quote_plus(value))
+
+    def mask(self, text: str) -> str:
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            text = text.replace(value, "****")
+        return text
+
+
+def _prefect_secret(name: str) -> str:
+    try:
+        from prefect.blocks.system import Secret
+
+        return str(Secret.load(name).get())
+    except Exception as exc:  # no server, no block: say which, never the value
+        raise UserError(f"读取 Prefect Secret 块“{name}”失败：{type(exc).__name__}") from None
+
+
+def references(text: str) -> list[str]:
+    return [m.group(1).strip() for m in _REF.finditer(text)]
+
+
+# ------------------------------------------------------------------ config
+
+
+@dataclass(frozen=True)
+class Channel:
+    recipient: str
+    name: str
+    url: str  # as configured: references, not secrets
+    format: str
+    kinds: tuple[str, ...] = KINDS
+
+    @property
+    def scheme(self) -> str:
+        return checked_url(self.url).split("://", 1)[0].lower()
+
+    @property
+    def byte_limit(self) -> int | None:
+        return BYTE_LIMITS.get(self.scheme)
+
+    @property
+    def bot_key(self) -> str:
+        """Channels that share a bot (the same URL) share its rate limit."""
+        return hashlib.sha256(self.url.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    count: int = 20
+    seconds: float = 60.0
+
+
+@dataclass
+class ChannelConfig:
+    sender: str = "区人民政府督查室"
+    reply_workdays: int = 5
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    max_attempts: int = 6
+    backoff_seconds: float = 60.0
+    recipients: dict[str, list[Channel]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, config_dir: Path, known: set[str] | None = None) -> ChannelConfig:
+        path = config_dir / "channels.yaml"
+        if not path.exists():
+            return cls()
+        data = read_yaml(path) or {}
+        if not isinstance(data, dict):
+            raise UserError(f"{path}：应为键值表")
+        problems: list[str] = []
+        config = cls(
+            sender=str(data.get("sender") or cls.sender),
+            reply_workdays=int(data.get("reply_workdays") or 5),
+        )
+        rate = data.get("rate_limit") or {}
+        retry = data.get("retry") or {}
+        try:
+            config.rate_limit = RateLimit(
+                int(rate.get("count", 20)), float(rate.get("seconds", 60))
+            )
+            config.max_attempts = int(retry.get("max_attempts", 6))
+            config.backoff_seconds = float(retry.get("backoff_seconds", 60))
+        except (TypeError, ValueError, AttributeError):
+            problems.append(
+                "rate_limit 应写 {count: 条数, seconds: 秒数}，retry 应写 {max_attempts, backoff_seconds}"
+            )
+        recipients = data.get("recipients") or {}
+        if not isinstance(recipients, dict):
+            raise UserError(f"{path}：recipients 应为“单位: [渠道…]”")
+        for recipient, channels in recipients.items():
+            name = str(recipient)
+            if known is not None and name not in known:
+                problems.append(f"“{name}”不在单位名册中")
+            if not isinstance(channels, list):
+                problems.append(f"“{name}”的渠道应为列表")
+                continue
+            for i, raw in enumerate(channels, start=1):
+                where = f"“{name}”的第 {i} 个渠道"
+                if not isinstance(raw, dict) or not raw.get("url"):
+                    problems.append(f"{where}缺少 url")
+                    continue
+                fmt = str(raw.get("format", "text"))
+                kinds = tuple(raw.get("kinds") or KINDS)
+                if fmt not in FORMATS:
+                    problems.append(f"{where}的 format“{fmt}”无效，应为 {'/'.join(FORMATS)}")
+                bad = [k for k in kinds if k not in KINDS]
+                if bad:
+                    problems.append(
+                        f"{where}的 kinds 中“{'、'.join(map(str, bad))}”无效，应为 {'/'.join(KINDS)}"
+                    )
+                url = str(raw["url"])
+                if _looks_like_literal_secret(url):
+                    problems.append(f"{where}的地址中似乎直接写了密钥，请改用 ${{环境变量名}} 引用")
+                config.recipients.setdefault(name, []).append(
+                    Channel(name, str(raw.get("name") or f"{name}#{i}"), url, fmt, kinds)
+                )
+        if problems:
+            raise UserError(f"{path}：" + "；".join(problems[:5]))
+        return config
+
+    def channels_for(self, recipient: str, kind: str) -> list[Channel]:
+        return [c for c in self.recipients.get(recipient, []) if kind in c.kinds]
+
+
+def _looks_like_literal_secret(url: str) -> bool:
+    plain = _REF.sub("", url)
+    return bool(re.search(r"[A-Za-z0-9_\-]{24,}", plain)) or bool(
+        re.search(r"://[^/@\s]*:[^/@\s$]+@", plain)
+    )
+
+
+# ------------------------------------------------------------------ URLs
+
+
+def checked_url(url: str) -> str:
+    """Rewrite standard apprise bot URLs to ducha's reply-checking schemes."""
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.lower()
+    if scheme == "dingtalk":
+        secret, _, token = rest.rpartition("@")
+        token = token.strip("/").split("/")[0].split("?")[0]
+        query = {"access_token": token}
+        if secret:
+            query["secret"] = secret
+        return "dtalks://oapi.dingtalk.com/robot/send?" + urllib.parse.urlencode(query, safe="${}:")
+    if scheme == "wecombot":
+        key = rest.strip("/").split("/")[0].split("?")[0]
+        return f"wxbots://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={key}"
+    if scheme == "feishu":
+        token = rest.strip("/").split("/")[0].split("?")[0]
+        return f"fsbots://open.feishu.cn/open-apis/bot/v2/hook/{token}"
+    return url
+
+
+def validate_url(url: str, secrets: Secrets) -> str | None:
+    """None when apprise accepts the URL (secrets resolved), else the reason (masked)."""
+    try:
+        resolved = secrets.resolve(checked_url(url))
+    except UserError as exc:
+        return exc.message
+    if apprise.Apprise.instantiate(resolved) is None:
+        return "apprise 无法识别这个地址"
+    return None
+
+
+# ------------------------------------------------------------------ bots
+
+
+_last_error = threading.local()
+
+
+def last_error() -> str | None:
+    return getattr(_last_error, "text", None)
+
+
+def _set_error(text: str | None) -> None:
+    _last_error.text = text
+
+
+def _endpoint(meta: dict[str, Any], secure: bool) -> str:
+    host = meta.get("host") or ""
+    port = f":{meta['port']}" if meta.get("port") else ""
+    path = meta.get("fullpath") or "/"
+    return f"{'https' if secure else 'http'}://{host}{port}{path}"
+
+
+def _post(url: str, payload: dict[str, Any], params: dict[str, str], ok_field: str) -> bool:
+    try:
+        reply = httpx.post(url, params=params, json=payload, timeout=TIMEOUT)
+    except httpx.HTTPError as exc:
+        _set_error(f"连接失败：{type(exc).__name__}")
+        return False
+    if reply.status_code != 200:
+        _set_error(f"HTTP {reply.status_code}")
+        return False
+    try:
+        body = reply.json()
+    except ValueError:
+        _set_error("回复不是 JSON")
+        return False
+    code = body.get(ok_field, body.get("StatusCode"))
+    if code not in (0, "0"):
+        message = body.get("errmsg") or body.get("msg") or body.get("StatusMessage") or ""
+        _set_error(f"{ok_field}={code} {message}".strip())
+        return False
+    _set_error(None)
+    return True
+
+
+def _dingtalk(
+    body: str, title: str, meta: dict[str, Any], body_format: str | None, secure: bool
+) -> bool:
+    qsd = dict(meta.get("qsd") or {})
+    params = {"access_token": qsd.get("access_token", "")}
+    if qsd.get("secret"):  # 加签
+        stamp = str(int(time.time() * 1000))
+        digest = hmac.new(
+            qsd["secret"].encode(), f"{stamp}\n{qsd['secret']}".encode(), hashlib.sha256
+        ).digest()
+        params.update(timestamp=stamp, sign=base64.b64encode(digest).decode())
+    if body_format == "markdown":
+        payload = {"msgtype": "markdown", "markdown": {"title": title or "通知", "text": body}}
+    else:
+        payload = {"msgtype": "text", "text": {"content": f"{title}\n{body}" if title else body}}
+    return _post(_endpoint(meta, secure), payload, params, "errcode")
+
+
+def _wecom(
+    body: str, title: str, meta: dict[str, Any], body_format: str | None, secure: bool
+) -> bool:
+    qsd = dict(meta.get("qsd") or {})
+    if title:
+        body = f"**{title}**\n{body}" if body_format == "markdown" else f"{title}\n{body}"
+    text = body
+    if body_format == "markdown":
+        payload = {"msgtype": "markdown", "markdown": {"content": text}}
+    else:
+        payload = {"msgtype": "text", "text": {"content": text}}
+    return _post(_endpoint(meta, secure), payload, {"key": qsd.get("key", "")}, "errcode")
+
+
+def _feishu(
+    body: str, title: str, meta: dict[str, Any], body_format: str | None, secure: bool
+) -> bool:
+    payload = {"msg_type": "text", "content": {"text": f"{title}\n{body}" if title else body}}
+    return _post(_endpoint(meta, secure), payload, {}, "code")
+
+
+def _register() -> None:
+    handlers = {"dtalk": _dingtalk, "wxbot": _wecom, "fsbot": _feishu}
+    for scheme, handler in handlers.items():
+        for secure in (False, True):
+
+            def wrapper(body, title, notify_type, meta, *args, _h=handler, _s=secure, **kwargs):  # noqa: ANN001
+                fmt = kwargs.get("body_format")
+                fmt = getattr(fmt, "value", fmt)  # apprise passes a NotifyFormat enum
+                return _h(body, title, meta, str(fmt) if fmt else None, _s)
+
+            apprise_notify(on=scheme + ("s" if secure else ""), name=f"ducha {scheme}")(wrapper)
+
+
+_register()
+
+
+# ------------------------------------------------------------------ sending
+
+
+class RateLimiter:
+    """At most `count` messages per `seconds` to one bot (sliding window)."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._sent: dict[str, deque[float]] = {}
+
+    def wait_time(self, key: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        window = self._sent.setdefault(key, deque())
+        while window and now - window[0] >= self.limit.seconds:
+            window.popleft()
+        if len(window) < self.limit.count:
+            return 0.0
+        return self.limit.seconds - (now - window[0])
+
+    def record(self, key: str, now: float | None = None) -> None:
+        self._sent.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+
+
+FORMAT_TO_APPRISE = {
+    "text": apprise.NotifyFormat.TEXT,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    "html": apprise.NotifyFormat.HTML,
+}
+
+
+def send(
+    channel_url: str, title: str, body: str, body_format: str, secrets: Secrets
+) -> tuple[bool, str | None]:
+    """Deliver one message through apprise; (delivered, masked error)."""
+    try:
+        url = secrets.resolve(checked_url(channel_url))
+    except UserError as exc:
+        return False, secrets.mask(exc.message)
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return False, "apprise 无法识别这个地址"
+    _set_error(None)
+    try:
+        ok = sender.notify(title=title, body=body, body_format=FORMAT_TO_APPRISE[body_format])
+    except Exception as exc:  # a plugin bug must not stop the batch
+        return False, secrets.mask(f"发送出错：{type(exc).__name__}: {exc}")
+    if ok:
+        return True, None
+    return False, secrets.mask(last_error() or "对方未接受（apprise 返回失败）")
+
+
+def masked_url(url: str) -> str:
+    """A configured URL for display: references stay references, passwords hidden."""
+    return re.sub(r"(://[^/@:]*:)[^@/]+@", r"\1****@", url)
+
+
+def split_by_bytes(body: str, limit: int, reserve: int = 24) -> list[str]:
+    """Split at line boundaries so each part fits `limit` UTF-8 bytes (with room for a
+    "（1/3）" marker); a single over-long line is cut between characters."""
+    budget = limit - reserve
+    if len(body.encode()) <= limit:
+        return [body]
+    parts: list[str] = []
+    current = ""
+    for line in body.splitlines(keepends=True):
+        while len(line.encode()) > budget:
+            cut = budget
+            while len(line[:cut].encode()) > budget:
+                cut -= 1
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:cut])
+            line = line[cut:]
+        if len((current + line).encode()) > budget:
+            parts.append(current)
+            current = line
+        else:
+            current += line
+    if current:
+        parts.append(current)
+    return [p for p in parts if p.strip()]
+
+
+def json_dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)

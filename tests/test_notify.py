@@ -1,0 +1,345 @@
+"""Notices through real receivers on 127.0.0.1: exactly once, failures retried, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from flows.channels import split_by_bytes
+from tests.conftest import ROOT, Workspace
+from tests.servers import BotServer, SmtpServer
+from tests.test_targets_import import assert_user_error
+
+TOKENS = {
+    "DUCHA_TEST_DINGTALK": "dt-token-9f8e7d6c5b4a39281706",
+    "DUCHA_TEST_DINGTALK_SECRET": "SECd1e2f3a4b5c6d7e8f9a0b1c2d3e4f5",
+    "DUCHA_TEST_WECOM": "wc-key-0a1b2c3d4e5f60718293",
+    "DUCHA_TEST_FEISHU": "fs-hook-5e6f7a8b9c0d1e2f3a4b",
+    "DUCHA_TEST_SMTP": "smtp-pass-7q8w9e0r1t2y3u4i",
+}
+AS_OF = "2026-04-09"
+
+
+def channels_yaml(bot: BotServer, smtp: SmtpServer | None = None, **extra: object) -> dict:
+    host = f"127.0.0.1:{bot.port}"
+    recipients = {
+        "工信局": [{"name": "工信局钉钉群", "format": "markdown",
+                    "url": f"dtalk://{host}/robot/send?access_token=${{DUCHA_TEST_DINGTALK}}&secret=${{DUCHA_TEST_DINGTALK_SECRET}}"}],
+        "发改局": [{"name": "发改局企业微信群", "format": "markdown",
+                    "url": f"wxbot://{host}/cgi-bin/webhook/send?key=${{DUCHA_TEST_WECOM}}"}],
+        "住建局": [{"name": "住建局飞书群", "format": "text",
+                    "url": f"fsbot://{host}/open-apis/bot/v2/hook/${{DUCHA_TEST_FEISHU}}"}],
+    }  # fmt: skip
+    if smtp is not None:
+        recipients["孙益锋"] = [{
+            "name": "孙益锋邮箱", "format": "html",
+            "url": f"mailto://ducha:${{DUCHA_TEST_SMTP}}@127.0.0.1:{smtp.port}?from=ducha@wj.gov.cn&to=sunyf@wj.gov.cn",
+        }]  # fmt: skip
+    return {"sender": "武进区人民政府督查室", "reply_workdays": 5, "rate_limit": {"count": 100, "seconds": 60},
+            "retry": {"max_attempts": 5, "backoff_seconds": 0}, "recipients": recipients, **extra}  # fmt: skip
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in TOKENS.items():
+        monkeypatch.setenv(name, value)
+    return TOKENS
+
+
+@pytest.fixture
+def evaluated(sample_months: Workspace) -> Workspace:
+    sample_months.ok("evaluate", "--period", "2026-03")
+    return sample_months
+
+
+@pytest.fixture
+def bot() -> BotServer:
+    server = BotServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> SmtpServer:
+    server = SmtpServer("ducha", TOKENS["DUCHA_TEST_SMTP"]).start()
+    yield server
+    server.stop()
+
+
+def configure(ws: Workspace, data: dict) -> None:
+    (ws.config / "channels.yaml").write_text(
+        yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
+    )
+
+
+def notify(ws: Workspace, *args: str) -> dict:
+    return json.loads(
+        ws.ok("notify", "--period", "2026-03", "--as-of", AS_OF, "--format", "json", *args)
+    )
+
+
+def ledger(ws: Workspace) -> list[tuple]:
+    con = duckdb.connect(str(ws.db), read_only=True)
+    try:
+        return con.sql(
+            "SELECT kind, recipient, channel, status, attempts, part, parts FROM outbox ORDER BY notice_id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_each_recipient_gets_each_notice_exactly_once(
+    evaluated: Workspace, env: dict, bot: BotServer, smtp: SmtpServer
+) -> None:
+    configure(evaluated, channels_yaml(bot, smtp))
+    first = notify(evaluated)
+    rows = ledger(evaluated)
+    sent = [r for r in rows if r[3] == "sent"]
+    assert first["sent"] == len(sent) == len(bot.received) + len(smtp.messages) > 0
+    assert first["failed"] == 0
+    by_channel = Counter(r[2] for r in sent)
+    assert by_channel["工信局钉钉群"] >= 2  # its 回执 and 通报 at least
+    # DingTalk with 加签: the receiver checked every signature
+    assert all("sign" in r.query for r in bot.received if r.path == "/robot/send")
+    # nothing is sent twice, however often notify runs
+    second = notify(evaluated)
+    assert second["new"] == 0 and second["sent"] == 0 and second["known"] == first["planned"]
+    assert len(bot.received) + len(smtp.messages) == len(sent)
+    keys = Counter(
+        (r.path, r.query.get("access_token") or r.query.get("key"), r.text) for r in bot.received
+    )
+    assert max(keys.values()) == 1
+    # everyone without a channel has the notice as a file
+    files = [r for r in rows if r[3] == "unconfigured"]
+    assert files and all(r[2] == "file" for r in files)
+    assert len(list((evaluated.db.parent / "outbox" / "2026-03").iterdir())) == len(files)
+
+
+def test_html_mail_with_a_chinese_subject(
+    evaluated: Workspace, env: dict, bot: BotServer, smtp: SmtpServer
+) -> None:
+    configure(evaluated, channels_yaml(bot, smtp))
+    notify(evaluated, "--kind", "brief", "--kind", "bulletin")
+    subjects = sorted(m["subject"] for m in smtp.messages)
+    assert subjects == ["【专报】关于2026年3月目标任务滞后情况的专报",
+                        "【通报】武进区2026年3月《政府工作报告》目标任务推进情况通报"]  # fmt: skip
+    brief = next(m for m in smtp.messages if "专报" in m["subject"])
+    html = brief.get_body(("html",)).get_content()
+    assert "<table" in html and "孙益锋同志" in html and "武进区人民政府督查室" in html
+
+
+def test_errcode_is_not_delivered_and_retried_when_the_bot_recovers(
+    evaluated: Workspace, env: dict, bot: BotServer
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    bot.mode = "errcode"
+    result = notify(evaluated, "--kind", "chase", "--kind", "bulletin")
+    assert result["sent"] == 0 and result["failed"] > 0
+    failed = [n for n in result["notices"] if n["status"] == "failed"]
+    assert failed and all("310000" in n["error"] or "19021" in n["error"] for n in failed)
+    bot.mode = "ok"
+    again = notify(evaluated, "--kind", "chase", "--kind", "bulletin")
+    assert again["sent"] == len(failed) and again["new"] == 0
+    assert all(r[3] in ("sent", "unconfigured") for r in ledger(evaluated))
+    assert len(bot.received) == len(failed)  # each once
+
+
+@pytest.mark.parametrize("mode", ["http500", "down", "slow"])
+def test_a_receiver_down_for_one_run_gets_each_notice_once_later(
+    evaluated: Workspace, env: dict, bot: BotServer, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    if mode == "down":
+        bot.stop()
+    elif mode == "slow":
+        import flows.channels
+
+        monkeypatch.setattr(flows.channels, "TIMEOUT", 0.3)
+        bot.delay = 1.0
+    else:
+        bot.mode = mode
+    first = notify(evaluated, "--kind", "receipt")
+    assert first["sent"] == 0 and first["failed"] == 3  # 工信局, 发改局, 住建局 each sent one file
+    if mode == "down":
+        bot.port, bot.received = bot.port, []
+        bot.start()
+    bot.mode, bot.delay = "ok", 0.0
+    if mode == "slow":
+        time.sleep(1.0)  # let the slow handlers of the first run finish
+        bot.received.clear()  # what arrived after the client gave up does not count as delivered
+    second = notify(evaluated, "--kind", "receipt")
+    assert second["sent"] == 3
+    assert Counter(r.path for r in bot.received) == Counter(
+        {
+            "/robot/send": 1,
+            "/cgi-bin/webhook/send": 1,
+            f"/open-apis/bot/v2/hook/{TOKENS['DUCHA_TEST_FEISHU']}": 1,
+        }
+    )
+    attempts = (
+        duckdb.connect(str(evaluated.db), read_only=True)
+        .sql("SELECT count(*), count(*) FILTER (WHERE ok) FROM outbox_attempts")
+        .fetchall()[0]
+    )
+    assert attempts == (6, 3)
+
+
+def test_wecom_messages_split_by_bytes_at_line_boundaries(
+    evaluated: Workspace, env: dict, bot: BotServer
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    notify(evaluated, "--kind", "bulletin")
+    parts = [r for r in bot.received if r.path == "/cgi-bin/webhook/send"]
+    assert len(parts) >= 2  # the bulletin is longer than 2048 bytes
+    assert all(len(r.text.encode()) <= 2048 for r in parts)
+    n = len(parts)
+    title = "【通报】武进区2026年3月《政府工作报告》目标任务推进情况通报"
+    assert [r.text.split("\n")[0] for r in parts] == [
+        f"**{title}（{i}/{n}）**" for i in range(1, n + 1)
+    ]
+    assert [r.text.split("\n")[1] for r in parts] == [f"（{i}/{n}）" for i in range(1, n + 1)]
+    whole = "".join(r.text.split("\n", 2)[2] for r in parts)
+    assert "排名前列的单位" in whole and "武进区人民政府督查室" in whole
+
+
+def test_split_by_bytes() -> None:
+    body = "".join(f"第{i}行：" + "滞后" * 40 + "\n" for i in range(60))
+    parts = split_by_bytes(body, 2048)
+    assert all(len(p.encode()) <= 2048 - 24 for p in parts) and "".join(parts) == body
+    assert all(p.endswith("\n") for p in parts)  # cut at line boundaries
+    long_line = "很长" * 2000
+    assert "".join(split_by_bytes(long_line, 2048)) == long_line
+
+
+def test_rate_limit_per_bot(evaluated: Workspace, env: dict, bot: BotServer) -> None:
+    data = channels_yaml(bot, rate_limit={"count": 3, "seconds": 2})
+    shared = data["recipients"]["工信局"][0]  # one group bot shared by five units: one limit
+    data["recipients"] = {unit: [{**shared, "name": f"{unit}所在群"}] for unit in
+                          ("工信局", "湖塘镇", "牛塘镇", "商务局", "高新区")}  # fmt: skip
+    configure(evaluated, data)
+    notify(evaluated, "--kind", "receipt", "--kind", "bulletin", "--kind", "chase")
+    times = sorted(r.at for r in bot.received)
+    assert len(times) >= 8
+    for i, t in enumerate(times):
+        assert sum(1 for u in times[i:] if u - t < 2.0 - 0.05) <= 3  # never more than 3 in any 2 s
+
+
+def test_secrets_never_appear_anywhere(
+    evaluated: Workspace, env: dict, bot: BotServer, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    configure(evaluated, channels_yaml(bot, smtp))
+    bot.mode, bot.echo_token = "errcode", True  # the gateway repeats the token in its error
+    outputs = [evaluated.run("notify", "--period", "2026-03", "--as-of", AS_OF).out]
+    outputs.append(json.dumps(notify(evaluated), ensure_ascii=False))
+    bot.mode = "ok"
+    outputs.append(evaluated.run("notify", "--period", "2026-03", "--as-of", AS_OF).out)
+    outputs.append(evaluated.run("channels", "check", "--format", "json").out)
+    outputs.append(json.dumps(notify(evaluated, "--dry-run"), ensure_ascii=False))
+    outputs.append(repr(evaluated.state()))
+    for path in evaluated.db.parent.rglob("*"):
+        if path.is_file() and path.suffix in (".md", ".txt", ".html", ".log"):
+            outputs.append(path.read_text(encoding="utf-8"))
+    everything = "\n".join(outputs)
+    assert "invalid token ****" in everything  # the echoed token was masked, not dropped silently
+    for value in TOKENS.values():
+        assert value not in everything
+
+
+def test_channels_check(
+    evaluated: Workspace, env: dict, bot: BotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    rows = json.loads(evaluated.ok("channels", "check", "--format", "json"))
+    assert len(rows) == 3 and all(r["ok"] for r in rows)
+    dingtalk = next(r for r in rows if r["recipient"] == "工信局")
+    assert dingtalk["secrets"] == ["DUCHA_TEST_DINGTALK", "DUCHA_TEST_DINGTALK_SECRET"]
+    monkeypatch.delenv("DUCHA_TEST_WECOM")
+    line = assert_user_error(evaluated, ["channels", "check"], "DUCHA_TEST_WECOM")
+    assert TOKENS["DUCHA_TEST_DINGTALK"] not in line
+    data = channels_yaml(bot)
+    data["recipients"]["火星局"] = [{"url": "json://127.0.0.1/x"}]
+    configure(evaluated, data)
+    assert_user_error(evaluated, ["channels", "check"], "火星局")
+    data = channels_yaml(bot)
+    data["recipients"]["工信局"][0]["url"] = (
+        f"dtalk://127.0.0.1:{bot.port}/robot/send?access_token=abcdef0123456789abcdef0123456789"
+    )
+    configure(evaluated, data)
+    assert_user_error(evaluated, ["channels", "check"], "直接写了密钥")
+
+
+def test_dry_run_writes_and_sends_nothing(evaluated: Workspace, env: dict, bot: BotServer) -> None:
+    configure(evaluated, channels_yaml(bot))
+    before = evaluated.state()
+    result = notify(evaluated, "--dry-run")
+    assert result["planned"] > 0 and result["dry_run"]
+    assert evaluated.state() == before and bot.received == []
+    assert not (evaluated.db.parent / "outbox").exists()
+
+
+def test_changed_content_is_a_new_notice(evaluated: Workspace, env: dict, bot: BotServer) -> None:
+    configure(evaluated, channels_yaml(bot))
+    notify(evaluated, "--kind", "chase")
+    before = len(bot.received)
+    data = channels_yaml(bot)
+    data["sender"] = "武进区人民政府办公室督查室"  # the signature changes the text
+    configure(evaluated, data)
+    again = notify(evaluated, "--kind", "chase")
+    assert (
+        again["new"] >= again["sent"] > 0
+    )  # new text, new notices (files for units without a channel)
+    assert len(bot.received) == before + again["sent"]
+    assert all("武进区人民政府办公室督查室" in r.text for r in bot.received[before:])
+
+
+def test_notify_needs_an_evaluation_for_escalations(sample_months: Workspace) -> None:
+    assert_user_error(
+        sample_months, ["notify", "--period", "2026-03", "--kind", "chase"], "尚未研判"
+    )
+    assert_user_error(sample_months, ["notify", "--period", "2026-03", "--kind", "nag"], "nag")
+    assert_user_error(
+        sample_months, ["notify", "--period", "2026-03", "--as-of", "4月9日"], "4月9日"
+    )
+
+
+def test_kill_9_mid_batch_repeats_at_most_the_message_in_flight(
+    evaluated: Workspace, env: dict, bot: BotServer
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    bot.delay = 0.15
+    ducha = Path(sys.executable).with_name("ducha")
+    command = [str(ducha), "--db", str(evaluated.db), "--config", str(evaluated.config), "notify",
+               "--period", "2026-03", "--as-of", AS_OF]  # fmt: skip
+    proc = subprocess.Popen(
+        command, env={**os.environ}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while len(bot.received) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    delivered_before = len(bot.received)
+    con = duckdb.connect(str(evaluated.db), read_only=True)
+    in_flight = con.sql("SELECT count(*) FROM outbox WHERE status = 'sending'").fetchall()[0][0]
+    total = con.sql("SELECT count(*) FROM outbox WHERE channel <> 'file'").fetchall()[0][0]
+    con.close()
+    assert 4 <= delivered_before < total, "the kill must interrupt the batch"
+    assert in_flight <= 1
+    bot.delay = 0.0
+    time.sleep(0.3)  # the request in flight when the process died has landed or not by now
+    notify(evaluated)
+    counts = Counter((r.path, r.text) for r in bot.received)
+    duplicates = [k for k, n in counts.items() if n > 1]
+    assert len(duplicates) <= in_flight  # at most the one message in flight is repeated
+    assert sum(counts.values()) == total + len(duplicates)
+    assert all(r[3] in ("sent", "unconfigured") for r in ledger(evaluated))
