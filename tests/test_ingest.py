@@ -586,10 +586,14 @@ def test_parse_status() -> None:
 def test_supersede_within_one_batch(confirmed: Workspace, tmp_path: Path) -> None:
     header = ["任务编号", "指标序号", "本月完成", "累计完成"]
     first = plain_sheet(tmp_path / "湖塘镇-2026年3月.xlsx", header, [["2026-061", 1, 5, 20]])
-    second = plain_sheet(tmp_path / "湖塘镇-2026年3月（更正）.xlsx", header, [["2026-061", 1, 6, 21]])
+    second = plain_sheet(
+        tmp_path / "湖塘镇-2026年3月（更正）.xlsx", header, [["2026-061", 1, 6, 21]]
+    )
     os.utime(first, (1_770_000_000, 1_770_000_000))
     os.utime(second, (1_770_000_600, 1_770_000_600))  # arrived ten minutes later
     assert [r["status"] for r in ingest(confirmed, tmp_path)] == ["accepted", "superseded"]
     con = duckdb.connect(str(confirmed.db), read_only=True)
-    assert con.sql("SELECT file_name FROM latest_submissions").fetchall() == [("湖塘镇-2026年3月（更正）.xlsx",)]
+    assert con.sql("SELECT file_name FROM latest_submissions").fetchall() == [
+        ("湖塘镇-2026年3月（更正）.xlsx",)
+    ]
     assert rows(confirmed, "湖塘镇") == {("湖塘镇", "2026-061", 1): (6.0, 21.0)}
