@@ -188,7 +188,8 @@ def _task_details(con, period: Period) -> list[dict[str, Any]]:
         t["metrics"] = [
             m for m in metrics.get(t["task_id"], []) if m["status"] in ("lagging", "critical")
         ]
-        t["issues"] = issues.get(t["task_id"], [])
+        behind = set(t["lagging_units"])  # the lagging units' own explanations first
+        t["issues"] = sorted(issues.get(t["task_id"], []), key=lambda item: item[0] not in behind)
     return tasks
 
 

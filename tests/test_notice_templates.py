@@ -1,0 +1,74 @@
+"""Every notice kind rendered from the sample data, compared with golden files reviewed by hand.
+
+To accept a deliberate change of wording: UPDATE_GOLDEN=1 pytest tests/test_notice_templates.py,
+then read the diff of tests/golden/ before committing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.channels import ChannelConfig
+from flows.notices import plan_notices, render
+from flows.periods import Period
+from flows.workdays import Schedule, WorkCalendar
+from tests.conftest import ROOT, Workspace
+
+SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
+GOLDEN = Path(__file__).parent / "golden" / "notices"
+# one recipient per kind: a unit that did not report, a receipt, a lead unit, a leader, a town
+CASES = {
+    "reminder": "嘉泽镇",
+    "receipt": "湟里镇",
+    "chase": "工信局",
+    "supervise": "发改局",
+    "brief": "孙益锋",
+    "bulletin": "湖塘镇",
+}
+
+
+@pytest.fixture(scope="module")
+def plan(_sample_months_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("golden")
+    ws = Workspace(root, ROOT / "config", root / "ducha.duckdb")
+    ws.db.write_bytes(_sample_months_db.read_bytes())
+    ws.ok("evaluate", "--period", "2026-03")
+    con = duckdb.connect(str(ws.db), read_only=True)
+    try:
+        return plan_notices(
+            con, Period(2026, 3), workspace="武进区", channels=ChannelConfig.load(ROOT / "config"),
+            calendar=WorkCalendar.load(ROOT / "config"), schedule=Schedule.load(ROOT / "config"),
+            as_of=dt.date(2026, 4, 8),
+        )  # fmt: skip
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+@pytest.mark.parametrize("kind", list(CASES))
+def test_notice_matches_golden(plan, kind: str, fmt: str) -> None:
+    notice = next(n for n in plan.notices if n.kind == kind and n.recipient == CASES[kind])
+    text = f"{notice.title}\n\n{render(notice, fmt)}"
+    path = GOLDEN / f"{kind}.{SUFFIX[fmt]}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{path.name} differs: review and UPDATE_GOLDEN=1"
+    )
+
+
+def test_html_notices_escape_unit_text(plan) -> None:
+    import copy
+
+    notice = copy.deepcopy(next(n for n in plan.notices if n.kind == "chase"))
+    notice.context["tasks"][0]["issues"] = [("湖塘镇", "<script>alert(1)</script>")]
+    notice.context["tasks"][0]["content"] = "<b>加粗</b>"
+    html = render(notice, "html")
+    assert "<b>加粗</b>" not in html and "&lt;b&gt;加粗&lt;/b&gt;" in html
+    text = render(notice, "text")
+    assert "<b>加粗</b>" in text  # plain text is not HTML: nothing to escape
