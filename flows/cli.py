@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from flows.periods import Period
+
 try:  # typer ≥ 0.29 vendors click; older releases use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover
@@ -42,6 +44,10 @@ def _workspace(ctx: typer.Context):
 
     obj = ctx.find_root().obj or {}
     return Workspace.from_options(obj.get("db"), obj.get("config"))
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"提示：{message}", err=True)
 
 
 def _echo_json(data: Any) -> None:
@@ -293,29 +299,14 @@ def templates_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """生成各报送单位本月的进展表模板（.xlsx）。"""
-    from flows.db import opened
-    from flows.periods import Period
-    from flows.progress_template import write_templates
-    from flows.units import UnitRegister
+    from flows.steps import send_templates
 
-    ws = _workspace(ctx)
-    month = Period.parse(period)
-    register = UnitRegister.load(ws.config_dir)
-    names = []
-    for name in unit or []:
-        resolved = register.resolve_unit(name)
-        if resolved is None:
-            raise UserError(f"单位“{name}”不在单位名册中")
-        names.append(resolved)
-    out_dir = out or ws.data_dir / "templates" / str(month)
-    with opened(ws.db_path, read_only=True) as con:
-        paths = write_templates(
-            con, out_dir, workspace=ws.code(), period=month, units=names or None
-        )
+    paths = send_templates(_workspace(ctx), Period.parse(period), unit, out)
     if format is Format.json:
         _echo_json([str(p) for p in paths])
         return
-    typer.echo(f"已生成 {month.zh} 进展表模板 {len(paths)} 份：{out_dir}")
+    folder = paths[0].parent if paths else "—"
+    typer.echo(f"已生成 {Period.parse(period).zh} 进展表模板 {len(paths)} 份：{folder}")
 
 
 @app.command("ingest")
@@ -336,36 +327,22 @@ def ingest_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回。"""
-    from flows.db import opened
-    from flows.ingest import ingest
-    from flows.periods import Period
-    from flows.units import UnitRegister
+    from flows.receipts import OUTCOMES
+    from flows.steps import ingest_files
 
-    ws = _workspace(ctx)
     month = Period.parse(period) if period else None
-    register = UnitRegister.load(ws.config_dir)
-    sources = paths or [ws.data_dir / "inbox"]
-    if not paths and not sources[0].exists():
-        raise UserError(f"收件目录 {sources[0]} 不存在")
-    with opened(ws.db_path) as con:
-        results = ingest(
-            con, sources, register=register, workspace=ws.code(),
-            archive_dir=ws.data_dir / "archive", unit=unit, period=month,
-        )  # fmt: skip
+    results = ingest_files(_workspace(ctx), paths, period=month, unit=unit)
     if format is Format.json:
         _echo_json([r.to_dict() for r in results])
         return
-    from flows.receipts import OUTCOMES
-
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
         if not verbose and r.status in ("accepted", "superseded", "duplicate") and not r.problems:
             continue
         who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
-        typer.echo(
-            f"{r.path.name}：{OUTCOMES[r.status].split('，')[0]}（{who}，{r.rows if r.status != 'rejected' else 0} 行）"
-        )
+        rows = r.rows if r.status != "rejected" else 0
+        typer.echo(f"{r.path.name}：{OUTCOMES[r.status].split('，')[0]}（{who}，{rows} 行）")
         for p in r.problems:
             mark = "错误" if p.severity == "error" else "提示"
             typer.echo(f"    {mark} {p.line()}")
@@ -383,26 +360,16 @@ def evaluate_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """研判本期进展：各指标、任务、单位的状态，连续滞后月数，单位排名。"""
-    from flows.db import opened
-    from flows.evaluate import Settings, evaluate_period
-    from flows.periods import Period
-    from flows.workdays import Schedule, WorkCalendar
+    from collections import Counter
 
-    ws = _workspace(ctx)
+    from flows.steps import evaluate
+
     month = Period.parse(period)
-    settings = Settings.load(ws.config_dir)
-    calendar = WorkCalendar.load(ws.config_dir, warn=lambda m: typer.echo(f"提示：{m}", err=True))
-    schedule = Schedule.load(ws.config_dir)
-    with opened(ws.db_path) as con:
-        result = evaluate_period(
-            con, month, settings=settings, calendar=calendar, schedule=schedule
-        )
+    result = evaluate(_workspace(ctx), month, warn=_warn)
     data = result.to_json()
     if format is Format.json:
         _echo_json(data)
         return
-    from collections import Counter
-
     names = {
         "done": "已完成",
         "on_track": "序时推进",
@@ -441,16 +408,10 @@ def report_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """生成本期通报：离线可打开的 HTML（内嵌图表）和同样内容的 .xlsx。"""
-    from flows.db import opened
-    from flows.periods import Period
-    from flows.report import load_briefing, write_briefing
+    from flows.steps import report
 
-    ws = _workspace(ctx)
     month = Period.parse(period)
-    name = str(ws.settings().get("name") or ws.code())
-    with opened(ws.db_path, read_only=True) as con:
-        briefing = load_briefing(con, month, name)
-    html, xlsx = write_briefing(briefing, out or ws.data_dir / "reports")
+    html, xlsx = report(_workspace(ctx), month, out)
     if format is Format.json:
         _echo_json({"html": str(html), "xlsx": str(xlsx)})
         return
@@ -524,73 +485,39 @@ def notify_cmd(
     """生成应发的通知写入发件箱（幂等），发送待发和失败待重试的通知，每次尝试都记账。"""
     import datetime as dt
 
-    from flows.channels import KIND_ZH, KINDS, ChannelConfig, Secrets
-    from flows.db import opened
-    from flows.notices import plan_notices
-    from flows.outbox import deliver, enqueue, messages_for
-    from flows.periods import Period
-    from flows.workdays import Schedule, WorkCalendar
+    from flows.channels import KIND_ZH, KINDS
+    from flows.steps import notify
 
-    ws = _workspace(ctx)
     month = Period.parse(period)
-    kinds = tuple(kind or KINDS)
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        day = dt.date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise UserError(f"日期“{as_of}”格式不正确，应为 2026-04-08") from None
-    channels = ChannelConfig.load(ws.config_dir, _known_recipients(ws.config_dir))
-    calendar = WorkCalendar.load(ws.config_dir, warn=lambda m: typer.echo(f"提示：{m}", err=True))
-    name = str(ws.settings().get("name") or ws.code())
-    with opened(ws.db_path, read_only=dry_run) as con:
-        plan = plan_notices(
-            con, month, kinds=kinds, workspace=name, channels=channels, calendar=calendar,
-            schedule=Schedule.load(ws.config_dir), as_of=day,
-        )  # fmt: skip
-        messages = [m for n in plan.notices for m in messages_for(n, str(month), channels)]
-        if dry_run:
-            result = {"period": str(month), "dry_run": True, "planned": len(messages)}
-            listing = [{"kind": m.notice.kind, "recipient": m.notice.recipient, "channel": m.channel,
-                        "title": m.title, "part": m.part, "parts": m.parts} for m in messages]  # fmt: skip
-        else:
-            queued = enqueue(con, messages, str(month), ws.data_dir / "outbox")
-            report = deliver(con, channels, Secrets())
-            result = {"period": str(month), "dry_run": False, "planned": len(messages), **queued,
-                      "sent": report.sent, "failed": report.failed, "deferred": report.deferred,
-                      "gave_up": report.gave_up}  # fmt: skip
-            listing = [
-                {"kind": k, "recipient": r, "channel": c, "title": t, "status": s, "file": f, "error": e}
-                for k, r, c, t, s, f, e in con.sql(
-                    "SELECT kind, recipient, channel, title, status, file_path, last_error FROM outbox "
-                    "WHERE period = $p ORDER BY notice_id", params={"p": str(month)},
-                ).fetchall()
-            ]  # fmt: skip
+    result = notify(_workspace(ctx), month, kinds=kind, dry_run=dry_run, as_of=day, warn=_warn)
     if format is Format.json:
-        _echo_json({**result, "skipped": plan.skipped, "notices": listing})
+        _echo_json(result.to_dict())
         return
-    from collections import Counter
-
-    per_kind = Counter(m.notice.kind for m in messages)
-    typer.echo(
-        f"{month.zh}应发通知 {len(messages)} 条："
-        + ("、".join(f"{KIND_ZH[k]} {per_kind[k]}" for k in KINDS if per_kind[k]) or "无")
+    counts = "、".join(
+        f"{KIND_ZH[k]} {result.per_kind[k]}" for k in KINDS if result.per_kind.get(k)
     )
-    for reason in plan.skipped:
+    typer.echo(f"{month.zh}应发通知 {result.planned} 条：{counts or '无'}")
+    for reason in result.skipped:
         typer.echo(f"  提示：{reason}")
     if dry_run:
-        for item in listing:
+        for item in result.notices:
             typer.echo(
                 f"  {KIND_ZH[item['kind']]} → {item['recipient']}（{item['channel']}）{item['title']}"
             )
         return
-    typer.echo(f"  新写入发件箱 {result['new']} 条，此前已有 {result['known']} 条（不重复发送）")
+    typer.echo(f"  新写入发件箱 {result.new} 条，此前已有 {result.known} 条（不重复发送）")
     typer.echo(
-        f"  本次发送成功 {result['sent']} 条，失败 {result['failed']} 条（将按退避时间重试），因频率限制顺延 {result['deferred']} 条"
+        f"  本次发送成功 {result.sent} 条，失败 {result.failed} 条（将按退避时间重试），"
+        f"因频率限制顺延 {result.deferred} 条"
     )
-    files = [i for i in listing if i["status"] == "unconfigured"]
+    files = [i for i in result.notices if i["status"] == "unconfigured"]
     if files:
-        folder = Path(files[0]["file"]).parent
-        typer.echo(f"  未配置渠道 {len(files)} 条，已写入 {folder}")
-    for item in listing:
+        typer.echo(f"  未配置渠道 {len(files)} 条，已写入 {Path(files[0]['file']).parent}")
+    for item in result.notices:
         if item["status"] == "failed":
             typer.echo(
                 f"  失败：{KIND_ZH[item['kind']]} → {item['recipient']}（{item['channel']}）：{item['error']}"

@@ -179,8 +179,9 @@ def deliver(
                 "INSERT INTO outbox_attempts VALUES (?, ?, ?, NULL, ?, NULL, NULL)",
                 [notice_id, attempt, started, masked_url(url)],
             )
-        limiter.record(bot)
         ok, error = send(url, title, body, body_format, secrets)
+        # counted when the reply came: the bot saw it no later than that, so the window holds on its side
+        limiter.record(bot)
         finished = now()
         with transaction(con):
             if ok:

@@ -1,0 +1,201 @@
+"""The monthly steps as plain functions: the CLI and the Prefect flows both call these.
+
+Each step opens the workspace's database only for as long as it needs it, so a
+scheduled run and a supervisor's run interleave step by step; a second writer
+waits for the first (flows.db.connect) and stops with a clear message if it
+waits too long.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flows.errors import UserError
+from flows.periods import Period
+from flows.workspace import Workspace
+
+Warn = Callable[[str], None]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def workspace_name(ws: Workspace) -> str:
+    return str(ws.settings().get("name") or ws.code())
+
+
+def send_templates(
+    ws: Workspace, period: Period, units: Sequence[str] | None = None, out: Path | None = None
+) -> list[Path]:
+    """Write each reporting unit's template for the period (data/templates/YYYY-MM/)."""
+    from flows.db import opened
+    from flows.progress_template import write_templates
+    from flows.units import UnitRegister
+
+    register = UnitRegister.load(ws.config_dir)
+    names = []
+    for name in units or []:
+        resolved = register.resolve_unit(name)
+        if resolved is None:
+            raise UserError(f"单位“{name}”不在单位名册中")
+        names.append(resolved)
+    with opened(ws.db_path, read_only=True) as con:
+        return write_templates(
+            con,
+            out or ws.data_dir / "templates" / str(period),
+            workspace=ws.code(),
+            period=period,
+            units=names or None,
+        )
+
+
+def ingest_files(
+    ws: Workspace,
+    paths: Sequence[Path] | None = None,
+    *,
+    period: Period | None = None,
+    unit: str | None = None,
+) -> list[Any]:
+    """Ingest files or folders (default: the workspace's inbox)."""
+    from flows.db import opened
+    from flows.ingest import ingest
+    from flows.units import UnitRegister
+
+    register = UnitRegister.load(ws.config_dir)
+    sources = list(paths or [ws.data_dir / "inbox"])
+    if not paths and not sources[0].exists():
+        raise UserError(f"收件目录 {sources[0]} 不存在")
+    with opened(ws.db_path) as con:
+        return ingest(
+            con, sources, register=register, workspace=ws.code(), archive_dir=ws.data_dir / "archive",
+            unit=unit, period=period,
+        )  # fmt: skip
+
+
+def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
+    """Judge the period and store the results (earlier months first if never judged)."""
+    from flows.db import opened
+    from flows.evaluate import Settings, evaluate_period
+    from flows.workdays import Schedule, WorkCalendar
+
+    settings = Settings.load(ws.config_dir)
+    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
+    with opened(ws.db_path) as con:
+        return evaluate_period(
+            con, period, settings=settings, calendar=calendar, schedule=Schedule.load(ws.config_dir)
+        )
+
+
+def report(ws: Workspace, period: Period, out: Path | None = None) -> tuple[Path, Path]:
+    """Write the briefing (HTML and .xlsx) for an evaluated period."""
+    from flows.db import opened
+    from flows.report import load_briefing, write_briefing
+
+    with opened(ws.db_path, read_only=True) as con:
+        briefing = load_briefing(con, period, workspace_name(ws))
+    return write_briefing(briefing, out or ws.data_dir / "reports")
+
+
+@dataclass
+class NotifyResult:
+    period: str
+    dry_run: bool
+    planned: int
+    per_kind: dict[str, int]
+    skipped: list[str]
+    notices: list[dict[str, Any]]
+    new: int = 0
+    known: int = 0
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    gave_up: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def notify(
+    ws: Workspace,
+    period: Period,
+    *,
+    kinds: Sequence[str] | None = None,
+    dry_run: bool = False,
+    as_of: dt.date | None = None,
+    warn: Warn = _ignore,
+) -> NotifyResult:
+    """Render the due notices into the outbox (idempotent) and deliver what is due."""
+    from collections import Counter
+
+    from flows.channels import KINDS, ChannelConfig, Secrets
+    from flows.db import opened
+    from flows.notices import plan_notices
+    from flows.outbox import deliver, enqueue, messages_for
+    from flows.units import UnitRegister
+    from flows.workdays import Schedule, WorkCalendar
+
+    known_names = {u.name for u in UnitRegister.load(ws.config_dir).units}
+    channels = ChannelConfig.load(ws.config_dir, known_names)
+    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
+    with opened(ws.db_path, read_only=dry_run) as con:
+        plan = plan_notices(
+            con, period, kinds=tuple(kinds or KINDS), workspace=workspace_name(ws), channels=channels,
+            calendar=calendar, schedule=Schedule.load(ws.config_dir), as_of=as_of or dt.date.today(),
+        )  # fmt: skip
+        messages = [m for n in plan.notices for m in messages_for(n, str(period), channels)]
+        per_kind = dict(Counter(m.notice.kind for m in messages))
+        if dry_run:
+            listing = [
+                {"kind": m.notice.kind, "recipient": m.notice.recipient, "channel": m.channel, "title": m.title,
+                 "part": m.part, "parts": m.parts}
+                for m in messages
+            ]  # fmt: skip
+            return NotifyResult(str(period), True, len(messages), per_kind, plan.skipped, listing)
+        queued = enqueue(con, messages, str(period), ws.data_dir / "outbox")
+        delivery = deliver(con, channels, Secrets())
+        listing = [
+            {
+                "kind": k,
+                "recipient": r,
+                "channel": c,
+                "title": t,
+                "status": s,
+                "file": f,
+                "error": e,
+            }
+            for k, r, c, t, s, f, e in con.sql(
+                "SELECT kind, recipient, channel, title, status, file_path, last_error FROM outbox "
+                "WHERE period = $p ORDER BY notice_id",
+                params={"p": str(period)},
+            ).fetchall()
+        ]
+    return NotifyResult(
+        str(period), False, len(messages), per_kind, plan.skipped, listing, new=queued["new"], known=queued["known"],
+        sent=delivery.sent, failed=delivery.failed, deferred=delivery.deferred, gave_up=delivery.gave_up,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ the daily decision
+
+
+def reporting_period(today: dt.date) -> Period:
+    """In month M the units report on month M-1."""
+    return Period(today.year - 1, 12) if today.month == 1 else Period(today.year, today.month - 1)
+
+
+def due_today(ws: Workspace, today: dt.date, warn: Warn = _ignore) -> tuple[Period, list[str]]:
+    """Which steps are due today, by Chinese working days (config/schedule.yaml)."""
+    from flows.workdays import STEPS, Schedule, WorkCalendar
+
+    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
+    schedule = Schedule.load(ws.config_dir)
+    period = reporting_period(today)
+    n = calendar.workday_number(today)
+    if n is None:
+        return period, []
+    return period, [step for step in STEPS if getattr(schedule, f"{step}_workday") == n]
