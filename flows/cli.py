@@ -524,6 +524,73 @@ def notify_cmd(
             )
 
 
+# ------------------------------------------------------------- orchestration
+
+
+def _workspace_dir(ctx: typer.Context) -> str:
+    """The directory holding config/ (the flows take a workspace directory)."""
+    ws = _workspace(ctx)
+    root = ws.config_dir.resolve().parent
+    if ws.db_path.resolve() != (root / "data" / "ducha.duckdb").resolve():
+        raise UserError("ducha run 使用工作区目录下的 data/ducha.duckdb，请不要同时指定其他 --db")
+    return str(root)
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option("--period", help="报送期，如 2026-03")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只列出应发通知，不发送")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="按哪一天判断，如 2026-04-09")
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """立即运行本月督查流程（接收 → 研判 → 通报 → 通知）。未配置 Prefect 服务器时使用临时 API。"""
+    Period.parse(period)
+    workspace = _workspace_dir(ctx)
+    from flows.orchestration import monthly_supervision
+
+    result = monthly_supervision(period=period, dry_run=dry_run, workspace=workspace, as_of=as_of)
+    if format is Format.json:
+        _echo_json(result)
+        return
+    n = result["notices"]
+    typer.echo(
+        f"{Period.parse(period).zh}督查流程已完成：接收 {result['ingested']}；通报 {result['briefing']}"
+    )
+    typer.echo(
+        f"通知：应发 {n['planned']} 条，新写入 {n['new']} 条，发送成功 {n['sent']} 条，失败 {n['failed']} 条"
+    )
+
+
+@app.command("server")
+def server_cmd(
+    port: Annotated[int, typer.Option("--port", help="端口")] = 4200,
+) -> None:
+    """在 127.0.0.1 上启动本机 Prefect 服务器（界面和调度），前台运行。"""
+    import os
+    import shutil
+
+    prefect = shutil.which("prefect") or str(Path(sys.executable).with_name("prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.execv(prefect, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)])
+
+
+@app.command("serve")
+def serve_cmd(ctx: typer.Context) -> None:
+    """注册并运行部署（每日 9:00 定时和手动运行），使定时任务按时触发；需先运行 ducha server。"""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError(
+            "请先用 ducha server 启动 Prefect 服务器，并设置 PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    from flows.orchestration import serve_deployments
+
+    serve_deployments(_workspace_dir(ctx))
+
+
 # ------------------------------------------------------------------ entry
 
 

@@ -47,6 +47,14 @@ class Workspace:
             )
         return cls(config_dir=config_dir, db_path=db_path)
 
+    @classmethod
+    def from_dir(cls, root: Path) -> Workspace:
+        """A workspace directory: root/config/ and root/data/ducha.duckdb."""
+        config_dir = root / "config"
+        if not config_dir.is_dir():
+            raise UserError(f"工作区 {root} 下没有 config/ 目录")
+        return cls(config_dir=config_dir, db_path=root / "data" / "ducha.duckdb")
+
     @property
     def data_dir(self) -> Path:
         """Archive, inbox and outputs live next to the database."""
