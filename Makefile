@@ -29,6 +29,7 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03
 	$(BIN)/ducha --db $(DEMO_DB) evaluate --period 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) report --period 2026-03
+	$(BIN)/ducha --db $(DEMO_DB) notify --period 2026-03 --as-of 2026-04-09
 	@echo "完整目标任务库：$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026"
 
 test: install
@@ -45,7 +46,10 @@ lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 bench: install
-	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python $$b; done; true
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_DIR)
