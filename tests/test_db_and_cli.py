@@ -154,3 +154,51 @@ def test_extract_reads_lines_from_stdin(ws: Workspace) -> None:
     ]
     text = ws.ok("targets", "extract", stdin="\n".join(lines))
     assert "无量化指标" in text.splitlines()[1]
+
+
+def test_two_runs_at_once_wait_for_each_other(sample_months: Workspace) -> None:
+    """A scheduled run and a supervisor's run at the same moment: one waits, nothing is corrupted."""
+    from flows.db import opened
+    from flows.periods import Period
+    from flows.sample_progress import generate_month
+
+    sample_months.ok("evaluate", "--period", "2026-03")
+    inbox = sample_months.root / "inbox-04"
+    with opened(sample_months.db) as con:
+        files = generate_month(con, Period(2026, 4), inbox, workspace="wujin")
+    ducha = str(Path(sys.executable).with_name("ducha"))
+    base = [ducha, "--db", str(sample_months.db), "--config", str(sample_months.config)]
+    env = {**os.environ, "DUCHA_LOCK_WAIT": "120"}
+    procs = [
+        subprocess.Popen([*base, "ingest", str(inbox), "--format", "json"], env=env, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen([*base, "notify", "--period", "2026-03", "--as-of", "2026-04-09", "--format", "json"],
+                         env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen([*base, "evaluate", "--period", "2026-03", "--format", "json"], env=env, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    ingested = json.loads(outputs[0][0])
+    assert len(ingested) == len(files)
+    notified = json.loads(outputs[1][0])
+    con = duckdb.connect(str(sample_months.db), read_only=True)
+    assert con.sql("SELECT count(*) FROM submissions WHERE period = '2026-04'").fetchall()[0][
+        0
+    ] == len([r for r in ingested if r["status"] != "duplicate"])
+    keys = con.sql("SELECT count(*), count(DISTINCT idempotency_key) FROM outbox").fetchall()[0]
+    assert keys[0] == keys[1] == notified["planned"]
+    con.close()
+    # running both again changes nothing
+    before = sample_months.state()
+    sample_months.ok("ingest", str(inbox))
+    again = json.loads(
+        sample_months.ok(
+            "notify", "--period", "2026-03", "--as-of", "2026-04-09", "--format", "json"
+        )
+    )
+    assert again["new"] == 0
+    after = sample_months.state()
+    assert {t: v for t, v in after.items() if not t.startswith("outbox")} == {
+        t: v for t, v in before.items() if not t.startswith("outbox")
+    }
