@@ -17,16 +17,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from flows import steps
+from flows.charts import STATUS_ZH
 from flows.periods import Period
 from flows.workspace import Workspace
-
-STATUS_ZH = {
-    "done": "已完成",
-    "on_track": "序时推进",
-    "lagging": "滞后",
-    "critical": "严重滞后",
-    "missing": "未报送",
-}
 
 
 def _ws(workspace: str) -> Workspace:
