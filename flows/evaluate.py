@@ -70,6 +70,7 @@ class Inputs:
     declared: pl.DataFrame  # unit, task_id, status, progress, issues
     submissions: pl.DataFrame  # unit, received_at
     units: pl.DataFrame  # unit, kind
+    tasks: pl.DataFrame  # task_id, lead_units (as listed in the table)
     previous_metrics: pl.DataFrame  # task_id, position, streak (period - 1)
     previous_tasks: pl.DataFrame  # task_id, streak (period - 1)
     deadline: date
@@ -108,6 +109,9 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
         declared=con.sql(sql("eval_declared_status"), params={"period": str(period)}).pl(),
         submissions=con.sql(sql("eval_submissions"), params={"period": str(period)}).pl(),
         units=con.sql("SELECT name AS unit, kind FROM units").pl(),
+        tasks=con.sql(
+            "SELECT task_id, lead_units FROM tasks WHERE year = $year AND active", params=year
+        ).pl(),
         previous_metrics=con.sql(
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period",
             params=prev_key,
@@ -235,17 +239,28 @@ def district_metrics(inputs: Inputs, settings: Settings) -> pl.DataFrame:
     """Each metric for the district: the lead unit's own figure, else the sum of the units."""
     period = str(inputs.period)
     figures = inputs.figures.with_columns((pl.col("last_period") < period).alias("carried"))
-    roles = inputs.assignments.select("unit", "role", "task_id", "position").unique()
-    with_roles = figures.join(roles, on=["unit", "task_id", "position"], how="inner")
+    # the lead units in the order the table lists them: the first one with a figure speaks for the district
+    lead_order = (
+        inputs.metrics.select("task_id", "position", "lead_units")
+        .with_columns(pl.int_ranges(pl.col("lead_units").list.len()).alias("lead_order"))
+        .explode("lead_units", "lead_order")
+        .rename({"lead_units": "unit"})
+    )
     lead = (
-        with_roles.filter(pl.col("role") == "lead")
-        .sort("unit")
+        figures.join(lead_order, on=["unit", "task_id", "position"], how="inner")
+        .sort("lead_order")
         .group_by("task_id", "position")
         .agg(
             pl.col("value").first().alias("lead_value"),
             pl.col("carried").first().alias("lead_carried"),
         )
     )
+    responsible = inputs.assignments.filter(pl.col("role") == "responsible").select(
+        "unit", "task_id", "position"
+    )
+    with_roles = figures.join(
+        responsible, on=["unit", "task_id", "position"], how="inner"
+    ).with_columns(pl.lit("responsible").alias("role"))
     units = (
         with_roles.filter(pl.col("role") == "responsible")
         .group_by("task_id", "position")
@@ -360,11 +375,11 @@ def unit_metrics(inputs: Inputs, settings: Settings, district: pl.DataFrame) -> 
     lead_role = pl.col("role") == "lead"
     cumulative = pl.col("kind") == "cumulative"
     others_report = pl.col("n_responsible") > 0
-    # lead units answer for the district figure when other units do the work
-    on_district = lead_role & others_report & cumulative
+    # lead units answer for the district figure (the first listed reports it)
+    on_district = lead_role
     equal = settings.unit_share == "equal"
     own_target = (
-        pl.when(~cumulative)
+        pl.when(~cumulative | on_district)
         .then(pl.col("target"))
         .when(pl.col("allocation").is_not_null())
         .then(pl.col("allocation"))
@@ -446,20 +461,14 @@ def task_results(inputs: Inputs, district: pl.DataFrame, units: pl.DataFrame) ->
         .group_by("task_id")
         .agg(pl.col("unit").unique().sort().alias("missing_units"))
     )
-    leads = inputs.metrics.select("task_id", "lead_units").unique("task_id")
-    lead_from_assign = (
-        inputs.assignments.filter(pl.col("role") == "lead")
-        .group_by("task_id")
-        .agg(pl.col("unit").unique(maintain_order=True).alias("assigned_leads"))
-    )
+    leads = inputs.tasks.select("task_id", "lead_units")
     return (
         status.join(leads, on="task_id", how="left")
-        .join(lead_from_assign, on="task_id", how="left")
         .join(lagging, on="task_id", how="left")
         .join(missing, on="task_id", how="left")
         .join(inputs.previous_tasks.rename({"streak": "previous_streak"}), on="task_id", how="left")
         .with_columns(
-            pl.coalesce("lead_units", "assigned_leads").alias("lead_units"),
+            pl.col("lead_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("lagging_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.col("missing_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             pl.when(pl.col("status").is_in(BAD))

@@ -1,5 +1,5 @@
--- Statuses and narratives the units declared for the period (latest submission).
-SELECT p.unit, p.task_id, p.status, p.progress, p.issues
+-- Statuses the units declared for the period (latest accepted files); the narrative stays in the table.
+SELECT p.unit, p.task_id, p.status
 FROM progress_tasks p
 JOIN latest_submissions s USING (submission_id)
-WHERE p.period = $period;
+WHERE p.period = $period AND p.status IS NOT NULL;

@@ -28,11 +28,16 @@ def make_inputs(
     previous_tasks: list[tuple] = (),
 ) -> Inputs:
     units = sorted({a[0] for a in assignments})
-    base = {"bound": "at_least", "measure": "个", "lead_units": ["牵头局"], "responsible_units": []}
+    leads: dict[str, list[str]] = {}
+    for unit, role, task_id, *_ in assignments:  # the table's order of lead units
+        if role == "lead" and unit not in leads.setdefault(task_id, []):
+            leads[task_id].append(unit)
+    base = {"bound": "at_least", "measure": "个", "responsible_units": []}
+    task_ids = sorted({a[2] for a in assignments} | {m["task_id"] for m in metrics})
     return Inputs(
         period=Period(2026, month),
         metrics=pl.DataFrame(
-            [{**base, **m} for m in metrics],
+            [{**base, "lead_units": leads.get(m["task_id"], []), **m} for m in metrics],
             schema={
                 "task_id": pl.String,
                 "position": pl.Int32,
@@ -98,6 +103,11 @@ def make_inputs(
             schema={"unit": pl.String, "kind": pl.String},
             orient="row",
         ),
+        tasks=pl.DataFrame(
+            [(t, leads.get(t, [])) for t in task_ids],
+            schema={"task_id": pl.String, "lead_units": pl.List(pl.String)},
+            orient="row",
+        ),  # fmt: skip
         previous_metrics=pl.DataFrame(
             list(previous_metrics),
             schema={"task_id": pl.String, "position": pl.Int32, "streak": pl.Int32},
@@ -348,3 +358,19 @@ def test_unit_ranking_and_submission_timeliness() -> None:
         1,
     ]  # tied: on time, all on track
     assert units["乙镇"]["rank"] == 4  # the same share, but late
+
+
+def test_the_first_listed_lead_unit_speaks_for_the_district() -> None:
+    # 牵头单位：商务局、文体广旅局 — both report a figure; the first listed one counts
+    inputs = make_inputs(
+        6, [cumulative_task(100)],
+        [("商务局", "lead", "T1", 1, None), ("文体广旅局", "lead", "T1", 1, None)],
+        figures=[("文体广旅局", "T1", 1, 10, "2026-06"), ("商务局", "T1", 1, 60, "2026-06")],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    m = metric(result)
+    assert (m["actual"], m["source"], m["status"]) == (60, "lead", "on_track")
+    assert result.tasks.row(0, named=True)["lead_units"] == ["商务局", "文体广旅局"]
+    # the second lead unit answers for the same district figure, with the district's target
+    row = unit_row(result, "文体广旅局")
+    assert (row["target"], row["actual"], row["status"]) == (100, 60, "on_track")
