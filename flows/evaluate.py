@@ -90,12 +90,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
         ).fetchall()[0][0]
     ):
         raise UserError(f"数据库中没有 {period.year} 年的目标任务，请先导入分解表")
-    assignments = con.sql(
-        "SELECT unit, role, task_id, position, allocation FROM ("
-        + sql("reporting_rows").rstrip("; \n")
-        + ")",
-        params=year,
-    ).pl()
+    assignments = con.sql(sql("eval_assignments"), params=year).pl()
     before = period.previous()
     prev_key = {"period": str(before) if before else ""}
     return Inputs(
