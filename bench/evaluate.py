@@ -1312,12 +1312,12 @@ def pandas_evaluate(f: dict[str, pd.DataFrame], spec: Spec) -> dict[str, pd.Data
     lead_role = r["role"].eq("lead")
     cum = r["kind"].eq("cumulative")
     others = r["n_responsible"] > 0
-    on_district = lead_role & others & cum
+    on_district = lead_role  # lead units answer for the district figure
     metric_target = r["target"].to_numpy(dtype=float)
     allocation = r["allocation"].to_numpy(dtype=float)
     r["target"] = np.select(
-        [~cum, ~np.isnan(allocation), lead_role & ~others, (s.unit_share == "equal") & others],
-        [metric_target, allocation, metric_target, metric_target / r["n_responsible"].clip(lower=1)],
+        [~cum | lead_role, ~np.isnan(allocation), (s.unit_share == "equal") & others],
+        [metric_target, allocation, metric_target / r["n_responsible"].clip(lower=1)],
         np.nan,
     )  # fmt: skip
     r["actual"] = r["value"]
@@ -1546,7 +1546,7 @@ WITH n_resp AS (
            dm.status AS district_status, dm.actual AS district_actual,
            dm.expected AS district_expected,
            a.position = 0 AS milestone,
-           a.role = 'lead' AND coalesce(n.n, 0) > 0 AND m.kind = 'cumulative' AS on_district
+           a.role = 'lead' AS on_district
     FROM q_assign a
     LEFT JOIN q_metrics m USING (task_id, position)
     LEFT JOIN n_resp n USING (task_id)
@@ -1556,9 +1556,8 @@ WITH n_resp AS (
     LEFT JOIN q_district dm USING (task_id, position)
 ), own AS (
     SELECT *,
-           CASE WHEN kind <> 'cumulative' THEN metric_target
+           CASE WHEN kind <> 'cumulative' OR role = 'lead' THEN metric_target
                 WHEN allocation IS NOT NULL THEN allocation
-                WHEN role = 'lead' AND n_resp = 0 THEN metric_target
                 WHEN $equal AND n_resp > 0 THEN metric_target / n_resp END AS target
     FROM r
 ), judged AS (
