@@ -201,9 +201,10 @@ class ChannelConfig:
                 url = str(raw["url"])
                 if _looks_like_literal_secret(url):
                     problems.append(f"{where}的地址中似乎直接写了密钥，请改用 ${{环境变量名}} 引用")
-                config.recipients.setdefault(name, []).append(
-                    Channel(name, str(raw.get("name") or f"{name}#{i}"), url, fmt, kinds)
-                )
+                channel = Channel(name, str(raw.get("name") or f"{name}#{i}"), url, fmt, kinds)
+                if any(c.name == channel.name for c in config.recipients.get(name, [])):
+                    problems.append(f"{where}的名称“{channel.name}”与该单位的另一个渠道重复")
+                config.recipients.setdefault(name, []).append(channel)
         if problems:
             raise UserError(f"{path}：" + "；".join(problems[:5]))
         return config
@@ -274,9 +275,23 @@ def _endpoint(meta: dict[str, Any], secure: bool) -> str:
     return f"{'https' if secure else 'http'}://{host}{port}{path}"
 
 
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """One client for all bot posts: building one loads the CA store (~27 ms), and it keeps
+    connections to a bot open between messages."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = httpx.Client()
+        return _client
+
+
 def _post(url: str, payload: dict[str, Any], params: dict[str, str], ok_field: str) -> bool:
     try:
-        reply = httpx.post(url, params=params, json=payload, timeout=TIMEOUT)
+        reply = _http().post(url, params=params, json=payload, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         _set_error(f"连接失败：{type(exc).__name__}")
         return False
@@ -363,7 +378,7 @@ class RateLimiter:
         self._sent: dict[str, deque[float]] = {}
 
     def wait_time(self, key: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
+        now = time.time() if now is None else now
         window = self._sent.setdefault(key, deque())
         while window and now - window[0] >= self.limit.seconds:
             window.popleft()
@@ -372,7 +387,7 @@ class RateLimiter:
         return self.limit.seconds - (now - window[0])
 
     def record(self, key: str, now: float | None = None) -> None:
-        self._sent.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+        self._sent.setdefault(key, deque()).append(time.time() if now is None else now)
 
 
 FORMAT_TO_APPRISE = {

@@ -6,9 +6,11 @@ inserts only keys the ledger does not hold, so a re-run renders the same text
 and adds nothing; a notice whose content changed is a new notice.
 
 Delivery writes the attempt (status `sending`) and commits before calling the
-channel, and marks the result right after the reply. A crash can therefore at
-most repeat the one message that was in flight: on the next run a `sending`
-row is sent again, because nobody knows whether its reply came. Failures are
+channel; the reply is recorded in the same commit that starts the next message
+(one commit per message), or on its own after the last one. A crash can
+therefore at most repeat one message: the one in flight, or the one whose reply
+had come but was not yet recorded. On the next run a `sending` row is sent
+again, because nobody knows whether its reply came. Failures are
 retried with exponential backoff up to `max_attempts`, and stay visible.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,13 +101,13 @@ def enqueue(
             m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, now, path,
         ])  # fmt: skip
     with transaction(con):
-        for row in rows:
-            con.execute(
+        if rows:
+            con.executemany(
                 "INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url, "
                 "body_format, part, parts, title, body, content_hash, status, attempts, created_at, "
                 "next_attempt_at, sent_at, last_error, file_path) "
                 "VALUES (nextval('notice_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, NULL, ?)",
-                row[:14] + [row[14], row[14], row[15]],
+                [row[:14] + [row[14], row[14], row[15]] for row in rows],
             )
     return {"new": len(fresh), "known": len(known)}
 
@@ -153,59 +156,103 @@ def deliver(
     if period:
         params["period"] = period
     due = con.sql(query, params=params).fetchall()
+    _seed_limiter(con, limiter, channels, now())
+    queues: dict[str, deque[tuple]] = {}
+    for row in due:  # one queue per bot, in ledger order; bots take turns
+        queues.setdefault(_bot(row[1]), deque()).append(row)
     waited = 0.0
-    held: set[str] = set()
-    for notice_id, url, title, body, body_format, attempts in due:
-        bot = hashlib.sha256(url.encode()).hexdigest()[:12]
-        if bot in held:
-            report.deferred += 1
-            continue
-        pause = limiter.wait_time(bot)
-        if pause > 0:
-            if waited + pause > max_wait:
-                held.add(bot)
-                report.deferred += 1
-                continue
+    outcome: tuple[int, int, bool, str | None, datetime] | None = None
+    while queues:
+        ready = [bot for bot in queues if limiter.wait_time(bot) <= 0]
+        if not ready:
+            pause = min(limiter.wait_time(bot) for bot in queues)
+            if waited + pause > max_wait:  # the rest waits for the next run
+                report.deferred += sum(len(q) for q in queues.values())
+                break
+            if outcome is not None:  # nothing stays unrecorded while we wait
+                with transaction(con):
+                    _record(con, channels, report, *outcome)
+                outcome = None
             sleep(pause)
             waited += pause
-        attempt = attempts + 1
-        started = now()
-        with transaction(con):
-            con.execute(
-                "UPDATE outbox SET status = 'sending', attempts = ? WHERE notice_id = ?",
-                [attempt, notice_id],
-            )
-            con.execute(
-                "INSERT INTO outbox_attempts VALUES (?, ?, ?, NULL, ?, NULL, NULL)",
-                [notice_id, attempt, started, masked_url(url)],
-            )
-        ok, error = send(url, title, body, body_format, secrets)
-        # counted when the reply came: the bot saw it no later than that, so the window holds on its side
-        limiter.record(bot)
-        finished = now()
-        with transaction(con):
-            if ok:
+            continue
+        for bot in ready:
+            notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
+            if not queues[bot]:
+                del queues[bot]
+            attempt = attempts + 1
+            started = now()
+            with transaction(con):  # the previous message's result and this one's start: one commit
+                if outcome is not None:
+                    _record(con, channels, report, *outcome)
+                    outcome = None
                 con.execute(
-                    "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE notice_id = ?",
-                    [finished, notice_id],
-                )
-            else:
-                retry_at = finished + timedelta(
-                    seconds=channels.backoff_seconds * 2 ** (attempt - 1)
+                    "UPDATE outbox SET status = 'sending', attempts = ? WHERE notice_id = ?",
+                    [attempt, notice_id],
                 )
                 con.execute(
-                    "UPDATE outbox SET status = 'failed', next_attempt_at = ?, last_error = ? WHERE notice_id = ?",
-                    [retry_at, error, notice_id],
+                    "INSERT INTO outbox_attempts VALUES (?, ?, ?, NULL, ?, NULL, NULL)",
+                    [notice_id, attempt, started, masked_url(url)],
                 )
-            con.execute(
-                "UPDATE outbox_attempts SET finished_at = ?, ok = ?, error = ? WHERE notice_id = ? AND attempt = ?",
-                [finished, ok, error, notice_id, attempt],
-            )
-        if ok:
-            report.sent += 1
-        else:
-            report.failed += 1
-            if attempt >= channels.max_attempts:
-                report.gave_up += 1
-            report.errors.append(f"{notice_id}: {error}")
+            ok, error = send(url, title, body, body_format, secrets)
+            # counted when the reply came: the bot saw it no later than that, so the window holds on its side
+            limiter.record(bot)
+            outcome = (notice_id, attempt, ok, error, now())
+    if outcome is not None:
+        with transaction(con):
+            _record(con, channels, report, *outcome)
     return report
+
+
+def _bot(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def _seed_limiter(
+    con: duckdb.DuckDBPyConnection, limiter: RateLimiter, channels: ChannelConfig, now: datetime
+) -> None:
+    """Messages sent by earlier runs still count against a bot's window."""
+    since = now - timedelta(seconds=channels.rate_limit.seconds)
+    recent = con.sql(
+        "SELECT o.channel_url, a.finished_at FROM outbox_attempts a JOIN outbox o USING (notice_id) "
+        "WHERE a.finished_at >= $since AND o.channel_url IS NOT NULL ORDER BY a.finished_at",
+        params={"since": since},
+    ).fetchall()
+    clock = time.time()
+    for url, finished in recent:
+        limiter.record(_bot(url), clock - (now - finished).total_seconds())
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    channels: ChannelConfig,
+    report: DeliveryReport,
+    notice_id: int,
+    attempt: int,
+    ok: bool,
+    error: str | None,
+    finished: datetime,
+) -> None:
+    """Mark a message sent, or failed with its next retry time (inside the caller's transaction)."""
+    if ok:
+        con.execute(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE notice_id = ?",
+            [finished, notice_id],
+        )
+    else:
+        retry_at = finished + timedelta(seconds=channels.backoff_seconds * 2 ** (attempt - 1))
+        con.execute(
+            "UPDATE outbox SET status = 'failed', next_attempt_at = ?, last_error = ? WHERE notice_id = ?",
+            [retry_at, error, notice_id],
+        )
+    con.execute(
+        "UPDATE outbox_attempts SET finished_at = ?, ok = ?, error = ? WHERE notice_id = ? AND attempt = ?",
+        [finished, ok, error, notice_id, attempt],
+    )
+    if ok:
+        report.sent += 1
+    else:
+        report.failed += 1
+        if attempt >= channels.max_attempts:
+            report.gave_up += 1
+        report.errors.append(f"{notice_id}: {error}")

@@ -343,3 +343,26 @@ def test_kill_9_mid_batch_repeats_at_most_the_message_in_flight(
     assert len(duplicates) <= in_flight  # at most the one message in flight is repeated
     assert sum(counts.values()) == total + len(duplicates)
     assert all(r[3] in ("sent", "unconfigured") for r in ledger(evaluated))
+
+
+def test_rate_limit_holds_across_runs(evaluated: Workspace, env: dict, bot: BotServer) -> None:
+    data = channels_yaml(bot, rate_limit={"count": 3, "seconds": 2})
+    shared = data["recipients"]["工信局"][0]
+    data["recipients"] = {unit: [{**shared, "name": f"{unit}所在群"}] for unit in
+                          ("工信局", "湖塘镇", "牛塘镇", "商务局", "高新区")}  # fmt: skip
+    configure(evaluated, data)
+    notify(evaluated, "--kind", "receipt")  # a first run fills the window …
+    notify(evaluated, "--kind", "bulletin")  # … and the next run, seconds later, must respect it
+    times = sorted(r.at for r in bot.received)
+    assert len(times) >= 8
+    for i, t in enumerate(times):
+        assert sum(1 for u in times[i:] if u - t < 2.0 - 0.05) <= 3
+
+
+def test_duplicate_channel_names_are_rejected(
+    evaluated: Workspace, env: dict, bot: BotServer
+) -> None:
+    data = channels_yaml(bot)
+    data["recipients"]["工信局"].append(dict(data["recipients"]["工信局"][0]))
+    configure(evaluated, data)
+    assert_user_error(evaluated, ["channels", "check"], "工信局钉钉群", "重复")
