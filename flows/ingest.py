@@ -1,6 +1,7 @@
 """Ingest monthly progress spreadsheets: identify, map, check, then store whole or not at all.
 
-Per file: archive the bytes unchanged under their SHA-256, read the sheets
+Per file: archive the bytes unchanged under their SHA-256 (on a background thread, done
+before the batch is stored), read the sheets
 (flows.spreadsheet), find who sent it and for which month, map every row to a
 task and metric, check the values, and produce a receipt. Nothing is written
 to the database until a whole batch of files has been checked in memory; the
@@ -14,9 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,7 @@ from rapidfuzz import fuzz, process
 from flows.db import sql, transaction
 from flows.errors import UserError
 from flows.periods import Period
-from flows.progress_template import META_SHEET, TaskLines, unit_tasks
+from flows.progress_template import META_SHEET, MetricLine, TaskLines, UnitTasks, unit_tasks
 from flows.progress_values import (
     ValueProblem,
     is_empty,
@@ -43,6 +49,8 @@ from flows.units import UnitRegister, normalise_name
 ERROR, WARNING = "error", "warning"
 FUZZY_CUTOFF = 85.0
 TOO_LARGE_FACTOR = 10
+MAX_RATE = 1000.0  # a growth rate or a percentage beyond ±1000 % is a typing or unit error
+_RATE_MEASURES = ("%", "％", "个百分点", "百分点")
 BATCH_FILES = 200
 
 # Canonical columns and the header spellings people use (after normalisation).
@@ -63,7 +71,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "next_steps": ("下步打算", "下一步打算", "下步工作", "下一步工作", "下步计划"),
 }  # fmt: skip
 _LOOKUP = {spelling: key for key, spellings in COLUMNS.items() for spelling in spellings}
+_IDENTIFYING = ("task_id", "seq", "content")
+_REPORTING = ("month", "cumulative", "status", "progress")
 _BRACKETS = re.compile(r"[（(][^）)]*[）)]")
+_SPACES = re.compile(r"\s+")
+_MAX_HEADER = 40  # characters: longer text without brackets is never a header
 _CUMULATIVE_RANGE = re.compile(r"^1-\d{1,2}月(累计)?(完成)?(数|值)?$")
 _TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
 _PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
@@ -71,22 +83,16 @@ _PERIOD_NAME = re.compile(
     r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
 )
 _UNIT_LINE = re.compile(r"填报单位\s*[:：]\s*([^\s:：　]+)")
-_NOTE_PREFIXES = (
-    "填报人",
-    "联系人",
-    "联系电话",
-    "电话",
-    "审核人",
-    "单位负责人",
-    "分管领导签字",
-    "注",
-    "说明",
-    "备注",
-    "制表",
+# A notes row starts with one of these words and then a colon; words that never start a task's
+# text may be followed by a space too. "注：…" is a note, "注重生态保护，…" a task's text.
+_NOTE = re.compile(
+    r"^(?:(?:填报人|联系人|联系电话|审核人|单位负责人|分管领导签字|制表人)(?:\s|[:：]|$)"
+    r"|(?:注|说明|备注|电话|制表)\s*[:：])"
 )
+_REPORTER_NOTE = ("填报人", "联系人", "联系电话", "电话")
 
 
-@dataclass
+@dataclass(slots=True)  # many thousands per run
 class Problem:
     sheet: str | None
     cell: str | None
@@ -106,7 +112,7 @@ class Problem:
         return f"{where}：{self.message}" if where else self.message
 
 
-@dataclass
+@dataclass(slots=True)  # many thousands per run
 class MetricFigure:
     task_id: str
     position: int
@@ -114,11 +120,11 @@ class MetricFigure:
     cumulative_value: float | None
     sheet: str
     row_no: int
-    method: str
-    score: float
+    match_method: str
+    match_score: float
 
 
-@dataclass
+@dataclass(slots=True)  # many thousands per run
 class TaskNarrative:
     task_id: str
     status: str | None
@@ -179,10 +185,15 @@ class Context:
 
     workspace: str
     register: UnitRegister
-    years: dict[int, dict[str, list[TaskLines]]] = field(default_factory=dict)
+    years: dict[int, UnitTasks] = field(default_factory=dict)
+    indexes: dict[int, UnitIndex] = field(default_factory=dict)  # id(task list) -> its index
     previous: dict[str, dict[tuple[str, str, int], float]] = field(default_factory=dict)
     con: duckdb.DuckDBPyConnection | None = None
     accepted: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha256 -> (unit, period)
+    unit_names: UnitNames = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.unit_names = UnitNames.of(self.register)
 
     def load_accepted(self) -> None:
         assert self.con is not None
@@ -193,11 +204,19 @@ class Context:
             ).fetchall()
         }
 
-    def units_of(self, period: Period) -> dict[str, list[TaskLines]]:
+    def index_of(self, unit: str, period: Period) -> UnitIndex | None:
+        """The unit's tasks for the period's year, indexed for matching rows (None: none).
+        Units with the same tasks share one list (see UnitTasks), and so one index."""
         if period.year not in self.years:
             assert self.con is not None
             self.years[period.year] = unit_tasks(self.con, Period(period.year, 1))
-        return self.years[period.year]
+        tasks = self.years[period.year].get(unit)
+        if not tasks:
+            return None
+        index = self.indexes.get(id(tasks))
+        if index is None:
+            index = self.indexes[id(tasks)] = UnitIndex.build(tasks)
+        return index
 
     def previous_cumulative(self, period: Period) -> dict[tuple[str, str, int], float]:
         before = period.previous()
@@ -232,8 +251,8 @@ def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
             continue
         for row in sheet.rows[:6]:
             for value in row:
-                if not isinstance(value, str) or not value:
-                    continue
+                if not isinstance(value, str) or ("年" not in value and "填报单位" not in value):
+                    continue  # neither a period nor a unit line
                 text = normalise_text(value)
                 if unit is None and (m := _UNIT_LINE.search(text)):
                     unit = m.group(1)
@@ -248,34 +267,62 @@ def _period_or_none(year: str, month: str) -> Period | None:
     return None
 
 
-def _name_signals(stem: str, register: UnitRegister) -> tuple[list[str], Period | None]:
+@dataclass
+class UnitNames:
+    """Every reporting unit's name and aliases, longest first, to find in a file name."""
+
+    ranked: list[tuple[str, str]]  # (name or alias, unit)
+    rank: dict[str, int]  # name or alias -> its place in `ranked`
+    longest: int
+
+    @classmethod
+    def of(cls, register: UnitRegister) -> UnitNames:
+        ranked = sorted(
+            ((key, unit.name) for unit in register.units if unit.kind != "leader"
+             for key in (unit.name, *unit.aliases) if key),
+            key=lambda kv: -len(kv[0]),
+        )  # fmt: skip
+        rank: dict[str, int] = {}
+        for i, (key, _) in enumerate(ranked):
+            rank.setdefault(key, i)
+        return cls(ranked, rank, max((len(k) for k, _ in ranked), default=0))
+
+    def find(self, text: str) -> list[str]:
+        """Units named in `text`. Names are taken longest first, and a name found is cut out
+        of the text, so that a shorter name inside it does not count as well."""
+        found: list[str] = []
+        candidates = {
+            self.rank[part]
+            for i in range(len(text))
+            for part in (text[i:j] for j in range(i + 1, min(len(text), i + self.longest) + 1))
+            if part in self.rank
+        }  # only names that occur at all, in the order of `ranked`
+        for i in sorted(candidates):
+            key, name = self.ranked[i]
+            if key in text:
+                found.append(name)
+                text = text.replace(key, "|")
+        return list(dict.fromkeys(found))
+
+
+def _name_signals(stem: str, names: UnitNames) -> tuple[list[str], Period | None]:
     text = normalise_text(stem)
     period = None
     if m := _PERIOD_NAME.search(text):
         year, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         period = _period_or_none(year, month)
-    found: list[str] = []
-    names = sorted(
-        ((key, unit.name) for unit in register.units if unit.kind != "leader"
-         for key in (unit.name, *unit.aliases)),
-        key=lambda kv: -len(kv[0]),
-    )  # fmt: skip
-    rest = normalise_name(text)
-    for key, name in names:
-        if key and key in rest:
-            found.append(name)
-            rest = rest.replace(key, "|")
-    return list(dict.fromkeys(found)), period
+    return names.find(normalise_name(text)), period
 
 
 def identify(
-    result: FileResult, book: Workbook, register: UnitRegister, workspace: str,
-    unit_option: str | None, period_option: Period | None,
+    result: FileResult, book: Workbook, ctx: Context, unit_option: str | None,
+    period_option: Period | None,
 ) -> tuple[str | None, Period | None]:  # fmt: skip
     """Unit and period from the template's data, a title line, the file name, the options.
 
     Every signal present must agree; the first one wins.
     """
+    register, workspace = ctx.register, ctx.workspace
     meta = _meta(book)
     units: list[tuple[str, str]] = []  # (source, raw name)
     periods: list[tuple[str, Period]] = []
@@ -293,7 +340,7 @@ def identify(
         units.append(("表头“填报单位”", title_unit))
     if title_period:
         periods.append(("表头", title_period))
-    name_units, name_period = _name_signals(result.path.stem, register)
+    name_units, name_period = _name_signals(result.path.stem, ctx.unit_names)
     if len(name_units) > 1:
         result.add(ERROR, f"文件名中出现多个单位（{'、'.join(name_units)}），无法确定填报单位")
     elif name_units:
@@ -337,16 +384,33 @@ def identify(
 
 
 def _header_key(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    if type(value) is not str or (
+        len(value) > _MAX_HEADER and "(" not in value and "（" not in value
+    ):
+        return None  # a header names its column in a few words (a remark goes in brackets)
+    return _header_text_key(value)
+
+
+@lru_cache(maxsize=16_384)  # the same headers and task texts come in every file
+def _header_text_key(value: str) -> str | None:
+    text = _SPACES.sub("", _BRACKETS.sub("", normalise_text(value))).rstrip(":：*＊")
+    if not text:
         return None
-    text = normalise_text(value)
-    text = re.sub(r"\s+", "", _BRACKETS.sub("", text))
-    text = text.rstrip(":：*＊")
     if text in _LOOKUP:
         return _LOOKUP[text]
     if _CUMULATIVE_RANGE.match(text):
         return "cumulative"
     return None
+
+
+def _task_text(value: Any) -> str:
+    """A task text or metric label as compared: NFKC, no white space, full-width brackets."""
+    return _task_text_key(str(value))
+
+
+@lru_cache(maxsize=16_384)
+def _task_text_key(text: str) -> str:
+    return normalise_name(normalise_text(text))
 
 
 @dataclass
@@ -366,7 +430,7 @@ def find_layout(sheet: Sheet) -> Layout | None:
     for r, row in enumerate(sheet.rows[:30]):
         keys: dict[str, int] = {}
         for c, value in enumerate(row):
-            key = _header_key(value)
+            key = _header_key(value) if type(value) is str else None
             if key and key not in keys:
                 keys[key] = c
         if len(keys) > len(best):
@@ -386,8 +450,8 @@ def find_layout(sheet: Sheet) -> Layout | None:
         if extra:
             columns.update(extra)
             used.append(r)
-    identifies = {"task_id", "seq", "content"} & columns.keys()
-    reports = {"month", "cumulative", "status", "progress"} & columns.keys()
+    identifies = set(_IDENTIFYING) & columns.keys()
+    reports = set(_REPORTING) & columns.keys()
     if not identifies or not reports:
         return None
     return Layout(tuple(sorted(used)), columns)
@@ -403,13 +467,17 @@ class UnitIndex:
     tasks: dict[str, TaskLines]
     by_seq: dict[int, TaskLines]
     texts: dict[str, str]  # normalised content -> task id
+    positions: dict[str, list[int]]  # task id -> its metrics' positions (none: a milestone)
+    metrics: dict[tuple[str, int], MetricLine]
 
     @classmethod
     def build(cls, tasks: Sequence[TaskLines]) -> UnitIndex:
         return cls(
             {t.task_id: t for t in tasks},
             {t.seq: t for t in tasks},
-            {normalise_name(normalise_text(t.content)): t.task_id for t in tasks},
+            {_task_text(t.content): t.task_id for t in tasks},
+            {t.task_id: [m.position for m in t.metrics if m.position] for t in tasks},
+            {(t.task_id, m.position): m for t in tasks for m in t.metrics},
         )
 
 
@@ -419,13 +487,37 @@ def _cell(row: list[Any], columns: dict[str, int], key: str) -> Any:
 
 
 def _is_note_row(row: list[Any]) -> str | None:
+    """The text of a notes row ("填报人：…", "注：…"): its first filled cell is such a text."""
     for value in row:
         if isinstance(value, str) and value.strip():
             text = normalise_text(value)
-            return text if text.startswith(_NOTE_PREFIXES) else None
+            return text if _NOTE.match(text) else None
         if value not in ("", None):
             return None
     return None
+
+
+def _names_a_task(row: list[Any], columns: dict[str, int], index: UnitIndex) -> bool:
+    """Whether the row's task id, 序号 or exact task text names one of the unit's tasks (such
+    a row is never a notes row), checked without a word on the receipt."""
+    if normalise_text(_cell(row, columns, "task_id")) in index.tasks:
+        return True
+    raw_seq = _cell(row, columns, "seq")
+    if not is_empty(raw_seq) and _seq_task(raw_seq, index) is not None:
+        return True
+    raw_text = _cell(row, columns, "content")
+    return not is_empty(raw_text) and _task_text(raw_text) in index.texts
+
+
+def _repeats_header(row: list[Any], columns: dict[str, int]) -> bool:
+    """A header repeated on a new page. Data rows hold task ids, numbers and task texts in
+    the identifying columns, so the row is only checked as a header when one of those holds
+    a header word."""
+    for key in _IDENTIFYING:
+        c = columns.get(key)
+        if c is not None and c < len(row) and _header_key(row[c]):
+            return find_layout(Sheet("", [row])) is not None
+    return False
 
 
 def _seq_task(raw_seq: Any, index: UnitIndex) -> TaskLines | None:
@@ -447,16 +539,16 @@ def _match_task(
     added to the receipt."""
     raw_id = normalise_text(_cell(row, columns, "task_id"))
     if raw_id:
+        task = index.tasks.get(raw_id)
+        if task is not None:
+            return task, "task_id", 100.0
         m = _TASK_ID.match(raw_id)
         where = cell_ref(r, columns["task_id"])
         if not m or int(m.group(1)) != year:
             result.add(ERROR, f"任务编号“{raw_id}”无效，应为 {year}-001 这样的格式", sheet, where)
-            return None, "failed", 0.0
-        task = index.tasks.get(raw_id)
-        if task is None:
+        else:
             result.add(ERROR, f"任务编号 {raw_id} 不是本单位在 {year} 年承担的任务", sheet, where)
-            return None, "failed", 0.0
-        return task, "task_id", 100.0
+        return None, "failed", 0.0
     raw_seq = _cell(row, columns, "seq")
     raw_text = _cell(row, columns, "content")
     by_seq = _seq_task(raw_seq, index) if not is_empty(raw_seq) else None
@@ -477,15 +569,12 @@ def _match_task(
         if previous is not None and names_metric:  # a metric row under a merged task cell
             return previous, "continued", 100.0
         return None, "", 0.0
-    key = normalise_name(normalise_text(raw_text))
+    key = _task_text(raw_text)
     where = cell_ref(r, columns["content"])
     if key in index.texts:
         task = index.tasks[index.texts[key]]
         return task, ("seq" if by_seq is task else "text"), 100.0
-    if (
-        by_seq is not None
-        and fuzz.WRatio(key, normalise_name(normalise_text(by_seq.content))) >= FUZZY_CUTOFF
-    ):
+    if by_seq is not None and fuzz.WRatio(key, _task_text(by_seq.content)) >= FUZZY_CUTOFF:
         return by_seq, "seq", 100.0
     best = process.extractOne(
         key, index.texts.keys(), scorer=fuzz.WRatio, score_cutoff=FUZZY_CUTOFF
@@ -509,10 +598,9 @@ def _match_task(
 
 
 def _match_metric(
-    row: list[Any], columns: dict[str, int], task: TaskLines, used: set[int], result: FileResult,
-    sheet: str, r: int,
+    row: list[Any], columns: dict[str, int], task: TaskLines, positions: list[int],
+    used: set[int], result: FileResult, sheet: str, r: int,
 ) -> int | None:  # fmt: skip
-    positions = [m.position for m in task.metrics if m.position]
     if not positions:
         return 0
     raw_no = _cell(row, columns, "metric_no")
@@ -532,12 +620,8 @@ def _match_metric(
         return int(number)
     raw_label = _cell(row, columns, "metric")
     if not is_empty(raw_label):
-        labels = {
-            m.position: normalise_name(normalise_text(m.label or ""))
-            for m in task.metrics
-            if m.position
-        }
-        key = normalise_name(normalise_text(raw_label))
+        labels = {m.position: _task_text(m.label or "") for m in task.metrics if m.position}
+        key = _task_text(raw_label)
         exact = [p for p, label in labels.items() if label == key]
         if exact:
             return exact[0]
@@ -549,12 +633,11 @@ def _match_metric(
 
 
 def parse_rows(
-    result: FileResult, book: Workbook, tasks: Sequence[TaskLines], period: Period,
+    result: FileResult, book: Workbook, index: UnitIndex, period: Period,
     previous: dict[tuple[str, str, int], float],
 ) -> None:  # fmt: skip
     """Map every data row of every sheet to a task and metric and check its values."""
-    index = UnitIndex.build(tasks)
-    seen_metrics: dict[tuple[str, int], str] = {}
+    seen_metrics: dict[tuple[str, int], tuple[str, int]] = {}  # -> (sheet, row) seen first
     narratives: dict[str, TaskNarrative] = {}
     any_layout = False
     for sheet in book.sheets:
@@ -569,12 +652,12 @@ def parse_rows(
         used_positions: dict[str, set[int]] = {}
         for r in range(layout.first_data_row, len(sheet.rows)):
             row = sheet.rows[r]
-            if all(v in ("", None) for v in row):
+            if row.count("") + row.count(None) == len(row):
                 last_task = None
                 continue
             note = _is_note_row(row)
-            if note is not None:
-                if note.startswith(("填报人", "联系人", "联系电话", "电话")):
+            if note is not None and not _names_a_task(row, cols, index):
+                if note.startswith(_REPORTER_NOTE):
                     parts = [
                         normalise_text(v)
                         for v in row
@@ -583,16 +666,13 @@ def parse_rows(
                     result.reporter = " ".join(parts)[:200]
                 last_task = None
                 continue
-            if find_layout(Sheet(sheet.name, [row])) is not None:  # a header repeated on a new page
+            if _repeats_header(row, cols):
                 continue
             task, method, score = _match_task(
                 row, cols, index, period.year, last_task, result, sheet.name, r
             )
             if task is None:
-                reported = any(
-                    not is_empty(_cell(row, cols, k))
-                    for k in ("month", "cumulative", "status", "progress")
-                )
+                reported = any(not is_empty(_cell(row, cols, k)) for k in _REPORTING)
                 if method == "" and reported:
                     result.add(
                         ERROR,
@@ -603,9 +683,11 @@ def parse_rows(
                 last_task = None  # method "failed": the problem is already on the receipt
                 continue
             last_task = task
-            _check_formulas(result, sheet, r, cols)
+            _check_cells(result, sheet, r, cols)
             used = used_positions.setdefault(task.task_id, set())
-            position = _match_metric(row, cols, task, used, result, sheet.name, r)
+            position = _match_metric(
+                row, cols, task, index.positions[task.task_id], used, result, sheet.name, r
+            )
             if position is None:
                 continue
             used.add(position)
@@ -615,23 +697,24 @@ def parse_rows(
                 if key in seen_metrics and method != "continued":
                     result.add(
                         ERROR,
-                        f"任务 {task.task_id} 出现了两次（另见 {seen_metrics[key]}）",
+                        f"任务 {task.task_id} 出现了两次（另见 {_row_ref(seen_metrics[key])}）",
                         sheet.name,
                         cell_ref(r, 0),
                     )
-                seen_metrics.setdefault(key, f"{sheet.name}!{cell_ref(r, 0)}")
+                seen_metrics.setdefault(key, (sheet.name, r))
                 continue
             key = (task.task_id, position)
             if key in seen_metrics:
                 result.add(
-                    ERROR, f"任务 {task.task_id} 的第 {position} 个指标出现了两次（另见 {seen_metrics[key]}）",
+                    ERROR, f"任务 {task.task_id} 的第 {position} 个指标出现了两次（另见 {_row_ref(seen_metrics[key])}）",
                     sheet.name, cell_ref(r, 0),
                 )  # fmt: skip
                 continue
-            seen_metrics[key] = f"{sheet.name}!{cell_ref(r, 0)}"
+            seen_metrics[key] = (sheet.name, r)
             figure = _read_figure(
-                result, task, position, row, cols, sheet.name, r, method, score, period, previous
-            )
+                result, task, index.metrics[key], row, cols, sheet.name, r, method, score, period,
+                previous,
+            )  # fmt: skip
             if figure is not None:
                 result.metrics.append(figure)
     result.tasks = list(narratives.values())
@@ -644,15 +727,31 @@ def parse_rows(
         result.add(ERROR, "表中没有填报任何任务的进展")
 
 
-def _check_formulas(result: FileResult, sheet: Sheet, r: int, cols: dict[str, int]) -> None:
-    if not sheet.formulas:
+def _label(task: TaskLines, metric: MetricLine) -> str:
+    return f"任务 {task.task_id}“{metric.label}”"
+
+
+def _row_ref(where: tuple[str, int]) -> str:
+    return f"{where[0]}!{cell_ref(where[1], 0)}"
+
+
+def _check_cells(result: FileResult, sheet: Sheet, r: int, cols: dict[str, int]) -> None:
+    """Error cells (#DIV/0!, #N/A) in the row's columns and formulas without a saved result
+    in its number cells: the reader sees both as empty cells."""
+    if not sheet.formulas and not sheet.errors:
         return
-    for key in ("month", "cumulative"):
-        c = cols.get(key)
-        if c is None:
-            continue
+    for key, c in cols.items():
         ref = cell_ref(r, c)
-        if ref in sheet.formulas and not sheet.formulas[ref]:
+        error = sheet.errors.get(ref)
+        if error is not None:
+            shown_error = f"“{error}”" if error else ""
+            result.add(
+                ERROR,
+                f"单元格显示错误值{shown_error}，不是有效的填报内容，请改正公式或改填数值后再报送",
+                sheet.name,
+                ref,
+            )
+        elif key in ("month", "cumulative") and sheet.formulas.get(ref) is False:
             result.add(
                 ERROR,
                 "单元格是公式，但没有保存计算结果，请复制后“粘贴为数值”再报送",
@@ -671,7 +770,9 @@ def _read_narrative(
         status = parse_status(raw)
     except ValueProblem as exc:
         result.add(ERROR, str(exc), sheet, cell_ref(r, cols["status"]))
-    item = narratives.setdefault(task.task_id, TaskNarrative(task.task_id, None, None, None, None))
+    item = narratives.get(task.task_id)
+    if item is None:
+        item = narratives[task.task_id] = TaskNarrative(task.task_id, None, None, None, None)
     item.status = item.status or status
     item.progress = item.progress or text_or_none(_cell(row, cols, "progress"))
     item.issues = item.issues or text_or_none(_cell(row, cols, "issues"))
@@ -681,11 +782,11 @@ def _read_narrative(
 
 
 def _read_figure(
-    result: FileResult, task: TaskLines, position: int, row: list[Any], cols: dict[str, int],
-    sheet: str, r: int, method: str, score: float, period: Period,
+    result: FileResult, task: TaskLines, metric: MetricLine, row: list[Any],
+    cols: dict[str, int], sheet: str, r: int, method: str, score: float, period: Period,
     previous: dict[tuple[str, str, int], float],
 ) -> MetricFigure | None:  # fmt: skip
-    metric = next(m for m in task.metrics if m.position == position)
+    position = metric.position
     values: dict[str, float | None] = {}
     ok = True
     for key in ("month", "cumulative"):
@@ -708,7 +809,6 @@ def _read_figure(
     month, cumulative = values.get("month"), values.get("cumulative")
     if month is None and cumulative is None:
         return None
-    label = f"任务 {task.task_id}“{metric.label}”"
     prior = previous.get((result.unit or "", task.task_id, position))
     if metric.kind == "cumulative":
         if cumulative is None and month is not None:
@@ -717,28 +817,35 @@ def _read_figure(
                 cumulative = base + month
                 result.add(
                     WARNING,
-                    f"{label}未填累计完成，按上月累计加本月完成计为 {cumulative:g}",
+                    f"{_label(task, metric)}未填累计完成，按上月累计加本月完成计为 {cumulative:g}",
                     sheet,
                     cell_ref(r, cols.get("month", 0)),
                 )
         if month is not None and cumulative is not None and month > cumulative + 1e-9:
             result.add(
                 ERROR,
-                f"{label}本月完成（{month:g}）大于累计完成（{cumulative:g}）",
+                f"{_label(task, metric)}本月完成（{month:g}）大于累计完成（{cumulative:g}）",
                 sheet,
                 cell_ref(r, cols["month"]),
             )
         if cumulative is not None and prior is not None and cumulative < prior - 1e-9:
             result.add(
-                WARNING, f"{label}累计完成（{cumulative:g}）低于上月累计（{prior:g}），请核实是否为更正",
+                WARNING, f"{_label(task, metric)}累计完成（{cumulative:g}）低于上月累计（{prior:g}），请核实是否为更正",
                 sheet, cell_ref(r, cols.get("cumulative", 0)),
             )  # fmt: skip
+    if metric.kind == "growth" or (metric.measure or "") in _RATE_MEASURES:
+        for key, value in (("month", month), ("cumulative", cumulative)):
+            if value is not None and abs(value) > MAX_RATE and key in cols:
+                result.add(
+                    ERROR, f"{_label(task, metric)}填报 {value:g}%，超出合理范围（±{MAX_RATE:g}%），请核实单位和数值",
+                    sheet, cell_ref(r, cols[key]),
+                )  # fmt: skip
     target = metric.target or 0
     if metric.kind != "growth" and target > 0:
         for key, value in (("month", month), ("cumulative", cumulative)):
             if value is not None and value > TOO_LARGE_FACTOR * target and key in cols:
                 result.add(
-                    ERROR, f"{label}填报 {value:g}，超过年度目标（{target:g}{metric.measure or ''}）的 {TOO_LARGE_FACTOR} 倍，请核实单位和数值",
+                    ERROR, f"{_label(task, metric)}填报 {value:g}，超过年度目标（{target:g}{metric.measure or ''}）的 {TOO_LARGE_FACTOR} 倍，请核实单位和数值",
                     sheet, cell_ref(r, cols[key]),
                 )  # fmt: skip
     return MetricFigure(task.task_id, position, month, cumulative, sheet, r + 1, method, score)
@@ -747,19 +854,61 @@ def _read_figure(
 # ------------------------------------------------------------------ per file
 
 
+_STARTED = time.time()
+
+
+def archive_target(archive_dir: Path, sha: str, suffix: str) -> Path:
+    return archive_dir / sha[:2] / f"{sha}{suffix.lower()}"
+
+
 def archive_file(data: bytes, sha: str, suffix: str, archive_dir: Path) -> Path:
-    """Keep the bytes unchanged under their SHA-256 (atomic: a crash leaves no half file)."""
-    target = archive_dir / sha[:2] / f"{sha}{suffix.lower()}"
-    if not target.exists():
+    """Keep the bytes unchanged under their SHA-256, written to a `.part` file and renamed
+    (a crash leaves no half file under the final name). A `.part` of the same file left by
+    a process killed before its rename is removed once the copy is in place."""
+    target = archive_target(archive_dir, sha, suffix)
+    if target.exists():
+        return target
+    if not target.parent.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + f".{os.getpid()}.part")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
         tmp.write_bytes(data)
         os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    for name in os.listdir(target.parent):
+        if name.startswith(f"{target.name}.") and name.endswith(".part"):
+            part = target.parent / name
+            with suppress(OSError):  # gone already
+                if part.stat().st_mtime < _STARTED:  # written before this process began: stale
+                    part.unlink()
     return target
 
 
+class Archive:
+    """The archive folder, written on a background thread: creating a file here costs a
+    good part of what reading a workbook does, and the next file is read meanwhile. `wait()`
+    before a batch is stored, so that no submission is committed before its file is kept."""
+
+    def __init__(self, folder: Path, pool: Executor) -> None:
+        self.folder = folder
+        self._pool = pool
+        self._pending: list[Future[Path]] = []
+
+    def keep(self, data: bytes, sha: str, suffix: str) -> Path:
+        self._pending.append(self._pool.submit(archive_file, data, sha, suffix, self.folder))
+        return archive_target(self.folder, sha, suffix)
+
+    def wait(self) -> None:
+        """Until every file handed over is archived (an error archiving one is raised)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+
 def check_file(
-    path: Path, ctx: Context, archive_dir: Path, *, unit: str | None = None, period: Period | None = None,
+    path: Path, ctx: Context, archive: Archive, *, unit: str | None = None, period: Period | None = None,
 ) -> FileResult:  # fmt: skip
     """Everything but the database write: archive, read, identify, map, check."""
     try:
@@ -771,7 +920,7 @@ def check_file(
         return result
     sha = hashlib.sha256(data).hexdigest()
     result = FileResult(path, sha, received_at=received)
-    result.archive_path = str(archive_file(data, sha, path.suffix or ".bin", archive_dir))
+    result.archive_path = str(archive.keep(data, sha, path.suffix or ".bin"))
     if sha in ctx.accepted:  # the same bytes were accepted before: nothing to parse
         result.unit, result.period = ctx.accepted[sha]
         result.status = "duplicate"
@@ -781,23 +930,19 @@ def check_file(
     except FileRejected as exc:
         result.add(ERROR, exc.message, exc.sheet, exc.cell)
         return result
-    found_unit, found_period = identify(result, book, ctx.register, ctx.workspace, unit, period)
+    found_unit, found_period = identify(result, book, ctx, unit, period)
     result.unit = found_unit
     result.period = str(found_period) if found_period else None
     if not result.ok or found_unit is None or found_period is None:
         return result
-    tasks = ctx.units_of(found_period).get(found_unit)
-    if not tasks:
+    index = ctx.index_of(found_unit, found_period)
+    if index is None:
         result.add(ERROR, f"{found_unit}在 {found_period.year} 年没有需要报送的任务")
         return result
-    parse_rows(result, book, tasks, found_period, _previous_for(ctx, found_period))
+    parse_rows(result, book, index, found_period, ctx.previous_cumulative(found_period))
     if result.ok:
         ctx.accepted[sha] = (found_unit, str(found_period))
     return result
-
-
-def _previous_for(ctx: Context, period: Period) -> dict[tuple[str, str, int], float]:
-    return ctx.previous_cumulative(period)
 
 
 # ------------------------------------------------------------------ batch
@@ -838,14 +983,17 @@ def ingest(
     ctx = Context(workspace, register, con=con)
     ctx.load_accepted()
     results: list[FileResult] = []
-    for start in range(0, len(files), batch_files):
-        batch = [
-            check_file(p, ctx, archive_dir, unit=unit, period=period)
-            for p in files[start : start + batch_files]
-        ]
-        store_batch(con, batch)
-        ctx.previous.clear()  # the batch may have added last month's figures
-        results += batch
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ducha-archive") as pool:
+        archive = Archive(archive_dir, pool)
+        for start in range(0, len(files), batch_files):
+            batch = [
+                check_file(p, ctx, archive, unit=unit, period=period)
+                for p in files[start : start + batch_files]
+            ]
+            archive.wait()
+            store_batch(con, batch)
+            ctx.previous.clear()  # the batch may have added last month's figures
+            results += batch
     return results
 
 
@@ -873,110 +1021,159 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
             ).fetchall()
         }
         seen: dict[str, str] = {}
-        submissions: list[list[Any]] = []
-        replacements: list[list[int]] = []  # [new, old]: applied once both rows exist
-        problems: list[list[Any]] = []
-        metric_cols: dict[str, list[Any]] = {k: [] for k in _METRIC_COLUMNS}
-        task_cols: dict[str, list[Any]] = {k: [] for k in _TASK_COLUMNS}
+        stored: list[FileResult] = []  # the results that get a submission row, in order
         for result in batch:
             earlier = known.get(result.sha256) or seen.get(result.sha256)
             if result.status == "duplicate" or (result.ok and earlier == "accepted"):
                 result.status = "duplicate"
-                result.receipt = render_receipt(result)
-                continue
-            if not result.ok:
+            elif not result.ok:
                 result.status = "rejected"
-                result.receipt = render_receipt(result)
-                if earlier == "rejected" or not result.sha256:
-                    continue  # the same rejected bytes again: the receipt is already on file
-                seen[result.sha256] = "rejected"
-                submission_id = _next_id(con)
-                submissions.append(_submission_row(submission_id, result, None))
-                problems += _problem_rows(submission_id, result)
-                continue
-            key = (result.unit, result.period)
-            replaced = latest.get(key)
-            result.status = "superseded" if replaced is not None else "accepted"
+                if earlier != "rejected" and result.sha256:  # else its receipt is on file
+                    seen[result.sha256] = "rejected"
+                    stored.append(result)
+            else:
+                result.status = "accepted"
+                seen[result.sha256] = "accepted"
+                stored.append(result)
+        ids = _next_ids(con, len(stored))
+        replaced: list[int | None] = []
+        replacements: list[list[int]] = []  # [new, old]: applied once both rows exist
+        for submission_id, result in zip(ids, stored, strict=True):
+            earlier_id = None
+            if result.ok:
+                key = (result.unit, result.period)
+                earlier_id = latest.get(key)
+                latest[key] = submission_id
+                if earlier_id is not None:
+                    result.status = "superseded"
+                    replacements.append([submission_id, earlier_id])
+            replaced.append(earlier_id)
+        for result in batch:
             result.receipt = render_receipt(result)
-            submission_id = _next_id(con)
-            if replaced is not None:
-                replacements.append([submission_id, replaced])
-            latest[key] = submission_id
-            seen[result.sha256] = "accepted"
-            submissions.append(_submission_row(submission_id, result, replaced))
-            problems += _problem_rows(submission_id, result)
-            for m in result.metrics:
-                for k, v in zip(
-                    _METRIC_COLUMNS,
-                    (submission_id, result.unit, result.period, m.task_id, m.position, m.month_value,
-                     m.cumulative_value, m.sheet, m.row_no, m.method, m.score),
-                    strict=True,
-                ):  # fmt: skip
-                    metric_cols[k].append(v)
-            for t in result.tasks:
-                for k, v in zip(
-                    _TASK_COLUMNS,
-                    (submission_id, result.unit, result.period, t.task_id, t.status, t.progress, t.issues, t.next_steps),
-                    strict=True,
-                ):  # fmt: skip
-                    task_cols[k].append(v)
-        if submissions:
-            con.executemany(
-                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-                submissions,
-            )
-        if problems:
-            con.executemany("INSERT INTO submission_problems VALUES (?, ?, ?, ?, ?, ?)", problems)
+        if stored:
+            _insert(con, "submissions", _submission_table(ids, stored, replaced))
+            problems = _problem_table(ids, stored)
+            if problems.num_rows:
+                _insert(con, "submission_problems", problems)
         if replacements:
             con.executemany(
                 "UPDATE submissions SET superseded_by = ? WHERE submission_id = ?", replacements
             )
-        if metric_cols["submission_id"]:
-            metric_table = pa.table(metric_cols, schema=_METRIC_SCHEMA)  # noqa: F841 - read by DuckDB
-            con.execute("INSERT INTO progress_metrics SELECT * FROM metric_table")
-        if task_cols["submission_id"]:
-            task_table = pa.table(task_cols, schema=_TASK_SCHEMA)  # noqa: F841 - read by DuckDB
-            con.execute("INSERT INTO progress_tasks SELECT * FROM task_table")
+        accepted = [(i, r) for i, r in zip(ids, stored, strict=True) if r.ok]
+        metrics = _metric_table(accepted)
+        if metrics.num_rows:
+            _insert(con, "progress_metrics", metrics)
+        tasks = _task_table(accepted)
+        if tasks.num_rows:
+            _insert(con, "progress_tasks", tasks)
 
 
-_METRIC_COLUMNS = (
-    "submission_id", "unit", "period", "task_id", "position", "month_value", "cumulative_value",
-    "sheet", "row_no", "match_method", "match_score",
+def _insert(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    con.register("batch_rows", rows)
+    try:
+        con.execute(f"INSERT INTO {name} SELECT * FROM batch_rows")
+    finally:
+        con.unregister("batch_rows")
+
+
+def _next_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
+    """`count` new submission ids, in one query."""
+    if not count:
+        return []
+    return sorted(
+        int(i)
+        for (i,) in con.sql(
+            "SELECT nextval('submission_id_seq') FROM range($n)", params={"n": count}
+        ).fetchall()
+    )
+
+
+_SUBMISSION_SCHEMA = pa.schema(
+    [("submission_id", pa.int32()), ("sha256", pa.string()), ("file_name", pa.string()),
+     ("archive_path", pa.string()), ("unit", pa.string()), ("period", pa.string()),
+     ("status", pa.string()), ("supersedes", pa.int32()), ("superseded_by", pa.int32()),
+     ("received_at", pa.timestamp("us")), ("ingested_at", pa.timestamp("us")),
+     ("rows", pa.int32()), ("reporter", pa.string()), ("receipt", pa.string())]
+)  # fmt: skip
+_PROBLEM_SCHEMA = pa.schema(
+    [("submission_id", pa.int32()), ("seq", pa.int32()), ("sheet", pa.string()),
+     ("cell", pa.string()), ("severity", pa.string()), ("message", pa.string())]
 )  # fmt: skip
 _METRIC_SCHEMA = pa.schema(
     [("submission_id", pa.int32()), ("unit", pa.string()), ("period", pa.string()), ("task_id", pa.string()),
      ("position", pa.int32()), ("month_value", pa.float64()), ("cumulative_value", pa.float64()),
      ("sheet", pa.string()), ("row_no", pa.int32()), ("match_method", pa.string()), ("match_score", pa.float64())]
 )  # fmt: skip
-_TASK_COLUMNS = (
-    "submission_id",
-    "unit",
-    "period",
-    "task_id",
-    "status",
-    "progress",
-    "issues",
-    "next_steps",
-)
 _TASK_SCHEMA = pa.schema(
-    [(name, pa.int32() if name == "submission_id" else pa.string()) for name in _TASK_COLUMNS]
-)
+    [("submission_id", pa.int32()), ("unit", pa.string()), ("period", pa.string()),
+     ("task_id", pa.string()), ("status", pa.string()), ("progress", pa.string()),
+     ("issues", pa.string()), ("next_steps", pa.string())]
+)  # fmt: skip
 
 
-def _next_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.sql("SELECT nextval('submission_id_seq')").fetchall()[0][0])
+def _submission_table(
+    ids: list[int], stored: list[FileResult], replaced: list[int | None]
+) -> pa.Table:
+    now = datetime.now()
+    columns = {
+        "submission_id": ids,
+        "sha256": [r.sha256 for r in stored],
+        "file_name": [r.path.name for r in stored],
+        "archive_path": [r.archive_path for r in stored],
+        "unit": [r.unit for r in stored],
+        "period": [r.period for r in stored],
+        "status": ["accepted" if r.ok else "rejected" for r in stored],
+        "supersedes": replaced,
+        "superseded_by": [None] * len(ids),
+        "received_at": [r.received_at for r in stored],
+        "ingested_at": [now] * len(ids),
+        "rows": [r.rows if r.ok else 0 for r in stored],
+        "reporter": [r.reporter for r in stored],
+        "receipt": [r.receipt for r in stored],
+    }
+    return _table(_SUBMISSION_SCHEMA, [], columns)
 
 
-def _submission_row(submission_id: int, result: FileResult, replaced: int | None) -> list[Any]:
-    return [
-        submission_id, result.sha256, result.path.name, result.archive_path, result.unit, result.period,
-        "accepted" if result.ok else "rejected", replaced, result.received_at, datetime.now(),
-        result.rows if result.ok else 0, result.reporter, result.receipt,
-    ]  # fmt: skip
+def _problem_table(ids: list[int], stored: list[FileResult]) -> pa.Table:
+    owners = [(i, r.problems) for i, r in zip(ids, stored, strict=True)]
+    columns = {
+        "submission_id": [i for i, problems in owners for _ in problems],
+        "seq": [seq for _, problems in owners for seq in range(1, len(problems) + 1)],
+    }
+    return _table(_PROBLEM_SCHEMA, [p for _, problems in owners for p in problems], columns)
 
 
-def _problem_rows(submission_id: int, result: FileResult) -> list[list[Any]]:
-    return [
-        [submission_id, i, p.sheet, p.cell, p.severity, p.message]
-        for i, p in enumerate(result.problems, start=1)
+def _metric_table(accepted: list[tuple[int, FileResult]]) -> pa.Table:
+    return _table(_METRIC_SCHEMA, *_owned(accepted, lambda r: r.metrics))
+
+
+def _task_table(accepted: list[tuple[int, FileResult]]) -> pa.Table:
+    return _table(_TASK_SCHEMA, *_owned(accepted, lambda r: r.tasks))
+
+
+def _owned(
+    accepted: list[tuple[int, FileResult]], items_of: Callable[[FileResult], list[Any]]
+) -> tuple[list[Any], dict[str, list[Any]]]:
+    """The items of every accepted file, and their submission id, unit and period columns."""
+    items: list[Any] = []
+    columns: dict[str, list[Any]] = {"submission_id": [], "unit": [], "period": []}
+    for submission_id, result in accepted:
+        found = items_of(result)
+        items += found
+        columns["submission_id"] += [submission_id] * len(found)
+        columns["unit"] += [result.unit] * len(found)
+        columns["period"] += [result.period] * len(found)
+    return items, columns
+
+
+def _table(schema: pa.Schema, items: list[Any], columns: dict[str, list[Any]]) -> pa.Table:
+    """An Arrow table in the schema's column order: each column from `columns`, else the
+    attribute of that name of each of `items`."""
+    arrays = [
+        pa.array(
+            columns[f.name] if f.name in columns else list(map(attrgetter(f.name), items)),
+            type=f.type,
+        )
+        for f in schema
     ]
+    return pa.table(arrays, schema=schema)

@@ -8,11 +8,14 @@ says whose file it is, so a renamed file still identifies itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from flows.db import sql
 from flows.periods import Period
@@ -71,9 +74,9 @@ class TaskLines:
     metrics: list[MetricLine] = field(default_factory=list)
 
 
-def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, list[TaskLines]]:
+def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
     """Every reporting unit's tasks and metrics for the period's year, in table order."""
-    rows = con.sql(sql("reporting_rows"), params={"year": period.year}).fetchall()
+    table = con.sql(sql("reporting_rows"), params={"year": period.year}).to_arrow_table()
     previous: dict[tuple[str, str, int], float] = {}
     before = period.previous()
     if before is not None:
@@ -81,21 +84,87 @@ def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, list
             sql("previous_cumulative"), params={"period": str(before)}
         ).fetchall():
             previous[(unit, task_id, position)] = value
-    units: dict[str, list[TaskLines]] = {}
-    for (
-        unit, role, task_id, seq, goal, content, lead_units,
-        position, label, target, measure, kind, _bound, allocation,
-    ) in rows:  # fmt: skip
-        tasks = units.setdefault(unit, [])
-        if not tasks or tasks[-1].task_id != task_id:
-            tasks.append(TaskLines(task_id, seq, goal, content, list(lead_units), role))
-        tasks[-1].metrics.append(
+    return UnitTasks(table, previous)
+
+
+class UnitTasks(Mapping[str, list[TaskLines]]):
+    """unit -> its TaskLines, from one Arrow table of reporting_rows (ordered by unit), built
+    per unit on first use. Units with the same role and figures in a task share its TaskLines,
+    and units with the same tasks share the list (a thousand towns responsible for the same
+    tasks hold one copy): read them, never change them."""
+
+    def __init__(self, table: pa.Table, previous: dict[tuple[str, str, int], float]) -> None:
+        self._table = table
+        self._previous = previous
+        self._rows: dict[str, tuple[int, int]] = {}  # unit -> (first row, row count)
+        runs = pc.run_end_encode(table.column("unit").combine_chunks())
+        start = 0
+        for unit, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            self._rows[unit] = (start, end - start)
+            start = end
+        # What differs between units, as Python lists; the rest is read per task when needed.
+        self._roles, self._task_ids, self._positions, self._allocations = (
+            table.column(name).to_pylist() for name in ("role", "task_id", "position", "allocation")
+        )
+        self._built: dict[str, list[TaskLines]] = {}
+        self._shared: dict[tuple[Any, ...], TaskLines] = {}
+        self._lists: dict[tuple[int, ...], list[TaskLines]] = {}
+
+    def __getitem__(self, unit: str) -> list[TaskLines]:
+        tasks = self._built.get(unit)
+        if tasks is None:
+            tasks = self._built[unit] = self._build(unit, *self._rows[unit])
+        return tasks
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _build(self, unit: str, start: int, count: int) -> list[TaskLines]:
+        end = start + count
+        roles, task_ids = self._roles[start:end], self._task_ids[start:end]
+        positions, allocations = self._positions[start:end], self._allocations[start:end]
+        previous = [
+            self._previous.get((unit, t, p)) for t, p in zip(task_ids, positions, strict=True)
+        ]
+        tasks: list[TaskLines] = []
+        first = 0
+        while first < count:  # a task's rows (one per metric) follow each other
+            stop = first + 1
+            while stop < count and task_ids[stop] == task_ids[first]:
+                stop += 1
+            key = (
+                task_ids[first], roles[first], tuple(allocations[first:stop]),
+                tuple(previous[first:stop]),
+            )  # fmt: skip
+            task = self._shared.get(key)
+            if task is None:
+                task = self._shared[key] = _task_lines(
+                    self._table.slice(start + first, stop - first), previous[first:stop]
+                )
+            tasks.append(task)
+            first = stop
+        return self._lists.setdefault(tuple(map(id, tasks)), tasks)
+
+
+def _task_lines(rows: pa.Table, previous: list[float | None]) -> TaskLines:
+    """One task's TaskLines from its reporting rows (one per metric)."""
+    lines = rows.to_pylist()
+    head = lines[0]
+    task = TaskLines(
+        head["task_id"], head["seq"], head["goal"], head["content"], list(head["lead_units"]),
+        head["role"],
+    )  # fmt: skip
+    for line, before in zip(lines, previous, strict=True):
+        task.metrics.append(
             MetricLine(
-                position, label, target, measure, kind, allocation,
-                previous.get((unit, task_id, position)),
+                line["position"], line["label"], line["target"], line["measure"], line["kind"],
+                line["allocation"], before,
             )
         )  # fmt: skip
-    return units
+    return task
 
 
 def template_name(unit: str, period: Period) -> str:

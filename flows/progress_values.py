@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Any
@@ -25,6 +26,9 @@ EMPTY = {
     "…",
     "——/——",
 }
+# Longer text (after stripping) is never an empty mark: NFKC only makes text longer, save for
+# combining sequences, which no mark has.
+_EMPTY_MAX_LENGTH = max(map(len, EMPTY))
 STATUS_WORDS = {
     "已完成": "done",
     "完成": "done",
@@ -49,13 +53,21 @@ _UNIT_WORDS = (
 )  # fmt: skip
 
 
+def _quoted(text: str) -> str:
+    """Cell text for a message: “…”, long text cut short."""
+    return f"“{text[:30]}…”" if len(text) > 30 else f"“{text}”"
+
+
 class ValueProblem(ValueError):
     """A cell that does not hold a usable value; the message quotes what was written."""
 
 
 def normalise_text(value: Any) -> str:
     """Full-width to half-width, no surrounding space."""
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    text = str(value)
+    if text.isascii():  # NFKC leaves ASCII as it is
+        return text.strip()
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def shown(value: Any) -> str:
@@ -69,7 +81,10 @@ def is_empty(value: Any) -> bool:
     if value is None:
         return True
     if isinstance(value, str):
-        return normalise_text(value).lower() in EMPTY
+        text = value.strip()
+        return not text or (
+            len(text) <= 2 * _EMPTY_MAX_LENGTH and normalise_text(text).lower() in EMPTY
+        )
     return False
 
 
@@ -82,7 +97,7 @@ def parse_number(value: Any, measure: str | None = None) -> float | None:
     if isinstance(value, bool):
         raise ValueProblem(f"“{value}”不是有效数字")
     if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueProblem("不是有效数字")
         return float(value)
     if is_empty(value):
@@ -93,12 +108,12 @@ def parse_number(value: Any, measure: str | None = None) -> float | None:
     text = normalise_text(value).replace(",", "").replace("，", "").replace(" ", "")
     m = _NUMBER.match(text)
     if not m:
-        raise ValueProblem(f"“{original}”不是有效数字")
+        raise ValueProblem(f"{_quoted(original)}不是有效数字")
     sign, digits, multiplier, rest = m.groups()
     number = float(digits) * (-1 if sign == "-" else 1)
     rest = rest.strip()
     if rest and rest not in _UNIT_WORDS and rest != (measure or ""):
-        raise ValueProblem(f"“{original}”不是有效数字")
+        raise ValueProblem(f"{_quoted(original)}不是有效数字")
     if multiplier:
         counted_in = (measure or "")[:1]
         if counted_in in ("万", "亿"):
@@ -107,10 +122,14 @@ def parse_number(value: Any, measure: str | None = None) -> float | None:
                 number *= factor
         else:
             number *= 10_000 if multiplier == "万" else 100_000_000
+    if not math.isfinite(number):  # hundreds of digits overflow to infinity
+        raise ValueProblem(f"{_quoted(original)}数值过大，不是有效数字")
     return number
 
 
 def parse_status(value: Any) -> str | None:
+    if isinstance(value, str) and value in STATUS_WORDS:  # as picked from the drop-down
+        return STATUS_WORDS[value]
     if is_empty(value):
         return None
     key = normalise_text(value).replace(" ", "")
@@ -123,7 +142,9 @@ def parse_status(value: Any) -> str | None:
 
 
 def text_or_none(value: Any) -> str | None:
-    if is_empty(value):
+    if value is None:
         return None
     text = str(value).strip()
-    return text or None
+    if not text or (len(text) <= 2 * _EMPTY_MAX_LENGTH and normalise_text(text).lower() in EMPTY):
+        return None  # is_empty(value), without stripping twice
+    return text

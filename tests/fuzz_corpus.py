@@ -27,7 +27,6 @@ from tests.fuzz_files import (
     Templates,
     corrupt,
     csv_bytes,
-    known_zip_crash,
     lying_sizes,
     set_mtimes,
     template_sheets,
@@ -155,7 +154,7 @@ class Corpus:
             unit = self.rng.choice(units)
             data, fill = self.base(unit)
             broken = corrupt(data, self.rng)
-            if broken == data or known_zip_crash(broken):
+            if broken == data:
                 continue
             self.raw(
                 "corrupt", broken, ".xlsx", ANY, unit=unit,
@@ -302,7 +301,9 @@ class Corpus:
             def edit(book: openpyxl.Workbook, fill: Fill, line=line, value=value) -> None:
                 self._set(book, line.row, COL["累计完成"], value)
 
-            self.openpyxl_case("huge", REJECT, edit, unit=unit, message="超过年度目标")
+            too_long = isinstance(value, str) and len(value) > 308  # no float holds it
+            message = "数值过大" if too_long else "超过年度目标"
+            self.openpyxl_case("huge", REJECT, edit, unit=unit, message=message)
 
     def negatives(self, n: int) -> None:
         for _ in range(n):

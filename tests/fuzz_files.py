@@ -386,23 +386,6 @@ def _set_sizes(data: bytearray, name: str, *, uncompressed: int) -> None:
             at += 4
 
 
-def known_zip_crash(data: bytes) -> bool:
-    """Zip damage that crashes flows.spreadsheet today (see the xfail tests in
-    test_ingest_fuzz.py): a "version needed" above what zipfile supports, members flagged
-    encrypted, LZMA members. The big fuzz corpus leaves such random corruptions out so that
-    it keeps checking everything else; the xfail tests cover them."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except NotImplementedError:
-        return True
-    except Exception:
-        return False
-    with archive:
-        return any(
-            i.flag_bits & 0x1 or i.compress_type == zipfile.ZIP_LZMA for i in archive.infolist()
-        )
-
-
 def corrupt(data: bytes, rng: random.Random) -> bytes:
     """Overwrite 1–8 bytes: anywhere, or in the zip's central directory."""
     out = bytearray(data)

@@ -597,3 +597,69 @@ def test_supersede_within_one_batch(confirmed: Workspace, tmp_path: Path) -> Non
         ("湖塘镇-2026年3月（更正）.xlsx",)
     ]
     assert rows(confirmed, "湖塘镇") == {("湖塘镇", "2026-061", 1): (6.0, 21.0)}
+
+
+def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
+    """Found in review: “注重生态保护，…” was taken for a notes row (it starts with 注) and
+    dropped. A notes row needs a colon after its word (填报人 and 联系人 also a space), and a
+    row whose text names one of the unit's tasks is never a notes row."""
+    from flows.ingest import FileResult, UnitIndex, parse_rows
+    from flows.progress_template import MetricLine, TaskLines
+    from flows.spreadsheet import Sheet, Workbook
+
+    def task(task_id: str, seq: int, content: str) -> TaskLines:
+        metric = MetricLine(1, "数量", 100.0, "处", "cumulative", None)
+        return TaskLines(task_id, seq, "改善生态环境", content, ["住建局"], "lead", [metric])
+
+    tasks = [
+        task("2026-001", 1, "注重生态保护，建成口袋公园8处。"),
+        task("2026-002", 2, "电话回访群众满意度，完成回访1200户。"),
+        task("2026-003", 3, "说明：新建城市绿道20公里。"),
+    ]
+    rows = [
+        ["工作内容", "本月完成", "累计完成"],
+        ["注重生态保护，建成口袋公园8处。", 1, 3],
+        ["电话回访群众满意度，完成回访1200户。", 100, 300],
+        ["说明：新建城市绿道20公里。", 2, 5],
+        ["注：以上数据为初步统计", "", 7],
+        ["填报人：张三  电话：0519-86000000", "", ""],
+    ]
+    result = FileResult(Path("住建局-2026年3月.xlsx"), "0" * 64, unit="住建局")
+    parse_rows(result, Workbook([Sheet("报表", rows)]), UnitIndex.build(tasks), MARCH, {})
+    assert result.ok, result.problems
+    assert {(m.task_id, m.cumulative_value) for m in result.metrics} == {
+        ("2026-001", 3.0),
+        ("2026-002", 300.0),
+        ("2026-003", 5.0),
+    }
+    assert result.reporter is not None and result.reporter.startswith("填报人")
+
+
+@pytest.mark.skipif(
+    shutil.which("soffice") is None and not os.environ.get("CI"), reason="LibreOffice not installed"
+)
+def test_error_cells_are_errors_in_xls_too(confirmed: Workspace, tmp_path: Path) -> None:
+    """calamine reads #DIV/0! / #N/A as empty cells in .xls as in .xlsx: both are found in
+    the file itself (BIFF records here) and reject the file naming the cells."""
+    soffice = shutil.which("soffice")
+    assert soffice, "LibreOffice (soffice) is required: .ci/run installs it"
+    path = templates(confirmed, tmp_path / "t", "2026-03", "湖塘镇")[0]
+    book = openpyxl.load_workbook(path)
+    sheet = book[MAIN_SHEET]
+    row = next(r for r in range(4, sheet.max_row + 1) if sheet.cell(r, 1).value == "2026-061")
+    sheet.cell(row, COL["本月完成"] + 1).value = "#N/A"  # openpyxl writes error cells
+    sheet.cell(row, COL["累计完成"] + 1).value = "#DIV/0!"
+    filled = tmp_path / "filled"
+    filled.mkdir()
+    book.save(filled / path.name)
+    profile = f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}"
+    subprocess.run(
+        [soffice, profile, "--headless", "--convert-to", "xls", "--outdir", str(tmp_path / "xls"),
+         str(filled / path.name)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    result = ingest(confirmed, tmp_path / "xls")[0]
+    assert result["status"] == "rejected"
+    cells = {p["cell"]: p["message"] for p in result["problems"] if p["severity"] == "error"}
+    month, cumulative = f"M{row}", f"N{row}"
+    assert "#N/A" in cells[month] and "#DIV/0!" in cells[cumulative], cells

@@ -412,18 +412,9 @@ def test_kill_at_a_random_moment(scenario: dict[str, Any], tmp_path: Path, seed:
     held = _check_interrupted(scenario, ws)
     print(f"\nkilled {delay * 1000:.0f} ms after batch {at} committed: {held} batches held")
     assert held >= at
-    try:
-        _check_rerun(scenario, ws)
-    except PartFileLeftover as exc:  # the kill happened to land inside archive_file
-        pytest.xfail(f"known bug (see test_kill_while_archiving): {exc}")
+    _check_rerun(scenario, ws)  # a kill inside archive_file leaves a .part the rerun removes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PartFileLeftover,
-    reason="bug: flows/ingest.py archive_file leaves its '<sha>.<suffix>.<pid>.part' file when "
-    "the process dies between write_bytes and os.replace, and no later run removes it",
-)
 def test_kill_while_archiving(scenario: dict[str, Any], tmp_path: Path) -> None:
     ws = workspace_from(scenario["db"], tmp_path)
     code, lines = run_killed(ws, scenario["folder"], "archive", 3)

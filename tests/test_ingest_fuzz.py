@@ -6,8 +6,7 @@ content. One `ducha ingest FOLDER --format json` must survive all of it: one res
 a Chinese reason for every rejection, no figure from a rejected file, and the good files
 stored with exactly their rows.
 
-The tests marked xfail below pin bugs found by this fuzzing (see their reasons); each must
-start passing once the bug is fixed (strict xfail).
+The tests after the corpus test pin bugs found by this fuzzing, fixed since (regression tests).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import lzma
 import re
 import shutil
 import struct
@@ -278,7 +276,7 @@ def test_a_thousand_broken_files_in_one_ingest(
     print("outcomes:", dict(statuses))
 
 
-# ------------------------------------------------------- bugs found (xfail)
+# ---------------------------------------------- bugs found (regression tests)
 
 
 def _good_and_hostile(
@@ -329,15 +327,11 @@ def _central_entries(data: bytes) -> list[int]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="bug: flows/spreadsheet.py _check_xlsx_package does not catch the RuntimeError "
-    "zipfile raises for a member flagged encrypted; the whole ingest crashes",
-)
 def test_zip_member_flagged_encrypted_is_rejected(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: a member flagged encrypted made zipfile raise RuntimeError and crashed the
+    run."""
     data = bytearray(_filled_bytes(templates, "交通局"))
     entry = _central_entries(bytes(data))[-1]  # docProps or a sheet: any member will do
     flags = struct.unpack_from("<H", data, entry + 8)[0]
@@ -346,15 +340,11 @@ def test_zip_member_flagged_encrypted_is_rejected(
     _assert_rejected_beside_good(fws, tmp_path / "in", good, bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=lzma.LZMAError,
-    reason="bug: flows/spreadsheet.py _check_xlsx_package does not catch lzma.LZMAError from a "
-    "damaged LZMA-compressed zip member; the whole ingest crashes",
-)
 def test_damaged_lzma_zip_member_is_rejected(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: a damaged LZMA member raised lzma.LZMAError and crashed the run (.xlsx
+    members are stored or deflated: others are rejected)."""
     source = zipfile.ZipFile(io.BytesIO(_filled_bytes(templates, "交通局")))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
@@ -369,16 +359,10 @@ def test_damaged_lzma_zip_member_is_rejected(
     _assert_rejected_beside_good(fws, tmp_path / "in", good, bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotImplementedError,
-    reason="bug: flows/spreadsheet.py _check_xlsx_package catches BadZipFile/ValueError/OSError "
-    "around zipfile.ZipFile() but not the NotImplementedError for 'zip file version 6.4'; "
-    "the whole ingest crashes",
-)
 def test_zip_needing_a_newer_zip_version_is_rejected(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: "version needed" 6.4 made zipfile.ZipFile() raise NotImplementedError."""
     data = bytearray(_filled_bytes(templates, "交通局"))
     data[_central_entries(bytes(data))[0] + 6] = 64  # "version needed to extract" 6.4
     good, bad = _good_and_hostile(templates, tmp_path / "in", bytes(data))
@@ -420,13 +404,9 @@ def _read_within(tmp_path: Path, data: bytes, seconds: float) -> None:
     subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, timeout=seconds, check=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="bug: flows/spreadsheet.py _fill_merged walks every cell of every merged range with "
-    "no cap: 10,000 overlapping ranges over a 2,000×200 sheet (a 3 KB file) take minutes",
-)
 def test_overlapping_merged_ranges_do_not_stall_the_reader(tmp_path: Path) -> None:
+    """Found by fuzzing: 10,000 overlapping merged ranges over a 2,000×200 sheet (a 3 KB file) took
+    minutes to fill."""
     merges = b'<mergeCell ref="A1:GR2000"/>' * 10_000
     data = _patched_sheet(
         lambda xml: xml.replace(
@@ -439,13 +419,9 @@ def test_overlapping_merged_ranges_do_not_stall_the_reader(tmp_path: Path) -> No
     _read_within(tmp_path, data, seconds=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="bug: flows/spreadsheet.py _FORMULA_CELL regex backtracks quadratically on formula "
-    "tags that are never closed: 60,000 unclosed <f> (a 6 KB file) take minutes",
-)
 def test_unclosed_formula_tags_do_not_stall_the_reader(tmp_path: Path) -> None:
+    """Found by fuzzing: the formula-cell regex backtracked quadratically on 60,000 unclosed <f>
+    tags."""
     data = _patched_sheet(
         lambda xml: xml.replace(
             b"</sheetData>", b'<row r="3">' + b'<c r="B3"><f>1' * 60_000 + b"</row></sheetData>"
@@ -457,15 +433,10 @@ def test_unclosed_formula_tags_do_not_stall_the_reader(tmp_path: Path) -> None:
     _read_within(tmp_path, data, seconds=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: flows/ingest.py _read_figure has no bound for growth metrics: 1e15 % and "
-    "'9'*40 (1e40 %) are accepted as growth rates",
-)
 def test_absurd_growth_rates_are_rejected(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: 1e15 % and '9'*40 were accepted as growth rates."""
     import random
 
     folder = tmp_path / "in"
@@ -482,15 +453,10 @@ def test_absurd_growth_rates_are_rejected(
     assert [o["status"] for o in outcomes] == ["rejected", "rejected"], outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: flows/progress_values.py parse_number turns a 400-digit text into float('inf') "
-    "(the numeric branch rejects inf, the text branch does not); inf is stored for growth metrics",
-)
 def test_number_text_overflowing_to_infinity_is_rejected(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: a 400-digit text became float('inf') and was stored."""
     import random
 
     folder = tmp_path / "in"
@@ -511,16 +477,11 @@ def test_number_text_overflowing_to_infinity_is_rejected(
     assert infinite == 0 and outcomes[0]["status"] == "rejected", outcomes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: flows/spreadsheet.py _read_csv parses with csv's default strict=False: an "
-    "unclosed quote swallows every later row into one field and the file is accepted "
-    "without those rows",
-)
 def test_csv_unclosed_quote_does_not_drop_later_rows(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: an unclosed quote swallowed every later row into one field and the file
+    was accepted without them."""
     import random
 
     folder = tmp_path / "in"
@@ -533,7 +494,8 @@ def test_csv_unclosed_quote_does_not_drop_later_rows(
     lines[k] += ',"见附件'.encode("gbk")
     (folder / f"{unit}-{PERIOD.zh}进展表.csv").write_bytes(b"\r\n".join(lines))
     (outcome,) = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
-    if outcome["status"] == "rejected":
+    if outcome["status"] == "rejected":  # the receipt names the row the quote opens on
+        assert any(f"第 {k + 1} 行" in p["message"] for p in outcome["problems"]), outcome
         return
     con = duckdb.connect(str(fws.db), read_only=True)
     try:
@@ -577,15 +539,10 @@ def test_two_versions_in_one_batch_leave_one_latest_submission(
     assert latest == [(paths[-1].name,)] and unmarked == 0, latest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: flows/spreadsheet.py reads Excel error cells (#DIV/0!, #N/A) as empty, so a "
-    "figure shown as an error is silently dropped and the file accepted",
-)
 def test_error_values_in_number_cells_are_not_read_as_blank(
     fws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
+    """Found by fuzzing: error cells (#DIV/0!, #N/A) were read as empty and the file accepted."""
     import random
 
     folder = tmp_path / "in"

@@ -120,12 +120,19 @@ def test_deployment_from_prefect_yaml_runs_with_parameters(
     artifacts = api(env, "POST", "/artifacts/filter", {
         "artifacts": {"key": {"any_": ["ducha-wujin-2026-03-summary", "ducha-wujin-2026-03-lagging",
                                         "ducha-wujin-2026-03-briefing"]}}})  # fmt: skip
-    kinds = {a["key"]: a["type"] for a in artifacts}
-    assert kinds == {"ducha-wujin-2026-03-summary": "markdown", "ducha-wujin-2026-03-lagging": "table",
-                     "ducha-wujin-2026-03-briefing": "link"}  # fmt: skip
-    summary = next(a for a in artifacts if a["type"] == "markdown")["data"]
+    by_key = {a["key"]: a for a in artifacts}
+    assert set(by_key) == {
+        "ducha-wujin-2026-03-summary",
+        "ducha-wujin-2026-03-lagging",
+        "ducha-wujin-2026-03-briefing",
+    }
+    assert by_key["ducha-wujin-2026-03-lagging"]["type"] == "table"
+    # Prefect stores a link artifact as Markdown holding the link
+    assert (ws / "data" / "reports").as_uri() in by_key["ducha-wujin-2026-03-briefing"]["data"]
+    summary = by_key["ducha-wujin-2026-03-summary"]["data"]
+
     assert "武进区 2026年3月督查" in summary and "未报送 1 个：嘉泽镇" in summary
-    table = json.loads(next(a for a in artifacts if a["type"] == "table")["data"])
+    table = json.loads(by_key["ducha-wujin-2026-03-lagging"]["data"])
     assert table and {"任务编号", "状态", "牵头单位"} <= set(table[0])
 
 
