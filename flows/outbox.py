@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from flows.channels import ChannelConfig, RateLimiter, Secrets, masked_url, send, split_by_bytes
 from flows.db import transaction
@@ -100,14 +101,18 @@ def enqueue(
             m.key, period, m.notice.kind, m.notice.recipient, m.notice.cc, m.channel, m.channel_url,
             m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, now, path,
         ])  # fmt: skip
-    with transaction(con):
-        if rows:
-            con.executemany(
+    if rows:
+        names = ("idempotency_key", "period", "kind", "recipient", "cc", "channel", "channel_url", "body_format",
+                 "part", "parts", "title", "body", "content_hash", "status", "created_at", "file_path")  # fmt: skip
+        fresh_rows = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})  # noqa: F841
+        with transaction(con):  # one statement for the batch (row-by-row inserts cost ~1 ms each)
+            con.execute(
                 "INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url, "
                 "body_format, part, parts, title, body, content_hash, status, attempts, created_at, "
                 "next_attempt_at, sent_at, last_error, file_path) "
-                "VALUES (nextval('notice_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, NULL, NULL, ?)",
-                [row[:14] + [row[14], row[14], row[15]] for row in rows],
+                "SELECT nextval('notice_id_seq'), idempotency_key, period, kind, recipient, cc, channel, channel_url, "
+                "body_format, part, parts, title, body, content_hash, status, 0, created_at, created_at, NULL, NULL, "
+                "file_path FROM fresh_rows"
             )
     return {"new": len(fresh), "known": len(known)}
 
