@@ -454,14 +454,19 @@ def _fill_merged(grid: list[list[Any]], merges: list, sheet: str) -> None:
                     row[c] = top
 
 
-def _read_csv(data: bytes) -> Workbook:
+def decode_text(data: bytes) -> str | None:
+    """UTF-8 (with or without BOM), else GBK/GB18030 as Chinese offices save it; None if neither."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            text = data.decode(encoding)
-            break
+            return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
+    return None
+
+
+def _read_csv(data: bytes) -> Workbook:
+    text = decode_text(data)
+    if text is None:
         raise FileRejected("无法识别文件编码，请另存为 UTF-8 或 GBK 编码的 CSV")
     if "\x00" in text:
         raise FileRejected("文件含有二进制内容，不是文本 CSV 文件")

@@ -130,14 +130,10 @@ def _rows_from_grid(grid: list[tuple[str, list[str]]], source: str) -> list[RawR
 def read_text(path: Path) -> list[RawRow]:
     """The plain-text form of a Word table: a line starting with TAB opens a
     cell; lines without a TAB continue it (blank lines separate paragraphs)."""
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes nearly anything
+    from flows.spreadsheet import decode_text
+
+    text = decode_text(path.read_bytes())
+    if text is None:
         raise UserError(f"{path.name}：无法识别文件编码（应为 UTF-8 或 GBK）")
     cells: list[tuple[int, list[str]]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
@@ -198,23 +194,19 @@ def read_docx(path: Path) -> list[RawRow]:
 
 
 def read_xlsx(path: Path) -> list[RawRow]:
-    from python_calamine import CalamineWorkbook
+    """Through the same guarded reader as the progress spreadsheets (limits, merged cells filled)."""
+    from flows.spreadsheet import FileRejected, read_workbook
 
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for broken files
-        raise UserError(f"{path.name}：不是有效的 Excel 文件，无法打开") from exc
+        book = read_workbook(path.name, path.read_bytes())
+    except FileRejected as exc:
+        raise UserError(f"{path.name}：{exc.message}") from exc
     last_error: UserError | None = None
-    for name in workbook.sheet_names:
-        sheet = workbook.get_sheet_by_name(name)
-        data = [[_cell_text(v) for v in row] for row in sheet.to_python(skip_empty_area=False)]
-        for merge in getattr(sheet, "merged_cell_ranges", None) or []:
-            (r0, c0), (r1, c1) = merge
-            value = data[r0][c0] if r0 < len(data) and c0 < len(data[r0]) else ""
-            for r in range(r0, min(r1, len(data) - 1) + 1):
-                for c in range(c0, min(c1, len(data[r]) - 1) + 1):
-                    data[r][c] = value
-        grid = [(f"工作表“{name}”第 {r} 行", row) for r, row in enumerate(data, start=1)]
+    for sheet in book.sheets:
+        grid = [
+            (f"工作表“{sheet.name}”第 {r} 行", [_cell_text(v) for v in row])
+            for r, row in enumerate(sheet.rows, start=1)
+        ]
         try:
             return _rows_from_grid(grid, path.name)
         except UserError as exc:
