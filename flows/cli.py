@@ -335,6 +335,10 @@ def ingest_cmd(
     if format is Format.json:
         _echo_json([r.to_dict() for r in results])
         return
+    if not results:
+        where = "、".join(str(p) for p in paths) if paths else "收件目录 data/inbox/"
+        typer.echo(f"{where} 中没有待接收的 .xlsx、.xls、.csv 文件。")
+        return
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
