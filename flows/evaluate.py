@@ -26,6 +26,11 @@ from flows.workspace import read_yaml
 STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
 BAD = ("lagging", "critical")
 SUBMISSION_ORDER = ("on_time", "late", "missing")
+STATUS = pl.Enum(STATUS_ORDER)  # statuses are computed as this Enum, written out as strings
+
+
+def status_lit(name: str | None) -> pl.Expr:
+    return pl.lit(name, dtype=STATUS)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Inputs:
     schedule: pl.DataFrame  # task_id, position, month, share
     assignments: pl.DataFrame  # unit, role, task_id, position, allocation
     figures: pl.DataFrame  # unit, task_id, position, value, last_period
-    declared: pl.DataFrame  # unit, task_id, status, progress, issues
+    declared: pl.DataFrame  # unit, task_id, status (declared for milestone tasks)
     submissions: pl.DataFrame  # unit, received_at
     units: pl.DataFrame  # unit, kind
     tasks: pl.DataFrame  # task_id, lead_units (as listed in the table)
@@ -81,16 +86,11 @@ class Inputs:
 
 def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) -> Inputs:
     year = {"year": period.year}
-    first = str(Period(period.year, 1))
-    metrics = con.sql(sql("eval_metrics_register"), params=year).pl()
-    if (
-        metrics.is_empty()
-        and not con.sql(
-            "SELECT count(*) FROM tasks WHERE year = $year AND active", params=year
-        ).fetchall()[0][0]
-    ):
+    tasks = con.sql(sql("eval_tasks"), params=year).pl()
+    if tasks.is_empty():
         raise UserError(f"数据库中没有 {period.year} 年的目标任务，请先导入分解表")
-    assignments = con.sql(sql("eval_assignments"), params=year).pl()
+    metrics = con.sql(sql("eval_metrics_register"), params=year).pl()
+    assignments = assign_units(tasks, metrics, con.sql(sql("eval_allocations"), params=year).pl())
     before = period.previous()
     prev_key = {"period": str(before) if before else ""}
     return Inputs(
@@ -98,15 +98,11 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
         metrics=metrics,
         schedule=con.sql(sql("eval_schedule"), params=year).pl(),
         assignments=assignments,
-        figures=con.sql(
-            sql("eval_latest_figures"), params={"first": first, "period": str(period)}
-        ).pl(),
+        figures=latest_figures(con, period, assignments),
         declared=con.sql(sql("eval_declared_status"), params={"period": str(period)}).pl(),
         submissions=con.sql(sql("eval_submissions"), params={"period": str(period)}).pl(),
         units=con.sql("SELECT name AS unit, kind FROM units").pl(),
-        tasks=con.sql(
-            "SELECT task_id, lead_units FROM tasks WHERE year = $year AND active", params=year
-        ).pl(),
+        tasks=tasks.select("task_id", "lead_units"),
         previous_metrics=con.sql(
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period",
             params=prev_key,
@@ -116,6 +112,126 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
         ).pl(),
         deadline=deadline,
     )
+
+
+def assign_units(
+    tasks: pl.DataFrame, metrics: pl.DataFrame, allocations: pl.DataFrame
+) -> pl.DataFrame:
+    """Who reports what: one row per (unit, role, task, metric position; 0 = a task without
+    metrics) with the unit's allocation. Lead units in the table's order; a unit listed both as
+    lead and responsible reports as lead; a unit listed twice counts once."""
+    lead = tasks.select(
+        "task_id", pl.col("lead_units").list.unique(maintain_order=True).alias("unit")
+    ).with_columns(pl.lit("lead").alias("role"))
+    responsible = tasks.select(
+        "task_id",
+        pl.col("responsible_units").list.set_difference(pl.col("lead_units")).alias("unit"),
+    ).with_columns(pl.lit("responsible").alias("role"))
+    pairs = pl.concat([lead, responsible]).explode("unit").drop_nulls("unit")
+    positions = metrics.select("task_id", "position")
+    return (
+        pairs.join(positions, on="task_id", how="left")
+        .with_columns(pl.col("position").fill_null(0).cast(pl.Int32))
+        .join(
+            allocations.select("task_id", "position", "unit", "allocation"),
+            on=["task_id", "position", "unit"],
+            how="left",
+        )
+        .select("unit", "role", "task_id", "position", "allocation")
+    )
+
+
+def latest_figures(
+    con: duckdb.DuckDBPyConnection, period: Period, assignments: pl.DataFrame
+) -> pl.DataFrame:
+    """Each unit's latest cumulative figure per metric up to the period (the period's own, or
+    carried forward for the assigned metrics it lacks): unit, task_id, position, value, last_period."""
+    assigned = assignments.filter(pl.col("position") > 0).select("unit", "task_id", "position")
+    con.register("eval_assigned", assigned.to_arrow())
+    try:
+        params = {"first": str(Period(period.year, 1)), "period": str(period)}
+        return con.sql(sql("eval_latest_figures"), params=params).pl()
+    finally:
+        con.unregister("eval_assigned")
+
+
+# ------------------------------------------------------------------ keys
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Integer keys for the joins. unit and task_id become Enums whose categories are sorted, so
+    ordering by their codes orders by name; key() is one integer per (unit, task, position) in
+    that order, metric() one per (task, position), unit_task() one per (unit, task)."""
+
+    unit: pl.Enum
+    task: pl.Enum
+    n_tasks: int
+    n_positions: int
+
+    def unit_task(self) -> pl.Expr:
+        unit, task = (pl.col(c).to_physical().cast(pl.Int64) for c in ("unit", "task_id"))
+        return unit * self.n_tasks + task
+
+    def key(self) -> pl.Expr:
+        return self.unit_task() * self.n_positions + pl.col("position")
+
+    def metric(self) -> pl.Expr:
+        task = pl.col("task_id").to_physical().cast(pl.Int64)
+        return task * self.n_positions + pl.col("position")
+
+    def encode(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+        """unit / task_id columns cast to the Enums; rows naming other units or tasks are dropped
+        (nothing is assigned to them)."""
+        enums = {"unit": self.unit, "task_id": self.task}
+        cast = (pl.col(c).cast(enums[c], strict=False) for c in columns)
+        return frame.with_columns(cast).drop_nulls(list(columns))
+
+
+@dataclass
+class Prepared:
+    """The inputs keyed once for all the rules."""
+
+    keys: Keys
+    rows: pl.DataFrame  # the assignments with their figures: + value, carried, key, metric
+    shares: pl.DataFrame  # the metrics with the share of the target due, + metric
+
+
+def prepare(inputs: Inputs) -> Prepared:
+    """Key the inputs and join the assignments with the figures (the one large join)."""
+    assignments = inputs.assignments
+    tasks = pl.concat(
+        [assignments["task_id"].unique(), inputs.metrics["task_id"], inputs.tasks["task_id"]]
+    )
+    top = max(assignments["position"].max() or 0, inputs.figures["position"].max() or 0)
+    keys = Keys(
+        unit=pl.Enum(assignments["unit"].unique().drop_nulls().sort()),
+        task=pl.Enum(tasks.unique().drop_nulls().sort()),
+        n_tasks=tasks.n_unique(),
+        n_positions=int(top) + 1,
+    )
+    # both sides sorted by key: polars merges them instead of hashing, and the rows come out in
+    # the order of the results (unit, task, position)
+    figures = (
+        keys.encode(inputs.figures, "unit", "task_id")
+        .filter(pl.col("position") >= 0)
+        .select(keys.key().alias("key"), "value", "last_period")
+        .sort("key")
+    )
+    rows = (
+        keys.encode(assignments, "unit", "task_id")
+        .with_columns(keys.key().alias("key"), keys.metric().alias("metric"))
+        .sort("key")
+        .join(figures, on="key", how="left", maintain_order="left")
+        .with_columns(
+            (pl.col("last_period") < str(inputs.period)).fill_null(False).alias("carried")
+        )
+        .drop("last_period")
+    )
+    shares = keys.encode(
+        schedule_share(inputs.metrics, inputs.schedule, inputs.period.month), "task_id"
+    ).with_columns(keys.metric().alias("metric"))
+    return Prepared(keys, rows, shares)
 
 
 # ------------------------------------------------------------------ rules
@@ -155,44 +271,44 @@ def judge(settings: Settings) -> pl.Expr:
     at_most = pl.col("bound") == "at_most"
     cumulative = (
         pl.when(at_most & (actual > target * (1 + tol)))
-        .then(pl.lit("critical"))
+        .then(status_lit("critical"))
         .when(at_most)
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when(actual >= target * (1 - tol))
-        .then(pl.lit("done"))
+        .then(status_lit("done"))
         .when(actual >= expected * (1 - tol))
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when((expected - actual) <= red * target)
-        .then(pl.lit("lagging"))
-        .otherwise(pl.lit("critical"))
+        .then(status_lit("lagging"))
+        .otherwise(status_lit("critical"))
     )
     growth = (
         pl.when(at_most & (actual <= target * (1 + tol)))
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when(at_most)
-        .then(pl.lit("lagging"))
+        .then(status_lit("lagging"))
         .when(actual >= target * (1 - tol))
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when(actual >= 0)
-        .then(pl.lit("lagging"))
-        .otherwise(pl.lit("critical"))
+        .then(status_lit("lagging"))
+        .otherwise(status_lit("critical"))
     )
     level = (
         pl.when(at_most & (actual <= target * (1 + tol)))
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when(at_most & ((actual - target) <= red * target))
-        .then(pl.lit("lagging"))
+        .then(status_lit("lagging"))
         .when(at_most)
-        .then(pl.lit("critical"))
+        .then(status_lit("critical"))
         .when(actual >= target * (1 - tol))
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when((target - actual) <= red * target)
-        .then(pl.lit("lagging"))
-        .otherwise(pl.lit("critical"))
+        .then(status_lit("lagging"))
+        .otherwise(status_lit("critical"))
     )
     return (
         pl.when(actual.is_null())
-        .then(pl.lit("missing"))
+        .then(status_lit("missing"))
         .when(pl.col("kind") == "cumulative")
         .then(cumulative)
         .when(pl.col("kind") == "growth")
@@ -206,69 +322,54 @@ def declared_status(settings: Settings, month: int) -> pl.Expr:
     status = pl.col("declared")
     return (
         pl.when(status == "done")
-        .then(pl.lit("done"))
+        .then(status_lit("done"))
         .when(status == "on_schedule")
-        .then(pl.lit("on_track"))
+        .then(status_lit("on_track"))
         .when(status == "behind")
-        .then(pl.lit("lagging"))
+        .then(status_lit("lagging"))
         .when(status == "not_started")
-        .then(pl.lit("critical" if month >= settings.not_started_critical_month else "lagging"))
-        .otherwise(pl.lit("missing"))
+        .then(status_lit("critical" if month >= settings.not_started_critical_month else "lagging"))
+        .otherwise(status_lit("missing"))
     )
 
 
 def worst(column: str = "status") -> pl.Expr:
     """The most severe status of a group (missing counts only when nothing else is known)."""
-    rank = pl.col(column).replace_strict(
-        {s: i for i, s in enumerate(STATUS_ORDER)}, return_dtype=pl.Int8
-    )
-    known = pl.when(pl.col(column) != "missing").then(rank)
-    return (
-        pl.when(known.max().is_null())
-        .then(pl.lit("missing"))
-        .otherwise(pl.lit(list(STATUS_ORDER)).list.get(known.max()))
-    )
+    status = pl.col(column)  # the Enum orders statuses by severity
+    return status.filter(status != "missing").max().fill_null(status_lit("missing"))
 
 
-def district_metrics(inputs: Inputs, settings: Settings) -> pl.DataFrame:
+def district_metrics(inputs: Inputs, settings: Settings, prepared: Prepared) -> pl.DataFrame:
     """Each metric for the district: the lead unit's own figure, else the sum of the units."""
-    period = str(inputs.period)
-    figures = inputs.figures.with_columns((pl.col("last_period") < period).alias("carried"))
+    rows = prepared.rows
+    has_figure = pl.col("value").is_not_null()
     # the lead units in the order the table lists them: the first one with a figure speaks for the district
-    lead_order = (
+    lead_order = prepared.keys.encode(
         inputs.metrics.select("task_id", "position", "lead_units")
         .with_columns(pl.int_ranges(pl.col("lead_units").list.len()).alias("lead_order"))
         .explode("lead_units", "lead_order")
-        .rename({"lead_units": "unit"})
-    )
+        .rename({"lead_units": "unit"}),
+        "unit", "task_id",
+    )  # fmt: skip
     lead = (
-        figures.join(lead_order, on=["unit", "task_id", "position"], how="inner")
+        rows.filter((pl.col("role") == "lead") & has_figure)
+        .join(lead_order, on=["unit", "task_id", "position"], how="inner")
         .sort("lead_order")
-        .group_by("task_id", "position")
+        .group_by("metric")
         .agg(
             pl.col("value").first().alias("lead_value"),
             pl.col("carried").first().alias("lead_carried"),
         )
     )
-    responsible = inputs.assignments.filter(pl.col("role") == "responsible").select(
-        "unit", "task_id", "position"
-    )
-    with_roles = figures.join(
-        responsible, on=["unit", "task_id", "position"], how="inner"
-    ).with_columns(pl.lit("responsible").alias("role"))
     units = (
-        with_roles.filter(pl.col("role") == "responsible")
-        .group_by("task_id", "position")
+        rows.filter((pl.col("role") == "responsible") & has_figure)
+        .group_by("metric")
         .agg(
             pl.col("value").sum().alias("units_value"),
             pl.col("carried").any().alias("units_carried"),
         )
     )
-    frame = (
-        schedule_share(inputs.metrics, inputs.schedule, inputs.period.month)
-        .join(lead, on=["task_id", "position"], how="left")
-        .join(units, on=["task_id", "position"], how="left")
-    )
+    frame = prepared.shares.join(lead, on="metric", how="left").join(units, on="metric", how="left")
     cumulative = pl.col("kind") == "cumulative"
     frame = frame.with_columns(
         pl.when(pl.col("lead_value").is_not_null())
@@ -299,6 +400,7 @@ def district_metrics(inputs: Inputs, settings: Settings) -> pl.DataFrame:
         .then((pl.col("actual") - pl.col("expected")) / pl.col("target") * 100)
         .otherwise(pl.col("actual") - pl.col("target"))
         .alias("gap"),
+        pl.col("task_id").cast(pl.String),
     )
     frame = frame.join(
         inputs.previous_metrics.rename({"streak": "previous_streak"}),
@@ -317,53 +419,50 @@ def district_metrics(inputs: Inputs, settings: Settings) -> pl.DataFrame:
     ).sort("task_id", "position")  # fmt: skip
 
 
-def unit_metrics(inputs: Inputs, settings: Settings, district: pl.DataFrame) -> pl.DataFrame:
-    """Each reporting unit on each of its tasks: its own figure against its own share."""
-    period = str(inputs.period)
-    submitted = inputs.submissions.select("unit").with_columns(pl.lit(True).alias("submitted"))
+def unit_metrics(
+    inputs: Inputs, settings: Settings, prepared: Prepared, district: pl.DataFrame
+) -> pl.DataFrame:
+    """Each reporting unit on each of its tasks: its own figure against its own share.
+    unit and task_id stay Enums here (see Prepared); rows are ordered by unit, task, position."""
+    rows = prepared.rows
+    submitted = prepared.keys.encode(inputs.submissions.select("unit"), "unit")["unit"]
     n_responsible = (
-        inputs.assignments.filter(pl.col("role") == "responsible")
-        .select("task_id", "unit")
-        .unique()
+        rows.filter(pl.col("role") == "responsible")
         .group_by("task_id")
-        .agg(pl.len().alias("n_responsible"))
+        .agg(pl.col("unit").n_unique().alias("n_responsible"))
     )
-    rows = (
-        inputs.assignments.join(
-            inputs.metrics.select("task_id", "position", "kind", "bound", "target"),
-            on=["task_id", "position"],
-            how="left",
-        )
-        .join(n_responsible, on="task_id", how="left")
-        .join(inputs.figures, on=["unit", "task_id", "position"], how="left")
-        .join(submitted, on="unit", how="left")
+    per_metric = (
+        prepared.shares.select("metric", "task_id", "position", "kind", "bound", "target", "share")
         .join(
-            inputs.declared.select("unit", "task_id", pl.col("status").alias("declared")),
-            on=["unit", "task_id"],
-            how="left",
-        )
-        .join(
-            district.select(
+            prepared.keys.encode(
+                district.select(
+                    "task_id",
+                    "position",
+                    pl.col("status").alias("district_status"),
+                    pl.col("actual").alias("district_actual"),
+                    pl.col("expected").alias("district_expected"),
+                ),
                 "task_id",
-                "position",
-                pl.col("status").alias("district_status"),
-                pl.col("actual").alias("district_actual"),
-                pl.col("expected").alias("district_expected"),
             ),
             on=["task_id", "position"],
             how="left",
         )  # fmt: skip
-        .join(
-            schedule_share(inputs.metrics, inputs.schedule, inputs.period.month).select(
-                "task_id", "position", "share"
-            ),
-            on=["task_id", "position"],
-            how="left",
-        )
+        .join(n_responsible, on="task_id", how="left")
+        .drop("task_id", "position")
+    )
+    declared = prepared.keys.encode(
+        inputs.declared.select("unit", "task_id", "status"), "unit", "task_id"
+    )
+    declared = declared.select(
+        prepared.keys.unit_task().alias("unit_task"), pl.col("status").alias("declared")
+    )
+    rows = (
+        rows.join(per_metric, on="metric", how="left")
+        .with_columns(prepared.keys.unit_task().alias("unit_task"))
+        .join(declared, on="unit_task", how="left")
         .with_columns(
-            pl.col("submitted").fill_null(False),
+            pl.col("unit").is_in(submitted.implode()).alias("submitted"),
             pl.col("n_responsible").fill_null(0),
-            (pl.col("last_period") < period).fill_null(False).alias("carried"),
         )
     )
     milestone = pl.col("position") == 0
@@ -395,15 +494,15 @@ def unit_metrics(inputs: Inputs, settings: Settings, district: pl.DataFrame) -> 
     judged = judge(settings)
     status = (
         pl.when(~pl.col("submitted"))
-        .then(pl.lit("missing"))
+        .then(status_lit("missing"))
         .when(milestone)
         .then(declared_status(settings, inputs.period.month))
         .when(on_district)
         .then(pl.col("district_status"))
         .when(pl.col("target").is_null())
-        .then(pl.lit(None, dtype=pl.String))  # no own target: not judged
+        .then(status_lit(None))  # no own target: not judged
         .when(~cumulative & ~lead_role & pl.col("actual").is_null())
-        .then(pl.lit(None, dtype=pl.String))  # rates: the lead unit's figure is the district's
+        .then(status_lit(None))  # rates: the lead unit's figure is the district's
         .otherwise(judged)
     )
     rows = rows.with_columns(status.alias("status")).with_columns(
@@ -416,45 +515,52 @@ def unit_metrics(inputs: Inputs, settings: Settings, district: pl.DataFrame) -> 
         .otherwise(pl.col("expected"))
         .alias("expected"),
     )
-    return (
-        rows.filter(pl.col("status").is_not_null())
-        .select(
-            "unit",
-            "task_id",
-            "position",
-            "role",
-            "target",
-            "actual",
-            "expected",
-            "carried",
-            "status",
-        )
-        .sort("unit", "task_id", "position")
+    return rows.filter(pl.col("status").is_not_null()).select(
+        "unit",
+        "task_id",
+        "position",
+        "role",
+        "target",
+        "actual",
+        "expected",
+        "carried",
+        "status",
     )
 
 
-def task_results(inputs: Inputs, district: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:
+def task_results(
+    inputs: Inputs, prepared: Prepared, district: pl.DataFrame, units: pl.DataFrame
+) -> pl.DataFrame:
     """A task is as bad as its worst metric (milestone tasks: its worst unit)."""
+    as_names = pl.col("task_id").cast(pl.String)
     from_metrics = district.group_by("task_id").agg(worst().alias("status"))
     from_units = (
-        units.filter(pl.col("position") == 0).group_by("task_id").agg(worst().alias("status"))
+        units.filter(pl.col("position") == 0)
+        .group_by("task_id")
+        .agg(worst().alias("milestone_status"))
+        .with_columns(as_names)
     )
-    tasks = inputs.assignments.select("task_id").unique()
+    tasks = prepared.rows.select(pl.col("task_id").unique().cast(pl.String))
     status = (
         tasks.join(from_metrics, on="task_id", how="left")
-        .join(from_units.rename({"status": "milestone_status"}), on="task_id", how="left")
-        .with_columns(pl.coalesce("status", "milestone_status", pl.lit("missing")).alias("status"))
+        .join(from_units, on="task_id", how="left")
+        .with_columns(
+            pl.coalesce("status", "milestone_status", status_lit("missing")).alias("status")
+        )
         .drop("milestone_status")
     )
+    names = pl.List(pl.String)
     lagging = (
         units.filter(pl.col("status").is_in(BAD) & (pl.col("role") == "responsible"))
         .group_by("task_id")
         .agg(pl.col("unit").unique().sort().alias("lagging_units"))
+        .with_columns(as_names, pl.col("lagging_units").cast(names))
     )
     missing = (
         units.filter(pl.col("status") == "missing")
         .group_by("task_id")
         .agg(pl.col("unit").unique().sort().alias("missing_units"))
+        .with_columns(as_names, pl.col("missing_units").cast(names))
     )
     leads = inputs.tasks.select("task_id", "lead_units")
     return (
@@ -463,9 +569,9 @@ def task_results(inputs: Inputs, district: pl.DataFrame, units: pl.DataFrame) ->
         .join(missing, on="task_id", how="left")
         .join(inputs.previous_tasks.rename({"streak": "previous_streak"}), on="task_id", how="left")
         .with_columns(
-            pl.col("lead_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            pl.col("lagging_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            pl.col("missing_units").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("lead_units").fill_null(pl.lit([], dtype=names)),
+            pl.col("lagging_units").fill_null(pl.lit([], dtype=names)),
+            pl.col("missing_units").fill_null(pl.lit([], dtype=names)),
             pl.when(pl.col("status").is_in(BAD))
             .then(pl.col("previous_streak").fill_null(0) + 1)
             .otherwise(0)
@@ -477,13 +583,19 @@ def task_results(inputs: Inputs, district: pl.DataFrame, units: pl.DataFrame) ->
     )
 
 
-def unit_results(inputs: Inputs, units: pl.DataFrame) -> pl.DataFrame:
+def unit_results(inputs: Inputs, prepared: Prepared, units: pl.DataFrame) -> pl.DataFrame:
     """Submission on time / late / missing, share of judged metrics on track, and rank."""
     deadline_end = datetime.combine(inputs.deadline, datetime.max.time())
-    reporting = inputs.assignments.select("unit").unique().join(inputs.units, on="unit", how="left")
-    scores = units.group_by("unit").agg(
-        pl.len().alias("judged"),
-        pl.col("status").is_in(("on_track", "done")).sum().alias("on_track"),
+    reporting = prepared.rows.select(pl.col("unit").unique().cast(pl.String)).join(
+        inputs.units, on="unit", how="left"
+    )
+    scores = (
+        units.group_by("unit")
+        .agg(
+            pl.len().alias("judged"),
+            pl.col("status").is_in(("on_track", "done")).sum().alias("on_track"),
+        )
+        .with_columns(pl.col("unit").cast(pl.String))
     )
     frame = (
         reporting.join(inputs.submissions, on="unit", how="left")
@@ -557,11 +669,20 @@ def _num(value: float | None) -> float | int | None:
 
 
 def evaluate(inputs: Inputs, settings: Settings) -> Evaluation:
-    district = district_metrics(inputs, settings)
-    units = unit_metrics(inputs, settings, district)
-    tasks = task_results(inputs, district, units)
-    ranking = unit_results(inputs, units)
-    return Evaluation(inputs.period, district, units, tasks, ranking, inputs.deadline)
+    prepared = prepare(inputs)
+    district = district_metrics(inputs, settings, prepared)
+    units = unit_metrics(inputs, settings, prepared, district)
+    tasks = task_results(inputs, prepared, district, units)
+    ranking = unit_results(inputs, prepared, units)
+    as_text = pl.col("unit", "task_id", "status").cast(pl.String)
+    return Evaluation(
+        inputs.period,
+        district.with_columns(pl.col("status").cast(pl.String)),
+        units.with_columns(as_text),
+        tasks.with_columns(pl.col("status").cast(pl.String)),
+        ranking,
+        inputs.deadline,
+    )
 
 
 # ------------------------------------------------------------------ storing
