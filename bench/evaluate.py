@@ -10,15 +10,28 @@ reading is included, storing is not (ducha's store is timed separately, on a scr
 of the file). Each variant runs --repeat times, interleaved; the best and the median are
 kept.
 
-* ducha   flows.evaluate.load_inputs + evaluate (polars rules on inputs loaded by the
-          project's SQL files); store() timed apart.
+All three read the figures the same way (eval_latest_figures): the evaluated month's
+figures from the latest accepted files, and, only for the assigned (unit, task, metric)
+rows that month lacks or left blank, the earlier months' figures of the year, the latest
+non-blank one carried forward. Earlier months' stored judgements are never a source of
+figures (a late or corrected file for an earlier month must count). Before this reading,
+every variant aggregated all figures of the year (arg_max over ~4.9M rows; --profile
+times that query next to the new one).
+
+* ducha   flows.evaluate.load_inputs + evaluate: small SQL files for the register, the
+          assignments built in polars from the tasks' unit lists, eval_latest_figures
+          with those assignments registered as an Arrow table; the rules in polars on
+          Enum / integer keys (one merge join of assignments and figures); store() timed
+          apart.
 * pandas  an idiomatic vectorised pandas implementation of the same rules: the tables it
-          needs read with plain SELECTs (projection and row filters only) into pandas through
-          Arrow (.to_arrow_table().to_pandas(): the same dtypes as .df(), which takes 4-8 s
-          instead of about 1 s for the 5M figures), then merges, groupby and np.select. Latest accepted submission, carry
-          forward and every judgement are done in pandas.
-* sql     the same rules as DuckDB SQL (temp tables of CTEs with CASE expressions); the
-          four results fetched as Arrow tables.
+          needs and the month's figures read with plain SELECTs (projection and row
+          filters only) into pandas through Arrow (.to_arrow_table().to_pandas(): the same
+          dtypes as .df(), much faster for millions of rows); the earlier figures of the
+          rows it lacks through one SELECT semi-joined with a DataFrame of those rows.
+          Latest accepted submission, which rows lack a figure, the latest earlier month
+          and every judgement are done in pandas (merges, groupby, np.select).
+* sql     the same rules as DuckDB SQL (temp tables of CTEs with CASE expressions; the
+          figures as above, in SQL); the four results fetched as Arrow tables.
 
 The rules (DESIGN §5, tests/test_evaluate_rules.py): cumulative metrics: district actual =
 the lead unit's own figure if it reported one, else the sum of the responsible units'
@@ -803,56 +816,34 @@ def run_ducha(spec: Spec) -> dict[str, Any]:
     return figures
 
 
-LEAN_ASSIGNMENTS = """
-WITH t AS (SELECT task_id, lead_units, responsible_units FROM tasks WHERE year = $year AND active),
-a AS (
-    SELECT t.task_id, u.unit, 'lead' AS role FROM t, unnest(t.lead_units) AS u(unit)
-    UNION ALL
-    SELECT t.task_id, u.unit, 'responsible' FROM t, unnest(t.responsible_units) AS u(unit)
-    WHERE NOT list_contains(t.lead_units, u.unit)
-)
-SELECT DISTINCT a.unit, a.role, a.task_id, coalesce(m.position, 0) AS position,
-       al.value AS allocation
-FROM a
-LEFT JOIN metrics m USING (task_id)
-LEFT JOIN metric_allocations al
-       ON al.task_id = m.task_id AND al.position = m.position AND al.unit = a.unit
-"""
-LEAN_DECLARED = """
-SELECT p.unit, p.task_id, p.status
-FROM progress_tasks p
+WHOLE_YEAR_FIGURES = """
+SELECT p.unit, p.task_id, p.position,
+       arg_max(p.cumulative_value, p.period) AS value, max(p.period) AS last_period
+FROM progress_metrics p
 JOIN latest_submissions s USING (submission_id)
-WHERE p.period = $period AND p.task_id NOT IN (SELECT task_id FROM metrics)
-"""
-INCREMENTAL_FIGURES = """
-WITH cur AS (
-    SELECT p.unit, p.task_id, p.position, p.cumulative_value AS value, p.period AS last_period
-    FROM progress_metrics p
-    JOIN latest_submissions s USING (submission_id)
-    WHERE p.period = $period AND p.cumulative_value IS NOT NULL
-)
-SELECT * FROM cur
-UNION ALL
-SELECT k.* FROM kept_latest k ANTI JOIN cur USING (unit, task_id, position)
-"""
+WHERE p.period BETWEEN $first AND $period AND p.cumulative_value IS NOT NULL
+GROUP BY p.unit, p.task_id, p.position
+"""  # what eval_latest_figures did before: arg_max over every figure of the year
 
 
 def ducha_queries(spec: Spec) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The queries of flows.evaluate.load_inputs, by name (text as load_inputs runs them)."""
+    """The queries of flows.evaluate.load_inputs, by name (eval_latest_figures needs
+    eval_assigned registered), and the whole-year aggregate it replaced, for comparison."""
     from flows.db import sql
 
     year = {"year": spec.year}
+    period = {"period": spec.period}
     prev = {"period": spec.previous}
+    figures = {"first": spec.first, "period": spec.period}
     return {
+        "eval_tasks": (sql("eval_tasks"), year),
         "eval_metrics_register": (sql("eval_metrics_register"), year),
-        "reporting_rows (assignments)": (
-            "SELECT unit, role, task_id, position, allocation FROM ("
-            + sql("reporting_rows").rstrip("; \n") + ")", year),
+        "eval_allocations": (sql("eval_allocations"), year),
         "eval_schedule": (sql("eval_schedule"), year),
-        "eval_latest_figures": (sql("eval_latest_figures"),
-                                {"first": spec.first, "period": spec.period}),
-        "eval_declared_status": (sql("eval_declared_status"), {"period": spec.period}),
-        "eval_submissions": (sql("eval_submissions"), {"period": spec.period}),
+        "eval_latest_figures": (sql("eval_latest_figures"), figures),
+        "(before) whole-year arg_max": (WHOLE_YEAR_FIGURES, figures),
+        "eval_declared_status": (sql("eval_declared_status"), period),
+        "eval_submissions": (sql("eval_submissions"), period),
         "units": ("SELECT name AS unit, kind FROM units", {}),
         "previous eval_metrics": (
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period", prev),
@@ -898,71 +889,58 @@ def plan_operators(con: duckdb.DuckDBPyConnection, text: str, params: dict[str, 
 
 
 def profile_ducha(spec: Spec) -> dict[str, Any]:
-    """Where ducha's time goes: each load query (cold and warm, plan operators), each rule
-    function, cProfile; what lean queries would save (ducha's rules unchanged, results
-    checked identical); store() statement by statement, and without the primary key."""
+    """Where ducha's time goes: each load query (cold and warm, plan operators of the two
+    slowest), each step of the rules, cProfile; store() statement by statement."""
     import cProfile
     import io
     import pstats
-    from dataclasses import replace
 
     import polars as pl
 
     from flows import evaluate as ev
-    from flows.db import connect
+    from flows.db import connect, sql
     from flows.periods import Period
 
     settings = ev.Settings(**spec.settings)
     period = Period(spec.year, spec.month)
     deadline = date.fromisoformat(spec.deadline)
     con = connect(Path(spec.db), read_only=True)
+    year = {"year": spec.year}
+    tasks = con.sql(sql("eval_tasks"), params=year).pl()
+    metrics = con.sql(sql("eval_metrics_register"), params=year).pl()
+    allocations = con.sql(sql("eval_allocations"), params=year).pl()
+    assignments = ev.assign_units(tasks, metrics, allocations)
+    con.register("eval_assigned", assignments.filter(pl.col("position") > 0)
+                 .select("unit", "task_id", "position").to_arrow())  # fmt: skip
     queries = ducha_queries(spec)
     load = {name: time_query(con, text, params) for name, (text, params) in queries.items()}
-    slowest = sorted(load, key=lambda n: -load[n]["best"])[:2]
+    con.unregister("eval_assigned")
+    slowest = sorted((n for n in load if not n.startswith("(before)")),
+                     key=lambda n: -load[n]["best"])[:2]  # fmt: skip
+    con.register("eval_assigned", assignments.filter(pl.col("position") > 0)
+                 .select("unit", "task_id", "position").to_arrow())  # fmt: skip
     plans = {name: plan_operators(con, *queries[name]) for name in slowest}
+    con.unregister("eval_assigned")
 
     inputs = ev.load_inputs(con, period, deadline)
     steps: dict[str, dict[str, float]] = {}
 
-    def note(name: str, seconds: float) -> None:
-        entry = steps.setdefault(name, {"first": round(seconds, 3), "best": seconds})
-        entry["best"] = round(min(entry["best"], seconds), 3)
+    def note(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+        with Clock() as c:
+            result = fn(*args)
+        entry = steps.setdefault(name, {"first": round(c.seconds, 3), "best": c.seconds})
+        entry["best"] = round(min(entry["best"], c.seconds), 3)
+        return result
 
     for _ in range(3):
-        with Clock() as c:
-            district = ev.district_metrics(inputs, settings)
-        note("district_metrics", c.seconds)
-        with Clock() as c:
-            unit_rows = ev.unit_metrics(inputs, settings, district)
-        note("unit_metrics", c.seconds)
-        with Clock() as c:
-            ev.task_results(inputs, district, unit_rows)
-        note("task_results", c.seconds)
-        with Clock() as c:
-            ev.unit_results(inputs, unit_rows)
-        note("unit_results", c.seconds)
-    keys = ["unit", "task_id", "position"]
-    roles = inputs.assignments.select("unit", "role", "task_id", "position")
-    joins = {
-        "district: figures JOIN assignments.unique() (inner, 3 string keys)": lambda: (
-            inputs.figures.join(roles.unique(), on=keys)),
-        "the same without .unique()": lambda: inputs.figures.join(roles, on=keys),
-        "unit: assignments LEFT JOIN figures (3 string keys)": lambda: (
-            inputs.assignments.join(inputs.figures, on=keys, how="left")),
-        "unit: assignments LEFT JOIN declared (2 string keys)": lambda: inputs.assignments.join(
-            inputs.declared.select("unit", "task_id", "status"), on=["unit", "task_id"],
-            how="left"),
-        "unit: final sort by unit, task_id, position": lambda: inputs.assignments.sort(
-            "unit", "task_id", "position"),
-    }  # fmt: skip
-    polars_ops: dict[str, float] = {}
-    for name, fn in joins.items():
-        best = float("inf")
-        for _ in range(3):
-            with Clock() as c:
-                fn()
-            best = min(best, c.seconds)
-        polars_ops[name] = round(best, 3)
+        note("load: assign_units (polars)", ev.assign_units, tasks, metrics, allocations)
+        note("load: latest_figures (DuckDB)", ev.latest_figures, con, period, assignments)
+        prepared = note("prepare (keys, the one large join)", ev.prepare, inputs)
+        district = note("district_metrics", ev.district_metrics, inputs, settings, prepared)
+        unit_rows = note("unit_metrics", ev.unit_metrics, inputs, settings, prepared, district)
+        note("task_results", ev.task_results, inputs, prepared, district, unit_rows)
+        note("unit_results", ev.unit_results, inputs, prepared, unit_rows)
+        note("evaluate (all of the above but load)", ev.evaluate, inputs, settings)
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -970,52 +948,15 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
     profiler.disable()
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(12)
-
-    # what if load_inputs used lean queries? (kept_latest: what ingest could maintain)
-    con.execute("CREATE TEMP TABLE kept_latest AS " + queries["eval_latest_figures"][0],
-                {"first": spec.first, "period": spec.previous or "0000-00"})  # fmt: skip
-    lean = {
-        "assignments: no ORDER BY, UNION ALL, 5 columns": (LEAN_ASSIGNMENTS, {"year": spec.year}),
-        "figures: this period + kept latest (incremental)": (INCREMENTAL_FIGURES,
-                                                              {"period": spec.period}),
-        "declared: status only, milestone tasks only": (LEAN_DECLARED, {"period": spec.period}),
-    }  # fmt: skip
-    lean_times = {name: time_query(con, text, params) for name, (text, params) in lean.items()}
-    with Clock() as c:
-        frames = [con.sql(text, params=params).pl() for text, params in lean.values()]
-        lean_inputs = replace(ev.load_inputs(con, period, deadline), assignments=frames[0],
-                              figures=frames[1], declared=frames[2])  # fmt: skip
-    # (load_inputs above still runs the old queries; the lean estimate below swaps them)
-    old = sum(load[n]["best"] for n in ("reporting_rows (assignments)", "eval_latest_figures",
-                                        "eval_declared_status"))  # fmt: skip
-    new = sum(t["best"] for t in lean_times.values())
-    with Clock() as rules:
-        lean_result = ev.evaluate(lean_inputs, settings)
-    same = all(
-        getattr(lean_result, name).equals(getattr(baseline, name))
-        for name in ("metrics", "unit_metrics", "units")
-    ) and lean_result.tasks.drop("lead_units").equals(baseline.tasks.drop("lead_units"))
     con.close()
-    what_if = {
-        "queries": lean_times,
-        "old_queries_best_seconds": round(old, 3),
-        "lean_queries_best_seconds": round(new, 3),
-        "rules_seconds_on_lean_inputs": round(rules.seconds, 3),
-        "results_identical": same,
-        "results_note": "tasks.lead_units excluded: for tasks without metrics ducha takes them "
-        "from the assignment rows, whose order depends on reporting_rows' ORDER BY unit",
-        "setup_note": "kept_latest = eval_latest_figures up to the previous period, built "
-        "untimed here; ingest would maintain it",
-    }
     return {
         "load_queries": load,
         "load_plans": plans,
-        "rule_functions": steps,
-        "polars_operations": polars_ops,
+        "steps": steps,
         "input_rows": {"assignments": inputs.assignments.height,
-                       "figures": inputs.figures.height, "declared": inputs.declared.height},
+                       "figures": inputs.figures.height, "declared": inputs.declared.height,
+                       "carried": int((inputs.figures["last_period"] < spec.period).sum())},
         "cprofile_tottime": buffer.getvalue(),
-        "what_if_lean_load": what_if,
         "store": profile_store(spec, baseline, settings),
         "polars_version": pl.__version__,
     }  # fmt: skip
@@ -1097,13 +1038,14 @@ def run_pandas(spec: Spec) -> dict[str, Any]:
     with Clock() as total:
         with Clock() as read:
             frames = pandas_read(con, spec)
-        with Clock() as rules:
-            result = pandas_evaluate(frames, spec)
+        earlier = EarlierFigures(con, spec)
+        result = pandas_evaluate(frames, spec, earlier)
     con.close()
+    load = read.seconds + earlier.seconds
     figures: dict[str, Any] = {
         "seconds": total.seconds,
         "cpu_seconds": total.cpu,
-        "phases": {"load": read.seconds, "rules": rules.seconds},
+        "phases": {"load": load, "rules": total.seconds - load},
         "start_rss_mb": start_rss,
     }
     if spec.out:
@@ -1137,9 +1079,9 @@ def pandas_read(con: duckdb.DuckDBPyConnection, spec: Spec) -> dict[str, pd.Data
         "schedule": q("SELECT task_id, position, month, share FROM metric_schedule"),
         "submissions": q("SELECT submission_id, unit, period, status, superseded_by, received_at "
                          "FROM submissions"),
-        "progress": q("SELECT submission_id, unit, period, task_id, position, cumulative_value "
-                      "FROM progress_metrics WHERE period BETWEEN ? AND ? "
-                      "AND cumulative_value IS NOT NULL", [spec.first, spec.period]),
+        "current": q("SELECT submission_id, unit, task_id, position, cumulative_value "
+                     "FROM progress_metrics WHERE period = ? AND cumulative_value IS NOT NULL",
+                     [spec.period]),
         "declared": q("SELECT submission_id, unit, task_id, status FROM progress_tasks "
                       "WHERE period = ?", [spec.period]),
         "units": q("SELECT name AS unit, kind FROM units"),
@@ -1148,6 +1090,36 @@ def pandas_read(con: duckdb.DuckDBPyConnection, spec: Spec) -> dict[str, pd.Data
         "previous_tasks": q("SELECT task_id, streak FROM eval_tasks WHERE period = ?",
                             [spec.previous]),
     }  # fmt: skip
+
+
+class EarlierFigures:
+    """The earlier months' figures (this year, not blank) of the rows pandas lacks for the
+    period: one SELECT semi-joined with a DataFrame of those rows, the reading ducha does in
+    eval_latest_figures. Which file is the latest, and which month is the latest, is left to
+    pandas. Times itself (reading, not the rules)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, spec: Spec) -> None:
+        self.con, self.spec, self.seconds = con, spec, 0.0
+
+    def __call__(self, lacking: pd.DataFrame) -> pd.DataFrame:
+        with Clock() as c:
+            self.con.register("lacking", lacking)
+            try:
+                frame = (
+                    self.con.sql(
+                        "SELECT p.submission_id, p.unit, p.period, p.task_id, p.position, "
+                        "p.cumulative_value FROM progress_metrics p SEMI JOIN lacking l "
+                        "ON l.unit = p.unit AND l.task_id = p.task_id AND l.position = p.position "
+                        "WHERE p.period >= ? AND p.period < ? AND p.cumulative_value IS NOT NULL",
+                        params=[self.spec.first, self.spec.period],
+                    )
+                    .to_arrow_table()
+                    .to_pandas()
+                )
+            finally:
+                self.con.unregister("lacking")
+        self.seconds += c.seconds
+        return frame
 
 
 def pandas_judge(f: pd.DataFrame, s: Settings) -> np.ndarray:
@@ -1192,7 +1164,8 @@ def pandas_worst(frame: pd.DataFrame, by: str) -> pd.Series:
     return worst.map(lambda i: STATUS_ORDER[int(i)] if not np.isnan(i) else "missing")
 
 
-def pandas_evaluate(f: dict[str, pd.DataFrame], spec: Spec) -> dict[str, pd.DataFrame]:
+def pandas_evaluate(f: dict[str, pd.DataFrame], spec: Spec,
+                    earlier: Callable[[pd.DataFrame], pd.DataFrame]) -> dict[str, pd.DataFrame]:  # fmt: skip
     import numpy as np
     import pandas as pd
 
@@ -1243,14 +1216,22 @@ def pandas_evaluate(f: dict[str, pd.DataFrame], spec: Spec) -> dict[str, pd.Data
     # each unit's latest accepted figure per metric up to the period (carried forward if older)
     subs = f["submissions"]
     latest = subs.loc[subs["status"].eq("accepted") & subs["superseded_by"].isna(), "submission_id"]
-    progress = f["progress"]
-    progress = progress[progress["submission_id"].isin(latest)]
-    figures = (
-        progress.sort_values("period", kind="stable")
+    columns = ["unit", *key, "value", "last_period"]
+    current = f["current"]
+    current = current[current["submission_id"].isin(latest)].rename(
+        columns={"cumulative_value": "value"}
+    ).assign(last_period=period)[columns]  # fmt: skip
+    wanted = assign.loc[assign["position"].gt(0), ["unit", *key]].drop_duplicates()
+    lacking = wanted.merge(current[["unit", *key]], on=["unit", *key], how="left", indicator=True)
+    lacking = lacking.loc[lacking["_merge"].eq("left_only"), ["unit", *key]]
+    before = earlier(lacking)
+    before = (
+        before[before["submission_id"].isin(latest)]
+        .sort_values("period", kind="stable")
         .drop_duplicates(["unit", *key], keep="last")
-        .rename(columns={"cumulative_value": "value", "period": "last_period"})
-        [["unit", *key, "value", "last_period"]]
+        .rename(columns={"cumulative_value": "value", "period": "last_period"})[columns]
     )  # fmt: skip
+    figures = pd.concat([current, before], ignore_index=True)
     figures["carried"] = figures["last_period"] < period
 
     # district figure per metric
@@ -1478,15 +1459,28 @@ LEFT JOIN metric_allocations al
        ON al.task_id = m.task_id AND al.position = m.position AND al.unit = p.unit;
 
 CREATE OR REPLACE TEMP TABLE q_figures AS
-SELECT p.unit, p.task_id, p.position,
-       arg_max(p.cumulative_value, p.period) AS value,
-       max(p.period) AS last_period,
-       max(p.period) < $period AS carried
-FROM progress_metrics p
-JOIN submissions s
-  ON s.submission_id = p.submission_id AND s.status = 'accepted' AND s.superseded_by IS NULL
-WHERE p.period BETWEEN $first AND $period AND p.cumulative_value IS NOT NULL
-GROUP BY p.unit, p.task_id, p.position;
+WITH latest AS (
+    SELECT submission_id FROM submissions WHERE status = 'accepted' AND superseded_by IS NULL
+), cur AS (
+    SELECT p.unit, p.task_id, p.position, p.cumulative_value AS value, p.period AS last_period
+    FROM progress_metrics p SEMI JOIN latest s USING (submission_id)
+    WHERE p.period = $period AND p.cumulative_value IS NOT NULL
+), lacking AS (
+    SELECT unit, task_id, position FROM q_assign a WHERE position > 0
+    AND NOT EXISTS (SELECT 1 FROM cur c
+                    WHERE c.unit = a.unit AND c.task_id = a.task_id AND c.position = a.position)
+), earlier AS (
+    SELECT p.unit, p.task_id, p.position,
+           arg_max(p.cumulative_value, p.period) AS value, max(p.period) AS last_period
+    FROM progress_metrics p
+    SEMI JOIN latest s USING (submission_id)
+    SEMI JOIN lacking l ON l.unit = p.unit AND l.task_id = p.task_id AND l.position = p.position
+    WHERE p.period >= $first AND p.period < $period AND p.cumulative_value IS NOT NULL
+    GROUP BY p.unit, p.task_id, p.position
+)
+SELECT *, last_period < $period AS carried FROM cur
+UNION ALL
+SELECT *, last_period < $period AS carried FROM earlier;
 
 CREATE OR REPLACE TEMP TABLE q_district AS
 WITH fr AS (
@@ -2174,6 +2168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_profile(profile: dict[str, Any]) -> None:
     print("\nducha profile (one process; first call / best of 3):")
+    rows = profile["input_rows"]
+    print(f"  inputs: {rows['assignments']:,} assignment rows, {rows['figures']:,} figures "
+          f"({rows['carried']:,} carried forward), {rows['declared']:,} declared statuses")  # fmt: skip
     print("  load queries, seconds to a polars frame:")
     for name, q in sorted(profile["load_queries"].items(), key=lambda kv: -kv[1]["best"]):
         print(f"    {name:<30} {q['first']:>6.3f} / {q['best']:.3f} s {q['rows']:>9,} rows "
@@ -2185,23 +2182,14 @@ def print_profile(profile: dict[str, Any]) -> None:
                               if k not in ("operator", "seconds", "rows"))  # fmt: skip
             print(f"    {o['operator']:<22} {o['seconds']:>6.3f} s {o['rows'] or 0:>10,} rows  "
                   f"{extra[:70]}")  # fmt: skip
-    print("  rule functions:")
-    for name, t in profile["rule_functions"].items():
-        print(f"    {name:<30} {t['first']:>6.3f} / {t['best']:.3f} s")
-    print("  polars operations inside them (best of 3):")
-    for name, sec in profile["polars_operations"].items():
-        print(f"    {name:<68} {sec:>6.3f} s")
+    print("  steps:")
+    for name, t in profile["steps"].items():
+        print(f"    {name:<40} {t['first']:>6.3f} / {t['best']:.3f} s")
     lines = profile["cprofile_tottime"].splitlines()
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     print("  cProfile of load_inputs + evaluate, by own time:")
     for line in lines[start : start + 6]:
         print(f"    {line.strip()[:110]}")
-    w = profile["what_if_lean_load"]
-    print("  what if load_inputs used lean queries (ducha's rules unchanged):")
-    for name, q in w["queries"].items():
-        print(f"    {name:<50} {q['first']:>6.3f} / {q['best']:.3f} s {q['rows']:>9,} rows")
-    print(f"    the three replaced queries: {w['old_queries_best_seconds']:.3f} s -> "
-          f"{w['lean_queries_best_seconds']:.3f} s; results identical: {w['results_identical']}")  # fmt: skip
     st = profile["store"]
     print(f"  store() statements ({st['existing_eval_unit_metrics_rows']:,} eval_unit_metrics rows "
           "already stored):")  # fmt: skip
