@@ -5,12 +5,23 @@ key: period | kind | recipient | channel | part | content hash. Enqueueing
 inserts only keys the ledger does not hold, so a re-run renders the same text
 and adds nothing; a notice whose content changed is a new notice.
 
-Delivery writes the attempt (status `sending`) and commits before calling the
-channel; the reply is recorded in the same commit that starts the next message
-(one commit per message), or on its own after the last one. A crash can
-therefore at most repeat one message: the one in flight, or the one whose reply
-had come but was not yet recorded. On the next run a `sending` row is sent
-again, because nobody knows whether its reply came. Failures are
+Delivery sends to several bots at once (`concurrency` in channels.yaml, default
+16) but never has more than one message in flight per bot, so each bot gets its
+messages in ledger order and its rate limit holds as before. One thread (the
+caller's) owns the database; a small pool of threads only does the sending.
+
+A message is claimed before it is sent: its row becomes `sending`, with its
+attempt written, and that is committed before the channel is called. Replies
+are recorded in batches: a reply waits a moment (LINGER) for the others in
+flight, then they are recorded in the same commit that claims the next messages,
+or on their own before any pause and after the last reply. So a message is
+`sending` in the ledger from before it leaves until after its reply is
+recorded, and in the ledger at most one message per bot, and at most
+`concurrency` in all, is ever `sending`. A crash (kill -9) can repeat only
+those: the messages in flight, or whose reply had come but was not yet
+recorded; with `concurrency: 1`, at most one message. On the next run a
+`sending` row is sent again, because nobody knows whether its reply came. A
+message recorded as sent is never sent again, and none is lost. Failures are
 retried with exponential backoff up to `max_attempts`, and stay visible.
 """
 
@@ -20,19 +31,30 @@ import hashlib
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
-from flows.channels import ChannelConfig, RateLimiter, Secrets, masked_url, send, split_by_bytes
+from flows.channels import (
+    ChannelConfig,
+    RateLimiter,
+    Secrets,
+    masked_url,
+    resolve,
+    send_resolved,
+    split_by_bytes,
+)
 from flows.db import transaction
 from flows.notices import Notice, render
 
 SUFFIX = {"text": ".txt", "markdown": ".md", "html": ".html"}
+# Seconds a reply waits for the other messages in flight, to be recorded in one commit with
+# them (a commit costs a few ms, and while it runs the senders and the database slow each other).
+LINGER = 0.05
 
 
 @dataclass
@@ -90,31 +112,41 @@ def enqueue(
     }  # fmt: skip
     fresh = [m for m in messages if m.key not in known]
     now = datetime.now()
-    rows: list[list[Any]] = []
+    columns: dict[str, list[Any]] = {name: [] for name in _ENQUEUE_COLUMNS}
     for m in fresh:
         path = None
         status = "pending"
         if m.channel_url is None:
             path = _write_file(outbox_dir / period, m)
             status = "unconfigured"
-        rows.append([
-            m.key, period, m.notice.kind, m.notice.recipient, m.notice.cc, m.channel, m.channel_url,
-            m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, now, path,
-        ])  # fmt: skip
-    if rows:
-        names = ("idempotency_key", "period", "kind", "recipient", "cc", "channel", "channel_url", "body_format",
-                 "part", "parts", "title", "body", "content_hash", "status", "created_at", "file_path")  # fmt: skip
-        fresh_rows = pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})  # noqa: F841
-        with transaction(con):  # one statement for the batch (row-by-row inserts cost ~1 ms each)
-            con.execute(
-                "INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url, "
-                "body_format, part, parts, title, body, content_hash, status, attempts, created_at, "
-                "next_attempt_at, sent_at, last_error, file_path) "
-                "SELECT nextval('notice_id_seq'), idempotency_key, period, kind, recipient, cc, channel, channel_url, "
-                "body_format, part, parts, title, body, content_hash, status, 0, created_at, created_at, NULL, NULL, "
-                "file_path FROM fresh_rows"
-            )
+        row = (m.key, period, m.notice.kind, m.notice.recipient, list(m.notice.cc), m.channel, m.channel_url,
+               m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, path)  # fmt: skip
+        for name, value in zip(_ENQUEUE_COLUMNS, row, strict=True):
+            columns[name].append(value)
+    if fresh:
+        # one statement for the batch (row-by-row inserts cost ~1 ms each); the rows travel as
+        # list parameters, unnested side by side in ledger order
+        with transaction(con):
+            con.execute(_ENQUEUE_SQL, {**columns, "now": now})
     return {"new": len(fresh), "known": len(known)}
+
+
+_ENQUEUE_COLUMNS = ("idempotency_key", "period", "kind", "recipient", "cc", "channel", "channel_url",
+                    "body_format", "part", "parts", "title", "body", "content_hash", "status", "file_path")  # fmt: skip
+_ENQUEUE_TYPES = {"cc": "VARCHAR[][]", "part": "INTEGER[]", "parts": "INTEGER[]"}
+_ENQUEUE_SQL = (
+    "INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url, "
+    "body_format, part, parts, title, body, content_hash, status, attempts, created_at, next_attempt_at, "
+    "sent_at, last_error, file_path) "
+    "SELECT nextval('notice_id_seq'), idempotency_key, period, kind, recipient, cc, channel, channel_url, "
+    "body_format, part, parts, title, body, content_hash, status, 0, $now, $now, NULL, NULL, file_path FROM ("
+    "SELECT "
+    + ", ".join(
+        f"unnest(CAST(${c} AS {_ENQUEUE_TYPES.get(c, 'VARCHAR[]')})) AS {c}"
+        for c in _ENQUEUE_COLUMNS
+    )
+    + ")"
+)
 
 
 def _write_file(folder: Path, m: Message) -> str:
@@ -138,6 +170,29 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A message taken out of the queue: `sending` in the ledger from now on."""
+
+    notice_id: int
+    attempt: int
+    bot: str
+    channel_url: str
+    title: str
+    body: str
+    body_format: str
+    started: datetime
+
+
+@dataclass(frozen=True)
+class _Reply:
+    claim: _Claim
+    ok: bool
+    error: str | None
+    finished: datetime  # from `now`, for the ledger
+    clock: float  # time.time() when the reply came, for the rate limiter
+
+
 def deliver(
     con: duckdb.DuckDBPyConnection,
     channels: ChannelConfig,
@@ -147,8 +202,12 @@ def deliver(
     max_wait: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = datetime.now,
+    concurrency: int | None = None,
 ) -> DeliveryReport:
-    """Send every due message: pending, failed and due for retry, or left `sending` by a crash."""
+    """Send every due message: pending, failed and due for retry, or left `sending` by a crash.
+
+    Up to `concurrency` bots at once (default: channels.concurrency), one message in flight
+    per bot, each bot's messages in ledger order; this thread alone touches the database."""
     report = DeliveryReport()
     limiter = RateLimiter(channels.rate_limit)
     query = (
@@ -161,52 +220,89 @@ def deliver(
     if period:
         params["period"] = period
     due = con.sql(query, params=params).fetchall()
+    if not due:
+        return report
     _seed_limiter(con, limiter, channels, now())
     queues: dict[str, deque[tuple]] = {}
-    for row in due:  # one queue per bot, in ledger order; bots take turns
+    for row in due:  # one queue per bot, in ledger order
         queues.setdefault(_bot(row[1]), deque()).append(row)
+    width = max(1, min(concurrency or channels.concurrency, len(queues)))
+    urls: dict[str, tuple[str | None, str | None]] = {}  # resolved once per run
+    busy: dict[Future[_Reply], str] = {}  # in flight → its bot
+    replies: list[_Reply] = []  # came in, not yet recorded
     waited = 0.0
-    outcome: tuple[int, int, bool, str | None, datetime] | None = None
-    while queues:
-        ready = [bot for bot in queues if limiter.wait_time(bot) <= 0]
-        if not ready:
+    lingered = False  # whether the replies in hand have waited for the others in flight
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="ducha-send") as pool:
+        while queues or busy:
+            for future in [f for f in busy if f.done()]:
+                del busy[future]
+                reply = future.result()
+                # counted when the reply came: the bot saw it no later than that, so the
+                # window holds on its side
+                limiter.record(reply.claim.bot, reply.clock)
+                replies.append(reply)
+            if not queues and not busy:
+                break
+            if replies and busy and not lingered:
+                # gather the replies on their way into one commit, and let the senders finish
+                # before the database takes its turn (they would only slow each other down)
+                wait(busy, timeout=LINGER, return_when=ALL_COMPLETED)
+                lingered = True
+                continue
+            in_flight = set(busy.values())
+            free = [bot for bot in queues if bot not in in_flight]
+            ready = [bot for bot in free if limiter.wait_time(bot) <= 0][: width - len(busy)]
+            if ready or (replies and busy):
+                claims = []
+                for bot in ready:
+                    notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
+                    if not queues[bot]:
+                        del queues[bot]
+                    claims.append(
+                        _Claim(notice_id, attempts + 1, bot, url, title, body, body_format, now())
+                    )
+                with transaction(con):  # the replies so far and the next claims: one commit
+                    _record(con, channels, report, replies)
+                    _claim(con, claims)
+                replies, lingered = [], False
+                for claim in claims:  # only now, committed as `sending`, do they leave
+                    if claim.channel_url not in urls:
+                        urls[claim.channel_url] = resolve(claim.channel_url, secrets)
+                    target, error = urls[claim.channel_url]
+                    busy[pool.submit(_send, claim, target, error, secrets, now)] = claim.bot
+                continue
+            if busy:
+                timeout = None  # a reply frees a bot; so may a window opening for an idle one
+                if free and len(busy) < width:
+                    timeout = min(limiter.wait_time(bot) for bot in free)
+                wait(busy, timeout=timeout, return_when=FIRST_COMPLETED)
+                continue
+            # nothing in flight, and every bot with messages waits for its window
             pause = min(limiter.wait_time(bot) for bot in queues)
             if waited + pause > max_wait:  # the rest waits for the next run
                 report.deferred += sum(len(q) for q in queues.values())
                 break
-            if outcome is not None:  # nothing stays unrecorded while we wait
+            if replies:  # nothing stays unrecorded while we wait
                 with transaction(con):
-                    _record(con, channels, report, *outcome)
-                outcome = None
+                    _record(con, channels, report, replies)
+                replies, lingered = [], False
             sleep(pause)
             waited += pause
-            continue
-        for bot in ready:
-            notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
-            if not queues[bot]:
-                del queues[bot]
-            attempt = attempts + 1
-            started = now()
-            with transaction(con):  # the previous message's result and this one's start: one commit
-                if outcome is not None:
-                    _record(con, channels, report, *outcome)
-                    outcome = None
-                con.execute(
-                    "UPDATE outbox SET status = 'sending', attempts = ? WHERE notice_id = ?",
-                    [attempt, notice_id],
-                )
-                con.execute(
-                    "INSERT INTO outbox_attempts VALUES (?, ?, ?, NULL, ?, NULL, NULL)",
-                    [notice_id, attempt, started, masked_url(url)],
-                )
-            ok, error = send(url, title, body, body_format, secrets)
-            # counted when the reply came: the bot saw it no later than that, so the window holds on its side
-            limiter.record(bot)
-            outcome = (notice_id, attempt, ok, error, now())
-    if outcome is not None:
+    if replies:
         with transaction(con):
-            _record(con, channels, report, *outcome)
+            _record(con, channels, report, replies)
     return report
+
+
+def _send(
+    claim: _Claim, url: str | None, error: str | None, secrets: Secrets, now: Callable[[], datetime]
+) -> _Reply:
+    """In a pool thread: the channel call and nothing else (no database)."""
+    if url is None:  # its secret could not be had: nothing leaves
+        ok = False
+    else:
+        ok, error = send_resolved(url, claim.title, claim.body, claim.body_format, secrets)
+    return _Reply(claim, ok, error, now(), time.time())
 
 
 def _bot(url: str) -> str:
@@ -228,36 +324,71 @@ def _seed_limiter(
         limiter.record(_bot(url), clock - (now - finished).total_seconds())
 
 
+# Batched ledger statements: the rows travel as list parameters; `list_position` finds a
+# row's own values (a notice is in at most one claim and one reply of a batch).
+_AT = "list_position($ids, notice_id)"
+
+
+def _claim(con: duckdb.DuckDBPyConnection, claims: list[_Claim]) -> None:
+    """Mark the claimed messages `sending` and write their attempts (inside the caller's transaction)."""
+    if not claims:
+        return
+    ids = [c.notice_id for c in claims]
+    attempts = [c.attempt for c in claims]
+    con.execute(
+        f"UPDATE outbox SET status = 'sending', attempts = CAST($attempts AS INTEGER[])[{_AT}] "
+        "WHERE list_contains($ids, notice_id)",
+        {"ids": ids, "attempts": attempts},
+    )
+    con.execute(
+        "INSERT INTO outbox_attempts SELECT unnest($ids), unnest(CAST($attempts AS INTEGER[])), "
+        "unnest(CAST($started AS TIMESTAMP[])), NULL, unnest(CAST($channels AS VARCHAR[])), NULL, NULL",
+        {"ids": ids, "attempts": attempts, "started": [c.started for c in claims],
+         "channels": [masked_url(c.channel_url) for c in claims]},
+    )  # fmt: skip
+
+
 def _record(
     con: duckdb.DuckDBPyConnection,
     channels: ChannelConfig,
     report: DeliveryReport,
-    notice_id: int,
-    attempt: int,
-    ok: bool,
-    error: str | None,
-    finished: datetime,
+    replies: list[_Reply],
 ) -> None:
-    """Mark a message sent, or failed with its next retry time (inside the caller's transaction)."""
-    if ok:
+    """Mark messages sent, or failed with their next retry time (inside the caller's transaction)."""
+    if not replies:
+        return
+    sent = [r for r in replies if r.ok]
+    failed = [r for r in replies if not r.ok]
+    if sent:
         con.execute(
-            "UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE notice_id = ?",
-            [finished, notice_id],
+            f"UPDATE outbox SET status = 'sent', sent_at = CAST($at AS TIMESTAMP[])[{_AT}], last_error = NULL "
+            "WHERE list_contains($ids, notice_id)",
+            {"ids": [r.claim.notice_id for r in sent], "at": [r.finished for r in sent]},
         )
-    else:
-        retry_at = finished + timedelta(seconds=channels.backoff_seconds * 2 ** (attempt - 1))
+    if failed:
+        retry_at = [
+            r.finished + timedelta(seconds=channels.backoff_seconds * 2 ** (r.claim.attempt - 1))
+            for r in failed
+        ]
         con.execute(
-            "UPDATE outbox SET status = 'failed', next_attempt_at = ?, last_error = ? WHERE notice_id = ?",
-            [retry_at, error, notice_id],
-        )
+            f"UPDATE outbox SET status = 'failed', next_attempt_at = CAST($retry AS TIMESTAMP[])[{_AT}], "
+            f"last_error = CAST($errors AS VARCHAR[])[{_AT}] WHERE list_contains($ids, notice_id)",
+            {"ids": [r.claim.notice_id for r in failed], "retry": retry_at,
+             "errors": [r.error for r in failed]},
+        )  # fmt: skip
     con.execute(
-        "UPDATE outbox_attempts SET finished_at = ?, ok = ?, error = ? WHERE notice_id = ? AND attempt = ?",
-        [finished, ok, error, notice_id, attempt],
-    )
-    if ok:
-        report.sent += 1
-    else:
-        report.failed += 1
-        if attempt >= channels.max_attempts:
-            report.gave_up += 1
-        report.errors.append(f"{notice_id}: {error}")
+        f"UPDATE outbox_attempts SET finished_at = CAST($at AS TIMESTAMP[])[{_AT}], "
+        f"ok = CAST($ok AS BOOLEAN[])[{_AT}], error = CAST($errors AS VARCHAR[])[{_AT}] "
+        f"WHERE list_contains($ids, notice_id) AND attempt = CAST($attempts AS INTEGER[])[{_AT}]",
+        {"ids": [r.claim.notice_id for r in replies], "at": [r.finished for r in replies],
+         "ok": [r.ok for r in replies], "errors": [r.error for r in replies],
+         "attempts": [r.claim.attempt for r in replies]},
+    )  # fmt: skip
+    for r in replies:
+        if r.ok:
+            report.sent += 1
+        else:
+            report.failed += 1
+            if r.claim.attempt >= channels.max_attempts:
+                report.gave_up += 1
+            report.errors.append(f"{r.claim.notice_id}: {r.error}")

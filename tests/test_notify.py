@@ -276,6 +276,8 @@ def test_channels_check(
     )
     configure(evaluated, data)
     assert_user_error(evaluated, ["channels", "check"], "直接写了密钥")
+    configure(evaluated, channels_yaml(bot, concurrency=0))
+    assert_user_error(evaluated, ["channels", "check"], "concurrency")
 
 
 def test_dry_run_writes_and_sends_nothing(evaluated: Workspace, env: dict, bot: BotServer) -> None:
@@ -312,10 +314,15 @@ def test_notify_needs_an_evaluation_for_escalations(sample_months: Workspace) ->
     )
 
 
-def test_kill_9_mid_batch_repeats_at_most_the_message_in_flight(
-    evaluated: Workspace, env: dict, bot: BotServer
+@pytest.mark.parametrize("concurrency", [1, None])
+def test_kill_9_mid_batch_repeats_at_most_the_messages_in_flight(
+    evaluated: Workspace, env: dict, bot: BotServer, concurrency: int | None
 ) -> None:
-    configure(evaluated, channels_yaml(bot))
+    """One bot at a time: at most the one message in flight is repeated. Several bots at once
+    (the default): at most one message per bot, those marked `sending` when the process died."""
+    configure(
+        evaluated, channels_yaml(bot, **({"concurrency": concurrency} if concurrency else {}))
+    )
     bot.delay = 0.15
     ducha = Path(sys.executable).with_name("ducha")
     command = [str(ducha), "--db", str(evaluated.db), "--config", str(evaluated.config), "notify",
@@ -330,19 +337,89 @@ def test_kill_9_mid_batch_repeats_at_most_the_message_in_flight(
     proc.wait()
     delivered_before = len(bot.received)
     con = duckdb.connect(str(evaluated.db), read_only=True)
-    in_flight = con.sql("SELECT count(*) FROM outbox WHERE status = 'sending'").fetchall()[0][0]
+    sending = con.sql("SELECT channel_url FROM outbox WHERE status = 'sending'").fetchall()
     total = con.sql("SELECT count(*) FROM outbox WHERE channel <> 'file'").fetchall()[0][0]
+    bots = con.sql(
+        "SELECT count(DISTINCT channel_url) FROM outbox WHERE channel <> 'file'"
+    ).fetchall()
     con.close()
+    in_flight = len(sending)
     assert 4 <= delivered_before < total, "the kill must interrupt the batch"
-    assert in_flight <= 1
+    assert len({url for (url,) in sending}) == in_flight  # never two in flight for one bot
+    assert in_flight <= (concurrency or bots[0][0])
     bot.delay = 0.0
-    time.sleep(0.3)  # the request in flight when the process died has landed or not by now
+    time.sleep(0.3)  # the requests in flight when the process died have landed or not by now
     notify(evaluated)
     counts = Counter((r.path, r.text) for r in bot.received)
     duplicates = [k for k, n in counts.items() if n > 1]
-    assert len(duplicates) <= in_flight  # at most the one message in flight is repeated
+    assert len(duplicates) <= in_flight  # at most the messages in flight are repeated
+    assert all(n <= 2 for n in counts.values())  # and each of those at most once more
     assert sum(counts.values()) == total + len(duplicates)
     assert all(r[3] in ("sent", "unconfigured") for r in ledger(evaluated))
+
+
+def test_bots_are_sent_to_at_once_each_one_message_at_a_time_in_ledger_order(
+    evaluated: Workspace, env: dict, bot: BotServer
+) -> None:
+    configure(evaluated, channels_yaml(bot))
+    bot.delay = 0.1  # the receiver answers each message after 0.1 s
+    result = notify(evaluated, "--kind", "receipt", "--kind", "bulletin", "--kind", "chase")
+    assert result["failed"] == 0 and result["sent"] == len(bot.received) >= 6
+    by_bot: dict[str, list] = {}
+    for r in bot.received:
+        by_bot.setdefault(r.path, []).append(r)
+    assert len(by_bot) == 3
+    for arrivals in by_bot.values():  # one at a time: a bot's replies are a full delay apart
+        times = [r.at for r in arrivals]
+        assert all(b - a >= 0.1 - 0.02 for a, b in zip(times, times[1:], strict=False))
+    # … but different bots at once: some messages of different bots arrived together
+    stamps = sorted((r.at, path) for path, arrivals in by_bot.items() for r in arrivals)
+    assert any(
+        b[0] - a[0] < 0.05 and a[1] != b[1] for a, b in zip(stamps, stamps[1:], strict=False)
+    )
+    # each bot got its messages in ledger order
+    con = duckdb.connect(str(evaluated.db), read_only=True)
+    rows = con.sql(
+        "SELECT channel_url, body, title FROM outbox WHERE status = 'sent' ORDER BY notice_id"
+    ).fetchall()
+    con.close()
+    for arrivals in by_bot.values():
+        order = [
+            next(i for i, row in enumerate(rows) if row[1].strip() in r.text) for r in arrivals
+        ]
+        assert order == sorted(order)
+
+
+def test_own_bot_schemes_send_what_apprise_would_send(env: dict, bot: BotServer) -> None:
+    """ducha posts to its bots itself; the requests are those apprise's plugin path makes."""
+    from flows.channels import Secrets, _apprise, checked_url, send_resolved
+
+    bot.dingtalk_secret = TOKENS["DUCHA_TEST_DINGTALK_SECRET"]
+    urls = [c[0]["url"] for c in channels_yaml(bot)["recipients"].values()]
+    secrets = Secrets()
+    body = {"text": "第一行\n第二行 <b>不是标签</b>\n",
+            "markdown": "**加粗**\n- 一项\n- 二项\n",
+            "html": "<p>第一段</p><table><tr><td>甲</td><td>乙</td></tr></table>\n"}  # fmt: skip
+    apprise = _apprise()
+    for url in urls:
+        resolved = secrets.resolve(checked_url(url))
+        for fmt, text in body.items():
+            bot.received.clear()
+            assert send_resolved(resolved, "标题", text, fmt, secrets) == (True, None)
+            sender = apprise.Apprise()
+            assert sender.add(resolved)
+            assert sender.notify(title="标题", body=text, body_format=apprise.NotifyFormat(fmt))
+            ours, theirs = bot.received
+            assert (ours.path, ours.payload) == (theirs.path, theirs.payload)
+            drop = {"timestamp", "sign"}
+            assert {k: v for k, v in ours.query.items() if k not in drop} == {
+                k: v for k, v in theirs.query.items() if k not in drop
+            }
+    bot.mode = "errcode"
+    ok, error = send_resolved(
+        secrets.resolve(checked_url(urls[0])), "标题", "正文", "text", secrets
+    )
+    assert not ok and "310000" in error
 
 
 def test_rate_limit_holds_across_runs(evaluated: Workspace, env: dict, bot: BotServer) -> None:
