@@ -66,9 +66,7 @@ class Inputs:
     """Everything the rules read, as polars frames."""
 
     period: Period
-    metrics: (
-        pl.DataFrame
-    )  # task_id, position, label, kind, bound, measure, target, lead_units, responsible_units
+    metrics: pl.DataFrame  # task_id, position, label, kind, bound, measure, target, lead_units
     schedule: pl.DataFrame  # task_id, position, month, share
     assignments: pl.DataFrame  # unit, role, task_id, position, allocation
     figures: pl.DataFrame  # unit, task_id, position, value, last_period
