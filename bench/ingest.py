@@ -520,8 +520,23 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
             con, [ds.files], register=register, workspace=workspace, archive_dir=work / "archive"
         )
 
+    from flows.intake import worker_count
+
+    workers = worker_count(len(ds.paths))
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with timed() as clock:
         results = _profiled(run) if profile else run()
+    # Worker processes: their CPU seconds count too. They are children of the forkserver,
+    # which hands their usage on to this process once it is stopped and reaped.
+    if workers:
+        import multiprocessing.forkserver
+
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
+    clock.cpu_seconds += workers_cpu
 
     statuses: dict[str, int] = {}
     for r in results:
@@ -554,7 +569,12 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
     return Figures(
         "ducha", clock.seconds, clock.cpu_seconds, len(results), rows, clock.load,
         start_rss_mb=start_rss,
-        notes={"statuses": statuses, "warnings": warnings, "narrative_only": narrative_only},
+        notes={
+            "statuses": statuses, "warnings": warnings, "narrative_only": narrative_only,
+            "worker_processes": workers, "workers_cpu_seconds": round(workers_cpu, 3),
+            "worker_peak_rss_mb": round(children.ru_maxrss / 1024, 1) if workers else 0.0,
+            "checked_by_workers": sum(r.worker is not None for r in results),
+        },
     )  # fmt: skip
 
 

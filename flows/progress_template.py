@@ -110,6 +110,16 @@ class UnitTasks(Mapping[str, list[TaskLines]]):
         self._shared: dict[tuple[Any, ...], TaskLines] = {}
         self._lists: dict[tuple[int, ...], list[TaskLines]] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled small (for worker processes): the table's repeated texts dictionary-encoded,
+        nothing built yet."""
+        table = self._table
+        for i, column in enumerate(table.columns):
+            name = table.field(i).name
+            if name != "unit" and pa.types.is_string(column.type):  # unit: run-end encoded
+                table = table.set_column(i, name, column.dictionary_encode())
+        return (UnitTasks, (table, self._previous))
+
     def __getitem__(self, unit: str) -> list[TaskLines]:
         tasks = self._built.get(unit)
         if tasks is None:

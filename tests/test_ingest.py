@@ -663,3 +663,62 @@ def test_error_cells_are_errors_in_xls_too(confirmed: Workspace, tmp_path: Path)
     cells = {p["cell"]: p["message"] for p in result["problems"] if p["severity"] == "error"}
     month, cumulative = f"M{row}", f"N{row}"
     assert "#N/A" in cells[month] and "#DIV/0!" in cells[cumulative], cells
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+def test_workers_use_figures_stored_earlier_in_the_run(
+    confirmed: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes check with a copy of the database taken when the run starts. A
+    March file whose 累计完成 is left blank needs February's figure, which this same run
+    stores first (one file per batch): the March file is checked again in the main process,
+    so the result is what one process checking every file would store."""
+    import flows.ingest
+    from flows.db import opened
+    from flows.units import UnitRegister
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    header = ["任务编号", "指标序号", "本月完成", "累计完成"]
+    feb = plain_sheet(folder / "湖塘镇-2026年2月.xlsx", header, [["2026-061", 1, 10, 40]])
+    march = plain_sheet(folder / "湖塘镇-2026年3月.xlsx", header, [["2026-061", 1, 5, ""]])
+    os.utime(feb, (1_775_000_000, 1_775_000_000))
+    os.utime(march, (1_775_000_060, 1_775_000_060))
+    monkeypatch.setenv("DUCHA_INGEST_WORKERS", "2")
+    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 0)  # every file to the workers
+    with opened(confirmed.db) as con:
+        results = flows.ingest.ingest(
+            con, [folder], register=UnitRegister.load(confirmed.config), workspace="wujin",
+            archive_dir=tmp_path / "archive", batch_files=1,
+        )  # fmt: skip
+    assert [(r.path.name, r.status) for r in results] == [
+        (feb.name, "accepted"),
+        (march.name, "accepted"),
+    ]
+    assert results[0].worker not in (None, os.getpid())  # February: checked by a worker
+    assert results[1].worker is None  # March: checked again here, with February's figure
+    assert rows(confirmed, "湖塘镇")[("湖塘镇", "2026-061", 1)] == (5.0, 45.0)
+    assert any("按上月累计加本月完成计为 45" in p.message for p in results[1].problems)
+
+
+def test_one_row_per_metric_and_task_of_a_submission(sample_months: Workspace) -> None:
+    """progress_metrics and progress_tasks have no key (migration 006): ingest itself writes
+    one row per (submission, task, metric) and per (submission, task)."""
+    con = duckdb.connect(str(sample_months.db), read_only=True)
+    try:
+        counts = con.sql(
+            """
+            SELECT
+                (SELECT count(*) FROM progress_metrics),
+                (SELECT count(*) FROM (SELECT DISTINCT submission_id, task_id, position
+                                       FROM progress_metrics)),
+                (SELECT count(*) FROM progress_tasks),
+                (SELECT count(*) FROM (SELECT DISTINCT submission_id, task_id FROM progress_tasks))
+            """
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert counts[0] > 1000 and counts[2] > 100
+    assert counts[0] == counts[1] and counts[2] == counts[3]

@@ -263,15 +263,16 @@ def run_ducha(ws: Workspace, folder: Path) -> list[dict[str, Any]]:
 
 
 def run_killed(
-    ws: Workspace, folder: Path, mode: str, at: int, delay: float = 0.0
-) -> tuple[int | None, list[str]]:
+    ws: Workspace, folder: Path, mode: str, at: int, delay: float = 0.0,
+    env: dict[str, str] | None = None,
+) -> tuple[int | None, list[str]]:  # fmt: skip
     """Run the child; SIGKILL it once it reports `paused` (or `committed {at}` in random mode,
     after `delay`). Returns (exit code, the lines it printed)."""
     log = (ws.root / f"child-{mode}.err").open("w")
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(ws.db), str(ws.config), str(folder), str(BATCH), mode,
          str(at)],
-        stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT, env={**os.environ, **(env or {})},
     )  # fmt: skip
     watchdog = threading.Timer(120, child.kill)
     watchdog.start()
@@ -421,4 +422,67 @@ def test_kill_while_archiving(scenario: dict[str, Any], tmp_path: Path) -> None:
     assert code == -signal.SIGKILL, lines
     assert lines[-1] == "paused" and "committed 3" in lines
     assert _check_interrupted(scenario, ws) == 3
+    _check_rerun(scenario, ws)
+
+
+# ----------------------------------------------------------- worker processes
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds `marker` (a child and all it started)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in environ:
+                found.append(int(entry.name))
+    return found
+
+
+def test_workers_store_what_one_process_stores(
+    scenario: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder checked by two worker processes (this process checks the first files while
+    they start, and files whose check depends on what the run stored since): the same
+    outcomes in the same order, the same database and the same archive as one process."""
+    import flows.ingest
+    from flows.db import opened
+    from flows.units import UnitRegister
+
+    ws = workspace_from(scenario["db"], tmp_path)
+    monkeypatch.setenv("DUCHA_INGEST_WORKERS", "2")
+    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 2)
+    with opened(ws.db) as con:
+        results = flows.ingest.ingest(
+            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
+            archive_dir=ws.db.parent / "archive", batch_files=BATCH,
+        )  # fmt: skip
+    by_workers = sum(r.worker not in (None, os.getpid()) for r in results)
+    assert by_workers >= len(results) // 2, f"only {by_workers} files were checked by workers"
+    assert [r.to_dict() for r in results] == scenario["outcomes"]
+    again = snapshot(ws.db)
+    for table, rows in scenario["snapshot"].items():
+        assert again[table] == rows, f"{table} differs from one process checking every file"
+    assert archive_listing(ws.db.parent) == scenario["archive"]
+
+
+def test_kill_with_workers_at_a_random_moment(scenario: dict[str, Any], tmp_path: Path) -> None:
+    """Killed while worker processes check files: the workers end too, and a rerun ends
+    where one clean run ends."""
+    marker = f"DUCHA_TEST_RUN={os.getpid()}-{time.monotonic_ns()}"
+    env = {"DUCHA_INGEST_WORKERS": "2", "DUCHA_TEST_RUN": marker.split("=", 1)[1]}
+    for at in (4, 2, 1):
+        ws = workspace_from(scenario["db"], tmp_path / f"at{at}")
+        code, lines = run_killed(ws, scenario["folder"], "random", at, 0.01, env=env)
+        if code == -signal.SIGKILL:
+            break
+    assert code == -signal.SIGKILL, f"never interrupted: {lines}"
+    deadline = time.monotonic() + 20
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_with(marker), "worker processes outlived the killed ingest"
+    assert _check_interrupted(scenario, ws) >= at
     _check_rerun(scenario, ws)
