@@ -9,12 +9,16 @@ workspace is the project root, others live under workspaces/).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from flows import steps
 from flows.charts import STATUS_ZH
@@ -35,12 +39,16 @@ def _key(ws: Workspace, period: Period, what: str) -> str:
     return f"ducha-{ws.code()}-{period.year}-{period.month:02d}-{what}".lower()
 
 
-@task(name="发送进展表模板", retries=1, retry_delay_seconds=10)
+# The steps change the database and send messages: a task run is never answered from a cache
+# (NO_CACHE also spares Prefect hashing each task's inputs and source on every call).
+
+
+@task(name="发送进展表模板", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
 def templates_task(workspace: str, period: str, units: list[str] | None = None) -> int:
     return len(steps.send_templates(_ws(workspace), Period.parse(period), units))
 
 
-@task(name="接收进展表", retries=2, retry_delay_seconds=[10, 60])
+@task(name="接收进展表", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
 def ingest_task(workspace: str) -> dict[str, int]:
     results = steps.ingest_files(_ws(workspace))
     counts: dict[str, int] = {}
@@ -49,19 +57,19 @@ def ingest_task(workspace: str) -> dict[str, int]:
     return counts
 
 
-@task(name="研判")
+@task(name="研判", cache_policy=NO_CACHE)
 def evaluate_task(workspace: str, period: str) -> dict[str, Any]:
     logger = get_run_logger()
     return steps.evaluate(_ws(workspace), Period.parse(period), warn=logger.warning).to_json()
 
 
-@task(name="生成通报")
+@task(name="生成通报", cache_policy=NO_CACHE)
 def report_task(workspace: str, period: str) -> str:
     html, _ = steps.report(_ws(workspace), Period.parse(period))
     return str(html.resolve())
 
 
-@task(name="发送通知", retries=2, retry_delay_seconds=[30, 120])
+@task(name="发送通知", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
 def notify_task(
     workspace: str, period: str, kinds: list[str] | None, dry_run: bool, as_of: str | None
 ) -> dict[str, Any]:
@@ -96,9 +104,11 @@ def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any],
             f"\n通知：应发 {notices['planned']} 条，新写入 {notices['new']} 条，发送成功 {notices['sent']} 条，"
             f"失败 {notices['failed']} 条" + ("（演练，未发送）" if notices["dry_run"] else "")
         )
-    create_markdown_artifact(
-        "\n".join(lines), key=_key(ws, period, "summary"), description="本期督查摘要"
-    )
+    calls: list[Callable[[], Any]] = [
+        lambda: create_markdown_artifact(
+            "\n".join(lines), key=_key(ws, period, "summary"), description="本期督查摘要"
+        )
+    ]
     metrics = {
         (m["task_id"]): m for m in evaluation["metrics"] if m["status"] in ("lagging", "critical")
     }
@@ -110,11 +120,29 @@ def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any],
          if t["task_id"] in metrics else ""}
         for t in tasks if t["status"] in ("lagging", "critical")
     ]  # fmt: skip
-    create_table_artifact(rows, key=_key(ws, period, "lagging"), description="滞后、严重滞后任务")
-    if briefing:
-        create_link_artifact(
-            Path(briefing).as_uri(), link_text=f"{period.zh}通报", key=_key(ws, period, "briefing")
+    calls.append(
+        lambda: create_table_artifact(
+            rows, key=_key(ws, period, "lagging"), description="滞后、严重滞后任务"
         )
+    )
+    if briefing:
+        calls.append(
+            lambda: create_link_artifact(
+                Path(briefing).as_uri(),
+                link_text=f"{period.zh}通报",
+                key=_key(ws, period, "briefing"),
+            )
+        )
+    _together(calls)
+
+
+def _together(calls: list[Callable[[], Any]]) -> None:
+    """Independent API calls sent at once: each mostly waits for the server (15-50 ms)."""
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="ducha-artifact") as pool:
+        # each call in its own copy of this run's context (flow run, client, settings)
+        futures = [pool.submit(contextvars.copy_context().run, call) for call in calls]
+    for future in futures:
+        future.result()
 
 
 @flow(name="ducha-monthly", log_prints=True)
