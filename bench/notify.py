@@ -22,18 +22,19 @@ machine. Every phase uses a fresh DuckDB file (flows.db.connect applies the migr
                exactly once, and the achieved rate per bot against the limit. Run twice:
                `interleaved` (ledger order alternates between bots, as plan_notices makes
                it when recipients have one bot each) and `grouped` (each bot's messages
-               consecutive in the ledger), which shows what deliver's single-threaded
-               sleeping costs when one bot is at its limit and the others are idle. When
+               consecutive in the ledger), which shows whether the other bots go on while
+               one bot is at its limit (deliver sends to several bots at once). When
                delivery is too slow for any bot to reach count/seconds in the interleaved run
                (so it proves nothing), a third run widens the window until every bot waits.
 4. across runs one bot, `count` messages by one deliver call and `count` more by a second
                call right after it (flows.orchestration.daily makes two such calls on an
                evaluation day): the receiver must still see <= count per window.
 5. what-if     (skip with --no-what-if; not the measured code path) the throughput deliver
-               with httpx.post served by one shared httpx.Client, and with the channel call
-               replaced by a no-op (what the ledger alone costs); and deliver's four ledger
-               statements per message committed as deliver does (two transactions), as one
-               transaction per message, and not at all.
+               with one bot at a time (concurrency 1: one commit per message, as before
+               deliver sent to several bots at once), and with the channel call replaced by
+               a no-op (what the ledger and the loop alone cost); and the ledger writes of a
+               message (claim, then reply) committed one message per transaction, 16 per
+               transaction (as deliver batches them), and all in one.
 
 Output: a table on stdout and bench/results/notify.json. Goal: deliver >= 100 notices/s with
 the rate limit off. `--profile` also runs the throughput deliver under cProfile and writes
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import cProfile
 import io
 import json
@@ -68,7 +70,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
-import httpx  # noqa: E402
 
 from flows import outbox  # noqa: E402
 from flows.channels import Channel, ChannelConfig, RateLimit, Secrets  # noqa: E402
@@ -292,50 +293,39 @@ class SleepLog:
 
 
 def timed_deliver(
-    run: Run, max_wait: float, sleep: SleepLog | None = None
+    run: Run, max_wait: float, sleep: SleepLog | None = None, concurrency: int | None = None
 ) -> tuple[DeliveryReport, float]:
     t0 = time.perf_counter()
-    report = deliver(run.con, run.config, Secrets(), max_wait=max_wait, sleep=sleep or time.sleep)
+    report = deliver(run.con, run.config, Secrets(), max_wait=max_wait, sleep=sleep or time.sleep,
+                     concurrency=concurrency)  # fmt: skip
     return report, time.perf_counter() - t0
-
-
-@contextmanager
-def shared_http_client() -> Iterator[None]:
-    """What-if: httpx.post served by one shared httpx.Client (one SSL context, keep-alive)."""
-    client = httpx.Client(timeout=10.0)
-    original = httpx.post
-    httpx.post = client.post  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        httpx.post = original  # type: ignore[assignment]
-        client.close()
 
 
 @contextmanager
 def free_send() -> Iterator[None]:
     """What-if: the channel call costs nothing; what is left is the ledger and the loop."""
-    original = outbox.send
-    outbox.send = lambda *a, **k: (True, None)  # type: ignore[assignment]
+    original = outbox.send_resolved
+    outbox.send_resolved = lambda *a, **k: (True, None)  # type: ignore[assignment]
     try:
         yield
     finally:
-        outbox.send = original  # type: ignore[assignment]
+        outbox.send_resolved = original  # type: ignore[assignment]
 
 
 def what_if(workdir: Path, n: int, bots: int, outbox_dir: Path) -> dict[str, Any]:
-    """The throughput deliver with one cost removed at a time (not the measured code path)."""
+    """The throughput deliver with one bot at a time (concurrency 1, as before batching), and
+    with the channel call free (the ledger and the loop alone); not the measured code path."""
     out: dict[str, Any] = {}
-    variants: dict[str, Callable[[], AbstractContextManager[None]]] = {
-        "shared_httpx_client": shared_http_client,
-        "send_free_ledger_only": free_send,
+    variants: dict[str, tuple[Callable[[], AbstractContextManager[None]], int | None]] = {
+        "one_bot_at_a_time": (contextlib.nullcontext, 1),
+        "send_free_ledger_only": (free_send, None),
     }
-    for name, patch in variants.items():
+    for name, (patch, concurrency) in variants.items():
         run = start(workdir, f"whatif-{name}", n, bots, NO_LIMIT, grouped=False)
         try:
             render_and_enqueue(run, outbox_dir)
             with patch():
-                report, seconds = timed_deliver(run, max_wait=0)
+                report, seconds = timed_deliver(run, max_wait=0, concurrency=concurrency)
             received = len(run.server.received)
         finally:
             run.con.close()
@@ -348,10 +338,10 @@ def what_if(workdir: Path, n: int, bots: int, outbox_dir: Path) -> dict[str, Any
 
 
 def ledger_statements(workdir: Path, n: int) -> dict[str, Any]:
-    """deliver's four ledger statements per message (on a fresh ledger of n rows), committed
-    three ways: as deliver does (two transactions per message: `sending`, then the result),
-    one transaction per message (the result of message i with the claim of message i + 1:
-    still at most one message in flight), and not at all (the statements alone)."""
+    """The ledger writes of n messages (on a fresh ledger), committed three ways: one
+    transaction per message (the reply of message i with the claim of message i + 1: one
+    message in flight, as with concurrency 1), one transaction per batch of 16 replies and 16
+    claims (deliver with 16 bots at once), and all n in one transaction (the statements alone)."""
     con = connect(workdir / "ledger.duckdb")
     now = datetime.now()
     con.execute(
@@ -360,39 +350,33 @@ def ledger_statements(workdir: Path, n: int) -> dict[str, Any]:
         "FROM range(1, $n) t(i)",
         {"now": now, "n": 3 * n + 2},
     )
+    config = ChannelConfig()
 
-    def claim(i: int) -> None:
-        con.execute("UPDATE outbox SET status = 'sending', attempts = 1 WHERE notice_id = ?", [i])
-        con.execute("INSERT INTO outbox_attempts VALUES (?, 1, ?, NULL, 'u', NULL, NULL)", [i, now])
+    def claims(ids: range) -> list[Any]:
+        return [outbox._Claim(i, 1, "bot", "u", "t", "b", "markdown", now) for i in ids]
 
-    def result(i: int) -> None:
-        con.execute("UPDATE outbox SET status = 'sent', sent_at = ? WHERE notice_id = ?", [now, i])
-        con.execute(
-            "UPDATE outbox_attempts SET finished_at = ?, ok = true, error = NULL "
-            "WHERE notice_id = ? AND attempt = 1",
-            [now, i],
-        )
+    def replies(ids: range) -> list[Any]:
+        return [outbox._Reply(c, True, None, now, time.time()) for c in claims(ids)]
 
-    out: dict[str, Any] = {}
-    t0 = time.perf_counter()
-    for i in range(1, n + 1):
+    def timed(first: int, batch: int) -> float:
+        report = DeliveryReport()
+        in_flight = range(0)
+        t0 = time.perf_counter()
+        for i in range(first, first + n, batch):
+            with transaction(con):
+                outbox._record(con, config, report, replies(in_flight))
+                in_flight = range(i, min(i + batch, first + n))
+                outbox._claim(con, claims(in_flight))
         with transaction(con):
-            claim(i)
-        with transaction(con):
-            result(i)
-    out["two_tx_per_message_ms"] = 1000 * (time.perf_counter() - t0) / n
-    t0 = time.perf_counter()
-    for i in range(n + 1, 2 * n + 1):
-        with transaction(con):
-            result(i - 1)
-            claim(i)
-    out["one_tx_per_message_ms"] = 1000 * (time.perf_counter() - t0) / n
-    t0 = time.perf_counter()
-    with transaction(con):
-        for i in range(2 * n + 1, 3 * n + 1):
-            claim(i)
-            result(i)
-    out["statements_only_ms"] = 1000 * (time.perf_counter() - t0) / n
+            outbox._record(con, config, report, replies(in_flight))
+        assert report.sent == n
+        return 1000 * (time.perf_counter() - t0) / n
+
+    out = {
+        "one_tx_per_message_ms": timed(1, 1),
+        "one_tx_per_16_messages_ms": timed(n + 1, 16),
+        "one_tx_for_all_ms": timed(2 * n + 1, n),
+    }
     con.close()
     return {k: round(v, 3) for k, v in out.items()}
 
@@ -420,14 +404,13 @@ def profile_deliver(workdir: Path, n: int, bots: int, outbox_dir: Path) -> dict[
     # (label, file suffix, function, cumulative or own time). DuckDB's execute is invisible to
     # cProfile: its time shows as the own time of the Python function calling it.
     wanted = (
-        ("send (flows.channels)", "flows/channels.py", "send", "cum"),
-        ("  apprise.Apprise.add", "apprise/apprise.py", "add", "cum"),
-        ("  apprise.Apprise.notify", "apprise/apprise.py", "notify", "cum"),
-        ("    httpx.post", "httpx/_api.py", "post", "cum"),
-        ("      httpx.Client() per request", "httpx/_client.py", "__init__", "cum"),
-        ("        SSLContext.load_verify_locations", "~", "<method 'load_verify_locations' of '_ssl._SSLContext' objects>", "cum"),
+        ("send_resolved (flows.channels, pool threads)", "flows/channels.py", "send_resolved", "cum"),
+        ("  _post (one bot post)", "flows/channels.py", "_post", "cum"),
+        ("    httpx.Client.post", "httpx/_client.py", "post", "cum"),
         ("BEGIN/COMMIT (flows.db.transaction)", "flows/db.py", "transaction", "own"),
-        ("UPDATE/INSERT (deliver's own time)", "flows/outbox.py", "deliver", "own"),
+        ("replies recorded (outbox._record)", "flows/outbox.py", "_record", "own"),
+        ("claims written (outbox._claim)", "flows/outbox.py", "_claim", "own"),
+        ("waiting for replies (futures.wait)", "concurrent/futures/_base.py", "wait", "cum"),
     )  # fmt: skip
     summary: dict[str, Any] = {"wall_s": round(wall, 3), "sent": report.sent}
     for label, file_end, func, kind in wanted:
