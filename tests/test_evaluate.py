@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
 
+from flows.db import connect
+from flows.evaluate import load_inputs
+from flows.periods import Period
 from tests.conftest import Workspace
 from tests.test_targets_import import assert_user_error
 
@@ -154,3 +159,74 @@ def test_evaluate_text_output_and_errors(sample_months: Workspace) -> None:
 def test_bad_evaluation_settings(sample_months: Workspace, text: str) -> None:
     (sample_months.config / "evaluation.yaml").write_text(text + "\n", encoding="utf-8")
     assert_user_error(sample_months, ["evaluate", "--period", "2026-03"], "evaluation.yaml")
+
+
+def test_latest_figures_carry_forward_what_the_period_lacks(tmp_path: Path) -> None:
+    """eval_latest_figures on hand-made files: the period's own figure, else the latest
+    non-blank earlier one from the latest accepted file of its month (late, corrected or
+    rejected files included), only for what is assigned."""
+    con = connect(tmp_path / "figures.duckdb")
+    units = ["甲镇", "乙镇", "丙镇", "丁镇", "戊镇", "己镇"]
+    con.execute(
+        "INSERT INTO imports VALUES (1, 2026, 't.txt', '', ?, 1, 0, 0, 0)", [datetime.now()]
+    )
+    con.execute(
+        "INSERT INTO tasks VALUES ('2026-001', 2026, 1, '目标', '内容', [], ['牵头局'], ?, '各镇', "
+        "false, '', NULL, true, 1)",
+        [units],
+    )
+    con.execute("INSERT INTO metrics VALUES ('2026-001', 1, '新增', 100, '个', 'cumulative', "
+                "'at_least', true)")  # fmt: skip
+    files = [  # (id, unit, period, status, superseded_by, received_at)
+        (1, "甲镇", "2026-01", "accepted", None, datetime(2026, 2, 3)),
+        (2, "甲镇", "2026-02", "accepted", None, datetime(2026, 3, 3)),
+        (3, "甲镇", "2026-03", "accepted", None, datetime(2026, 4, 3)),
+        (4, "乙镇", "2026-02", "accepted", None, datetime(2026, 3, 3)),
+        (5, "乙镇", "2026-03", "accepted", None, datetime(2026, 4, 3)),  # left blank
+        (6, "丙镇", "2026-02", "accepted", 7, datetime(2026, 3, 3)),  # corrected by 7
+        (7, "丙镇", "2026-02", "accepted", None, datetime(2026, 4, 20)),  # late correction
+        (8, "丁镇", "2026-01", "accepted", None, datetime(2026, 2, 3)),
+        (9, "丁镇", "2026-02", "accepted", None, datetime(2026, 3, 3)),  # left blank
+        (10, "丁镇", "2026-03", "accepted", None, datetime(2026, 4, 3)),  # no row for it
+        (11, "戊镇", "2026-03", "accepted", 12, datetime(2026, 4, 2)),
+        (12, "戊镇", "2026-03", "accepted", None, datetime(2026, 4, 3)),
+        (13, "己镇", "2026-02", "accepted", None, datetime(2026, 3, 3)),
+        (14, "己镇", "2026-03", "rejected", None, datetime(2026, 4, 3)),
+        (15, "庚镇", "2026-03", "accepted", None, datetime(2026, 4, 3)),  # not assigned
+    ]
+    for sid, unit, period, status, superseded_by, received in files:
+        con.execute(
+            "INSERT INTO submissions (submission_id, sha256, file_name, archive_path, unit, period, "
+            "status, superseded_by, received_at, ingested_at, rows, receipt) "
+            "VALUES (?, '', '', '', ?, ?, ?, ?, ?, ?, 1, '')",
+            [sid, unit, period, status, superseded_by, received, received],
+        )
+    figures = [  # (submission, unit, period, cumulative value)
+        (1, "甲镇", "2026-01", 10), (2, "甲镇", "2026-02", 20), (3, "甲镇", "2026-03", 30),
+        (4, "乙镇", "2026-02", 25), (5, "乙镇", "2026-03", None),
+        (6, "丙镇", "2026-02", 40), (7, "丙镇", "2026-02", 35),
+        (8, "丁镇", "2026-01", 5), (9, "丁镇", "2026-02", None),
+        (11, "戊镇", "2026-03", 60), (12, "戊镇", "2026-03", 50),
+        (13, "己镇", "2026-02", 12), (14, "己镇", "2026-03", 70),
+        (15, "庚镇", "2026-03", 99),
+    ]  # fmt: skip
+    for sid, unit, period, value in figures:
+        con.execute(
+            "INSERT INTO progress_metrics BY NAME SELECT ? AS submission_id, ? AS unit, "
+            "? AS period, '2026-001' AS task_id, 1 AS position, NULL AS month_value, "
+            "?::DOUBLE AS cumulative_value, '进展表' AS sheet, 6 AS row_no, "
+            "'task_id' AS match_method, 100.0 AS match_score",
+            [sid, unit, period, value],
+        )
+    inputs = load_inputs(con, Period(2026, 3), date(2026, 4, 8))
+    got = {r[0]: (r[1], r[2]) for r in inputs.figures.select("unit", "value", "last_period").rows()}
+    con.close()
+    assert got.pop("庚镇", None) in (None, (99, "2026-03"))  # unassigned: not used either way
+    assert got == {
+        "甲镇": (30, "2026-03"),
+        "乙镇": (25, "2026-02"),  # blank in March: February carried forward
+        "丙镇": (35, "2026-02"),  # the late correction of February wins
+        "丁镇": (5, "2026-01"),  # February blank, March without the row: January
+        "戊镇": (50, "2026-03"),  # the later March file
+        "己镇": (12, "2026-02"),  # the rejected March file does not count
+    }
