@@ -466,10 +466,15 @@ def find_layout(sheet: Sheet) -> Layout | None:
     """The header: the row (among the first 30) naming most known columns, completed by
     the rows just above and below it (two-level headers with merged parent cells)."""
     best_row, best = -1, {}
+    header_key, limit = _header_text_key, _MAX_HEADER  # the cells of 30 rows: kept lean
     for r, row in enumerate(sheet.rows[:30]):
         keys: dict[str, int] = {}
         for c, value in enumerate(row):
-            key = _header_key(value) if type(value) is str else None
+            if type(value) is not str or not value:
+                continue
+            if len(value) > limit and "(" not in value and "（" not in value:
+                continue  # as _header_key
+            key = header_key(value)
             if key and key not in keys:
                 keys[key] = c
         if len(keys) > len(best):
@@ -529,6 +534,8 @@ def _is_note_row(row: list[Any]) -> str | None:
     """The text of a notes row ("填报人：…", "注：…"): its first filled cell is such a text."""
     for value in row:
         if isinstance(value, str) and value.strip():
+            if value.lstrip()[0].isascii():
+                return None  # every note word is Chinese (a task id, a number: not a note)
             text = normalise_text(value)
             return text if _NOTE.match(text) else None
         if value not in ("", None):
@@ -809,15 +816,23 @@ def _read_narrative(
         status = parse_status(raw)
     except ValueProblem as exc:
         result.add(ERROR, str(exc), sheet, cell_ref(r, cols["status"]))
+    texts = [_text_cell(row, cols.get(key)) for key in ("progress", "issues", "next_steps")]
     item = narratives.get(task.task_id)
     if item is None:
+        if status is None and texts == [None, None, None]:
+            return  # nothing said about the task (yet)
         item = narratives[task.task_id] = TaskNarrative(task.task_id, None, None, None, None)
     item.status = item.status or status
-    item.progress = item.progress or text_or_none(_cell(row, cols, "progress"))
-    item.issues = item.issues or text_or_none(_cell(row, cols, "issues"))
-    item.next_steps = item.next_steps or text_or_none(_cell(row, cols, "next_steps"))
-    if not any((item.status, item.progress, item.issues, item.next_steps)):
-        del narratives[task.task_id]
+    item.progress = item.progress or texts[0]
+    item.issues = item.issues or texts[1]
+    item.next_steps = item.next_steps or texts[2]
+
+
+def _text_cell(row: list[Any], c: int | None) -> str | None:
+    if c is None or c >= len(row):
+        return None
+    value = row[c]
+    return None if value == "" or value is None else text_or_none(value)
 
 
 def _read_figure(
