@@ -10,7 +10,9 @@ Prepared once, untimed (in a temp directory):
   files sitting in data/inbox/ (not yet ingested; arrival times spread from 2 April
   09:00 as in tests/conftest.py). The data/ directory is then kept as a pristine copy.
 * a loopback receiver: tests.servers.BotServer, a real threaded HTTP server on
-  127.0.0.1 that answers like DingTalk (加签 checked), WeCom and Feishu group bots.
+  127.0.0.1 that answers like DingTalk (加签 checked), WeCom and Feishu group bots, with a
+  listen backlog of 128 instead of http.server's 5 (deliver sends to several bots at once,
+  and a dropped connection attempt costs a 1 s SYN retry; the vendors' gateways do not drop).
 * config/channels.yaml in the workspace copy: one channel for every unit and leader of
   config/units.yaml, round-robin dtalk:// (markdown, signed), wxbot:// (markdown) and
   fsbot:// (text), each recipient with its own bot token as a ${ENV} reference (set in
@@ -609,7 +611,15 @@ def main(argv: list[str] | None = None) -> int:
         child_main(args.child, args.workspace, args.out, args.profile_out)
         return 0
 
+    from http.server import ThreadingHTTPServer
+
     from tests.servers import BotServer
+
+    # The loopback receiver stands in for the vendors' gateways, which accept many connections at
+    # once. http.server listens with a backlog of 5: with more bots sent to at once (deliver's
+    # `concurrency`), a busy receiver drops connection attempts, and each drop costs a 1 s SYN
+    # retry that measures the stand-in, not ducha. (tests.servers.BotServer keeps the default.)
+    ThreadingHTTPServer.request_queue_size = 128
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ducha-e2e-"))
