@@ -4,6 +4,12 @@ Inputs come from DuckDB (the register, the latest accepted figures, declared
 statuses, arrival times); the rules are vectorised polars expressions in small
 functions; the results are stored per period, so streaks and trends come from
 the database. Statuses: done, on_track, lagging, critical, missing.
+
+Figures: the period's own, and only for the assigned rows it lacks or left blank,
+the latest earlier one of the year (eval_latest_figures), always from the files,
+never from earlier judgements (a late or corrected file for an earlier month counts).
+The rules join on Enum / integer keys (prepare): one merge join of the assignments
+with the figures, small joins for everything per metric, per unit or per task.
 """
 
 from __future__ import annotations
