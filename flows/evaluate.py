@@ -33,6 +33,7 @@ STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
 BAD = ("lagging", "critical")
 SUBMISSION_ORDER = ("on_time", "late", "missing")
 STATUS = pl.Enum(STATUS_ORDER)  # statuses are computed as this Enum, written out as strings
+ROLE = pl.Enum(("lead", "responsible"))
 
 
 def status_lit(name: str | None) -> pl.Expr:
@@ -224,7 +225,9 @@ def prepare(inputs: Inputs) -> Prepared:
     )
     rows = (
         keys.encode(assignments, "unit", "task_id")
-        .with_columns(keys.key().alias("key"), keys.metric().alias("metric"))
+        .with_columns(
+            pl.col("role").cast(ROLE), keys.key().alias("key"), keys.metric().alias("metric")
+        )
         .sort("key")
         .join(figures, on="key", how="left", maintain_order="left")
         .with_columns(
@@ -678,7 +681,7 @@ def evaluate(inputs: Inputs, settings: Settings) -> Evaluation:
     units = unit_metrics(inputs, settings, prepared, district)
     tasks = task_results(inputs, prepared, district, units)
     ranking = unit_results(inputs, prepared, units)
-    as_text = pl.col("unit", "task_id", "status").cast(pl.String)
+    as_text = pl.col("unit", "task_id", "role", "status").cast(pl.String)
     return Evaluation(
         inputs.period,
         district.with_columns(pl.col("status").cast(pl.String)),
