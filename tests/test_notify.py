@@ -388,6 +388,14 @@ def test_bots_are_sent_to_at_once_each_one_message_at_a_time_in_ledger_order(
             next(i for i, row in enumerate(rows) if row[1].strip() in r.text) for r in arrivals
         ]
         assert order == sorted(order)
+    # every attempt written when claimed and finished with its reply, in the batched commits
+    con = duckdb.connect(str(evaluated.db), read_only=True)
+    attempts = con.sql(
+        "SELECT count(*), count(*) FILTER (WHERE ok AND finished_at >= started_at), "
+        "count(DISTINCT notice_id) FROM outbox_attempts"
+    ).fetchall()[0]
+    con.close()
+    assert attempts == (len(rows), len(rows), len(rows))
 
 
 def test_own_bot_schemes_send_what_apprise_would_send(env: dict, bot: BotServer) -> None:
