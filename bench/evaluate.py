@@ -7,7 +7,8 @@ Three variants evaluate the same period from the same DuckDB file, each in its o
 process, so the peak RSS reported belongs to that variant alone (imports included). The
 time is wall seconds from an open read-only connection to the judgements in memory:
 reading is included, storing is not (ducha's store is timed separately, on a scratch copy
-of the file). Each variant runs --repeat times, interleaved; the best and the median are
+of the file). Modules imported lazily on the first Arrow fetch (pyarrow, about 0.08 s) count
+in every variant. Each variant runs --repeat times, interleaved; the best and the median are
 kept.
 
 All three read the figures the same way (eval_latest_figures): the evaluated month's
@@ -40,9 +41,9 @@ schedule or m/12); done / on_track / lagging / critical by the red threshold wit
 "about" tolerance; growth / level against the target; unit judgements against allocation
 or equal share; milestones by declared status; streak = previous + 1 when lagging or
 critical; units: submission on_time / late / missing against the deadline, on-track share,
-rank. Where a task lists several lead units, the references take the figure of the
+rank. Where a task lists several lead units, all three take the figure of the
 first-listed lead unit that reported one (DESIGN §2: "the first listed leads");
---lead-order alphabetical makes them take ducha's choice instead (see the report).
+--lead-order alphabetical makes the references choose by name instead (a diagnostic).
 
 Checks (in a separate child process): pandas and sql must agree on everything; ducha is
 compared with them on district statuses (task_id, position, status, streak), unit
@@ -72,7 +73,8 @@ fork + exec, so it can show the parent's peak; the parent here stays small).
 
 Output: a table on stdout and bench/results/evaluate.json. Goals: pandas / ducha >= 3,
 ducha / sql <= 2, ducha < 1 s. --profile adds a profile of ducha (each load query timed,
-each rule function timed, cProfile top functions, EXPLAIN ANALYZE of the slowest query).
+with the whole-year query it replaced; EXPLAIN ANALYZE of the two slowest; each step of the
+rules; cProfile top functions; store() statement by statement).
 """
 
 from __future__ import annotations
