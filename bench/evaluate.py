@@ -7,9 +7,10 @@ Three variants evaluate the same period from the same DuckDB file, each in its o
 process, so the peak RSS reported belongs to that variant alone (imports included). The
 time is wall seconds from an open read-only connection to the judgements in memory:
 reading is included, storing is not (ducha's store is timed separately, on a scratch copy
-of the file). Modules imported lazily on the first Arrow fetch (pyarrow, about 0.08 s) count
-in every variant. Each variant runs --repeat times, interleaved; the best and the median are
-kept.
+of the file). Library imports (duckdb, pyarrow, and polars or pandas + numpy) happen before
+the clock in every variant (before, pandas paid its 0.36 s import inside it and ducha and sql
+paid pyarrow's 0.08 s on their first Arrow fetch). Each variant runs --repeat times,
+interleaved; the best and the median are kept.
 
 All three read the figures the same way (eval_latest_figures): the evaluated month's
 figures from the latest accepted files, and, only for the assigned (unit, task, metric)
@@ -772,6 +773,8 @@ def build_dataset(p: Params) -> Dataset:
 
 
 def run_ducha(spec: Spec) -> dict[str, Any]:
+    import pyarrow  # noqa: F401 - imported before the clock (DuckDB's .pl() needs it)
+
     from flows.db import connect
     from flows.evaluate import Settings as DuchaSettings
     from flows.evaluate import evaluate, load_inputs, store
@@ -1034,6 +1037,9 @@ def profile_store(spec: Spec, result: Any, settings: Any) -> dict[str, Any]:
 
 def run_pandas(spec: Spec) -> dict[str, Any]:
     import duckdb
+    import numpy  # noqa: F401 - imported before the clock, like polars for ducha
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
 
     con = duckdb.connect(spec.db, read_only=True)
     start_rss = current_rss_mb()
@@ -1670,6 +1676,7 @@ def sql_statements(spec: Spec) -> list[tuple[str, dict[str, Any]]]:
 
 def run_sql(spec: Spec) -> dict[str, Any]:
     import duckdb
+    import pyarrow  # noqa: F401 - imported before the clock
 
     con = duckdb.connect(spec.db, read_only=True)
     statements = sql_statements(spec)
