@@ -2,7 +2,7 @@
 -- each month: the period's own figures, and for the assigned (unit, task, metric) rows the period
 -- lacks or left blank, the latest earlier figure of the year (carried forward). Only those rows'
 -- earlier months are aggregated. `eval_assigned` (unit, task_id, position) is registered by the caller.
-WITH current AS (
+WITH current AS NOT MATERIALIZED (  -- read twice: cheaper than keeping 400k rows
     SELECT p.unit, p.task_id, p.position, p.cumulative_value AS value, p.period AS last_period
     FROM progress_metrics p
     JOIN latest_submissions s USING (submission_id)
