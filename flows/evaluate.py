@@ -237,7 +237,7 @@ def prepare(inputs: Inputs) -> Prepared:
     )
     shares = keys.encode(
         schedule_share(inputs.metrics, inputs.schedule, inputs.period.month), "task_id"
-    ).with_columns(keys.metric().alias("metric"))
+    ).with_columns(keys.metric().alias("metric"), pl.col("kind", "bound").cast(pl.Categorical))
     return Prepared(keys, rows, shares)
 
 
@@ -420,7 +420,7 @@ def district_metrics(inputs: Inputs, settings: Settings, prepared: Prepared) -> 
         .cast(pl.Int32)
         .alias("streak")
     )
-    return frame.select(
+    return frame.with_columns(pl.col("kind", "bound").cast(pl.String)).select(
         "task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
         "completion", "gap", "source", "carried", "status", "streak",
     ).sort("task_id", "position")  # fmt: skip
