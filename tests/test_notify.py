@@ -451,3 +451,32 @@ def test_duplicate_channel_names_are_rejected(
     data["recipients"]["工信局"].append(dict(data["recipients"]["工信局"][0]))
     configure(evaluated, data)
     assert_user_error(evaluated, ["channels", "check"], "工信局钉钉群", "重复")
+
+
+def test_bot_urls_are_split_as_apprise_splits_them() -> None:
+    """ducha splits plain bot URLs itself (no apprise import); the result is apprise's."""
+    from apprise.utils.parse import parse_url
+
+    from flows.channels import _PLAIN_URL, _meta
+
+    urls = [
+        "dtalks://oapi.dingtalk.com/robot/send?access_token=abc-123&secret=SEC0a9",
+        "wxbot://127.0.0.1:8080/cgi-bin/webhook/send?key=k_1.x~",
+        "fsbots://open.feishu.cn/open-apis/bot/v2/hook/tok-9",
+        "dtalk://h/robot/send?Access_Token=X&&b",
+        "dtalk://H.Example.COM:99",
+        "dtalk://h/x?k=1&k=2&=v&j==v&e=",
+        # not plain: apprise's parser
+        "dtalk://h/robot/send/",
+        "dtalk://h//x?k=a+b",
+        "dtalk://h/x?k=a%2Fb;c=d",
+        "dtalk://u:p@h/x",
+        "dtalk://h/robot/send?",
+    ]
+    plain = [u for u in urls if _PLAIN_URL.fullmatch(u)]
+    assert len(plain) == 6
+    for url in urls:
+        theirs = parse_url(url, verify_host=False, simple=True) or {}
+        ours = _meta(url) or {}
+        for key in ("host", "port", "fullpath", "qsd"):  # what the bot handlers read
+            assert ours.get(key) == theirs.get(key), (url, key)
