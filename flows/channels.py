@@ -406,6 +406,21 @@ def _own(url: str) -> tuple[Any, bool] | None:
     return None
 
 
+def lane(channel_url: str) -> str:
+    """Messages in one lane are sent one at a time. Each group bot (ducha's schemes) is a lane
+    of its own: the vendors serve many bots from one host. Any other channel shares a lane
+    with those on the same server (an SMTP server, a webhook host), which then never sees more
+    than one ducha connection at once."""
+    checked = checked_url(channel_url)
+    if _own(checked) is not None:
+        return channel_url
+    try:
+        host = urllib.parse.urlsplit(checked).hostname
+    except ValueError:
+        host = None
+    return f"{checked.partition('://')[0].lower()}://{host}" if host else channel_url
+
+
 # A bot URL with nothing to unquote or tidy: scheme://host[:port]/path?key=value&…
 _PLAIN_URL = re.compile(
     r"[a-z]+://(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"

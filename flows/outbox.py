@@ -7,7 +7,9 @@ and adds nothing; a notice whose content changed is a new notice.
 
 Delivery sends to several bots at once (`concurrency` in channels.yaml, default
 16) but never has more than one message in flight per bot, so each bot gets its
-messages in ledger order and its rate limit holds as before. One thread (the
+messages in ledger order and its rate limit holds as before. Channels other than
+the group bots (e-mail, other apprise URLs) go one at a time per server
+(flows.channels.lane). One thread (the
 caller's) owns the database; a small pool of threads only does the sending.
 
 A message is claimed before it is sent: its row becomes `sending`, with its
@@ -43,6 +45,7 @@ from flows.channels import (
     ChannelConfig,
     RateLimiter,
     Secrets,
+    lane,
     masked_url,
     resolve,
     send_resolved,
@@ -224,8 +227,10 @@ def deliver(
         return report
     _seed_limiter(con, limiter, channels, now())
     queues: dict[str, deque[tuple]] = {}
+    lanes: dict[str, str] = {}  # bot → its lane: one message in flight per lane
     for row in due:  # one queue per bot, in ledger order
         queues.setdefault(_bot(row[1]), deque()).append(row)
+        lanes.setdefault(_bot(row[1]), lane(row[1]))
     width = max(1, min(concurrency or channels.concurrency, len(queues)))
     urls: dict[str, tuple[str | None, str | None]] = {}  # resolved once per run
     busy: dict[Future[_Reply], str] = {}  # in flight → its bot
@@ -249,9 +254,14 @@ def deliver(
                 wait(busy, timeout=LINGER, return_when=ALL_COMPLETED)
                 lingered = True
                 continue
-            in_flight = set(busy.values())
-            free = [bot for bot in queues if bot not in in_flight]
-            ready = [bot for bot in free if limiter.wait_time(bot) <= 0][: width - len(busy)]
+            taken = {lanes[bot] for bot in busy.values()}
+            free = [bot for bot in queues if lanes[bot] not in taken]
+            ready = []
+            for bot in free:
+                room = len(busy) + len(ready) < width
+                if room and lanes[bot] not in taken and limiter.wait_time(bot) <= 0:
+                    ready.append(bot)
+                    taken.add(lanes[bot])
             if ready or (replies and busy):
                 claims = []
                 for bot in ready:

@@ -480,3 +480,55 @@ def test_bot_urls_are_split_as_apprise_splits_them() -> None:
         ours = _meta(url) or {}
         for key in ("host", "port", "fullpath", "qsd"):  # what the bot handlers read
             assert ours.get(key) == theirs.get(key), (url, key)
+
+
+def test_one_message_at_a_time_per_bot_and_per_mail_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group bots are sent to at once, one message each; mail to one SMTP server (and any other
+    non-bot channel on one host) goes one at a time, however many recipients it has."""
+    import threading
+
+    from flows import outbox
+    from flows.channels import ChannelConfig, Secrets, lane
+    from flows.db import connect
+    from flows.notices import Notice
+
+    urls = [f"wxbot://127.0.0.1:9/cgi-bin/webhook/send?key=bot{b}" for b in range(3)] + [
+        f"mailtos://ducha:pw@smtp.example.gov.cn?to=u{m}@example.gov.cn" for m in range(4)
+    ]
+    assert len({lane(u) for u in urls}) == 4  # three bots, one mail server
+    messages = []
+    for i in range(28):
+        url = urls[i % len(urls)]
+        notice = Notice("chase", f"单位{i}", "标题", {})
+        body = f"第{i}条"
+        messages.append(
+            outbox.Message(f"k{i}", notice, "群", url, "text", 1, 1, "标题", body, f"h{i}")
+        )
+    con = connect(tmp_path / "ducha.duckdb")
+    outbox.enqueue(con, messages, "2026-03", tmp_path / "outbox")
+    lock = threading.Lock()
+    in_flight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    order: dict[str, list[str]] = {}
+
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+        with lock:
+            in_flight[lane(url)] += 1
+            most[lane(url)] = max(most[lane(url)], in_flight[lane(url)])
+            most["all"] = max(most["all"], sum(in_flight.values()))
+            order.setdefault(url, []).append(body)
+        time.sleep(0.05)
+        with lock:
+            in_flight[lane(url)] -= 1
+        return True, None
+
+    monkeypatch.setattr(outbox, "send_resolved", fake_send)
+    report = outbox.deliver(con, ChannelConfig(), Secrets())
+    assert report.sent == 28 and report.failed == 0
+    assert most["all"] == 4  # the three bots and the mail server at once …
+    assert all(most[lane(u)] == 1 for u in urls)  # … each one message at a time
+    for url in urls:  # in ledger order
+        assert order[url] == [m.body for m in messages if m.channel_url == url]
+    con.close()
