@@ -56,7 +56,11 @@ to show where the time goes: the tasks' own run times against Prefect's overhead
 The machine may be shared: wall times move with the load (recorded per run), so the child's
 CPU seconds over the timed call (all its threads) are recorded too. The floor is mostly
 waiting, not CPU: Prefect 3.8's flow-run heartbeat thread sleeps in 1 s steps and is joined
-when the run ends, which costs up to 1 s per flow call (in the ducha flow as well).
+when the run ends, which costs up to 1 s per flow call (in the ducha flow as well, at a
+random phase: the ratio moves by up to ~0.8 between runs). One Prefect cost falls on the
+ducha flow alone: it has parameters, and Prefect serializes them with FastAPI's
+jsonable_encoder, whose first import (~0.25 s) happens inside the flow call; the floor flow
+has no parameters.
 
 Output: a table on stdout and bench/results/e2e.json (the exit status is 1 only when a
 check fails; a missed goal is reported as such). Goals: flow / floor <= 1.5 (best of
