@@ -82,9 +82,23 @@ def start_worker(env: dict, workers: list, name: str) -> None:
 
 
 def api(env: dict, method: str, path: str, body: dict | None = None) -> object:
-    reply = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
-    reply.raise_for_status()
-    return reply.json()
+    """A call to the server's API. Reads are tried again on a server error: on a loaded
+    machine the server's SQLite can be busy for a moment (seen once as a 500 in CI-like runs)."""
+    reads = method == "GET" or path.endswith("/filter")
+    for attempt in range(5 if reads else 1):
+        try:
+            reply = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
+        except httpx.TransportError:
+            if not reads or attempt == 4:
+                raise
+            time.sleep(1)
+            continue
+        if reply.status_code >= 500 and reads and attempt < 4:
+            time.sleep(1)
+            continue
+        reply.raise_for_status()
+        return reply.json()
+    raise AssertionError("unreachable")
 
 
 def wujin_workspace(root: Path, months_db: Path) -> Path:
