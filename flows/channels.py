@@ -135,8 +135,8 @@ class Channel:
 
     @property
     def bot_key(self) -> str:
-        """Channels that share a bot (the same URL) share its rate limit."""
-        return hashlib.sha256(self.url.encode()).hexdigest()[:12]
+        """Channels that share a bot share its rate limit (see bot_identity)."""
+        return hashlib.sha256(bot_identity(self.url).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -406,19 +406,45 @@ def _own(url: str) -> tuple[Any, bool] | None:
     return None
 
 
+def bot_identity(channel_url: str) -> str:
+    """One string per group bot however its URL is written: apprise's spelling and ducha's
+    (dingtalk://T/ and dtalks://oapi.dingtalk.com/robot/send?access_token=T), query order,
+    with or without the signing secret. Other channels: the URL as configured."""
+    checked = checked_url(channel_url)
+    if _own(checked) is None:
+        return channel_url
+    try:
+        parts = urllib.parse.urlsplit(checked)
+        query = sorted(
+            (k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+            if k != "secret"
+        )  # fmt: skip
+        host = (parts.hostname or "").lower()
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return channel_url
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path}?{urllib.parse.urlencode(query)}"
+
+
 def lane(channel_url: str) -> str:
     """Messages in one lane are sent one at a time. Each group bot (ducha's schemes) is a lane
     of its own: the vendors serve many bots from one host. Any other channel shares a lane
     with those on the same server (an SMTP server, a webhook host), which then never sees more
-    than one ducha connection at once."""
+    than one ducha connection at once. Mail goes through the `smtp=` server when the URL names
+    one (apprise's rule), else the address's host; mailto and mailtos to one server share it."""
     checked = checked_url(channel_url)
     if _own(checked) is not None:
-        return channel_url
+        return bot_identity(channel_url)
     try:
-        host = urllib.parse.urlsplit(checked).hostname
+        parts = urllib.parse.urlsplit(checked)
+        host = parts.hostname
+        scheme = parts.scheme.lower()
+        if scheme in ("mailto", "mailtos"):
+            smtp = dict(urllib.parse.parse_qsl(parts.query)).get("smtp")
+            return f"mail://{(smtp or host or '').lower()}" if smtp or host else channel_url
     except ValueError:
-        host = None
-    return f"{checked.partition('://')[0].lower()}://{host}" if host else channel_url
+        host, scheme = None, ""
+    return f"{scheme}://{host}" if host else channel_url
 
 
 # A bot URL with nothing to unquote or tidy: scheme://host[:port]/path?key=value&…

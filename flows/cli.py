@@ -516,7 +516,7 @@ def notify_cmd(
     typer.echo(f"  新写入发件箱 {result.new} 条，此前已有 {result.known} 条（不重复发送）")
     typer.echo(
         f"  本次发送成功 {result.sent} 条，失败 {result.failed} 条（将按退避时间重试），"
-        f"因频率限制顺延 {result.deferred} 条"
+        f"因频率限制或排在未发出的消息之后顺延 {result.deferred} 条"
     )
     files = [i for i in result.notices if i["status"] == "unconfigured"]
     if files:

@@ -22,9 +22,14 @@ recorded, and in the ledger at most one message per bot, and at most
 `concurrency` in all, is ever `sending`. A crash (kill -9) can repeat only
 those: the messages in flight, or whose reply had come but was not yet
 recorded; with `concurrency: 1`, at most one message. On the next run a
-`sending` row is sent again, because nobody knows whether its reply came. A
-message recorded as sent is never sent again, and none is lost. Failures are
-retried with exponential backoff up to `max_attempts`, and stay visible.
+`sending` row is sent again (also after its last allowed attempt), because
+nobody knows whether its reply came. An interruption or a database error in
+this thread records the replies that came before it is raised. A message
+recorded as sent is never sent again, and none is lost. Failures are retried
+with exponential backoff up to `max_attempts`, and stay visible; a bot's later
+messages wait behind its failed one (ledger order holds, and a bot that is down
+is not called once per message). A bot is one bot however its URL is written
+(flows.channels.bot_identity).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +51,7 @@ from flows.channels import (
     ChannelConfig,
     RateLimiter,
     Secrets,
+    bot_identity,
     lane,
     masked_url,
     resolve,
@@ -168,7 +175,7 @@ def _write_file(folder: Path, m: Message) -> str:
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
-    deferred: int = 0  # held back by a bot's rate limit, for the next run
+    deferred: int = 0  # for the next run: held back by a bot's rate limit or a failed message
     gave_up: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -215,7 +222,13 @@ def deliver(
     limiter = RateLimiter(channels.rate_limit)
     query = (
         "SELECT notice_id, channel_url, title, body, body_format, attempts FROM outbox "
-        "WHERE status IN ('pending', 'failed', 'sending') AND attempts < $max AND next_attempt_at <= $now"
+        # `sending`: left by a crash mid-attempt, sent again even after the last attempt
+        "WHERE ((status IN ('pending', 'failed') AND attempts < $max)"
+        " OR (status = 'sending' AND attempts <= $max)) AND next_attempt_at <= $now"
+        # a bot gets its messages in ledger order: none while an earlier one waits for a retry
+        " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel_url = outbox.channel_url"
+        " AND e.notice_id < outbox.notice_id AND e.status = 'failed' AND e.attempts < $max"
+        " AND e.next_attempt_at > $now)"
         + (" AND period = $period" if period else "")
         + " ORDER BY notice_id"
     )
@@ -237,67 +250,83 @@ def deliver(
     replies: list[_Reply] = []  # came in, not yet recorded
     waited = 0.0
     lingered = False  # whether the replies in hand have waited for the others in flight
-    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="ducha-send") as pool:
-        while queues or busy:
-            for future in [f for f in busy if f.done()]:
-                del busy[future]
-                reply = future.result()
-                # counted when the reply came: the bot saw it no later than that, so the
-                # window holds on its side
-                limiter.record(reply.claim.bot, reply.clock)
-                replies.append(reply)
-            if not queues and not busy:
-                break
-            if replies and busy and not lingered:
-                # gather the replies on their way into one commit, and let the senders finish
-                # before the database takes its turn (they would only slow each other down)
-                wait(busy, timeout=LINGER, return_when=ALL_COMPLETED)
-                lingered = True
-                continue
-            taken = {lanes[bot] for bot in busy.values()}
-            free = [bot for bot in queues if lanes[bot] not in taken]
-            ready = []
-            for bot in free:
-                room = len(busy) + len(ready) < width
-                if room and lanes[bot] not in taken and limiter.wait_time(bot) <= 0:
-                    ready.append(bot)
-                    taken.add(lanes[bot])
-            if ready or (replies and busy):
-                claims = []
-                for bot in ready:
-                    notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
-                    if not queues[bot]:
-                        del queues[bot]
-                    claims.append(
-                        _Claim(notice_id, attempts + 1, bot, url, title, body, body_format, now())
-                    )
-                with transaction(con):  # the replies so far and the next claims: one commit
-                    _record(con, channels, report, replies)
-                    _claim(con, claims)
-                replies, lingered = [], False
-                for claim in claims:  # only now, committed as `sending`, do they leave
-                    if claim.channel_url not in urls:
-                        urls[claim.channel_url] = resolve(claim.channel_url, secrets)
-                    target, error = urls[claim.channel_url]
-                    busy[pool.submit(_send, claim, target, error, secrets, now)] = claim.bot
-                continue
-            if busy:
-                timeout = None  # a reply frees a bot; so may a window opening for an idle one
-                if free and len(busy) < width:
-                    timeout = min(limiter.wait_time(bot) for bot in free)
-                wait(busy, timeout=timeout, return_when=FIRST_COMPLETED)
-                continue
-            # nothing in flight, and every bot with messages waits for its window
-            pause = min(limiter.wait_time(bot) for bot in queues)
-            if waited + pause > max_wait:  # the rest waits for the next run
-                report.deferred += sum(len(q) for q in queues.values())
-                break
-            if replies:  # nothing stays unrecorded while we wait
-                with transaction(con):
-                    _record(con, channels, report, replies)
-                replies, lingered = [], False
-            sleep(pause)
-            waited += pause
+    try:
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="ducha-send") as pool:
+            while queues or busy:
+                for future in [f for f in busy if f.done()]:
+                    del busy[future]
+                    reply = future.result()
+                    # counted when the reply came: the bot saw it no later than that, so the
+                    # window holds on its side
+                    limiter.record(reply.claim.bot, reply.clock)
+                    replies.append(reply)
+                    if not reply.ok and reply.claim.bot in queues:  # the rest after it, later
+                        report.deferred += len(queues.pop(reply.claim.bot))
+                if not queues and not busy:
+                    break
+                if replies and busy and not lingered:
+                    # gather the replies on their way into one commit, and let the senders finish
+                    # before the database takes its turn (they would only slow each other down)
+                    wait(busy, timeout=LINGER, return_when=ALL_COMPLETED)
+                    lingered = True
+                    continue
+                taken = {lanes[bot] for bot in busy.values()}
+                free = [bot for bot in queues if lanes[bot] not in taken]
+                ready = []
+                for bot in free:
+                    room = len(busy) + len(ready) < width
+                    if room and lanes[bot] not in taken and limiter.wait_time(bot) <= 0:
+                        ready.append(bot)
+                        taken.add(lanes[bot])
+                if ready or (replies and busy):
+                    claims = []
+                    for bot in ready:
+                        notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
+                        if not queues[bot]:
+                            del queues[bot]
+                        claims.append(
+                            _Claim(
+                                notice_id, attempts + 1, bot, url, title, body, body_format, now()
+                            )
+                        )
+                    with transaction(con):  # the replies so far and the next claims: one commit
+                        _record(con, channels, report, replies)
+                        _claim(con, claims)
+                    replies, lingered = [], False
+                    for claim in claims:  # only now, committed as `sending`, do they leave
+                        if claim.channel_url not in urls:
+                            urls[claim.channel_url] = resolve(claim.channel_url, secrets)
+                        target, error = urls[claim.channel_url]
+                        busy[pool.submit(_send, claim, target, error, secrets, now)] = claim.bot
+                    continue
+                if busy:
+                    timeout = None  # a reply frees a bot; so may a window opening for an idle one
+                    if free and len(busy) < width:
+                        timeout = min(limiter.wait_time(bot) for bot in free)
+                    wait(busy, timeout=timeout, return_when=FIRST_COMPLETED)
+                    continue
+                # nothing in flight, and every bot with messages waits for its window
+                pause = min(limiter.wait_time(bot) for bot in queues)
+                if waited + pause > max_wait:  # the rest waits for the next run
+                    report.deferred += sum(len(q) for q in queues.values())
+                    break
+                if replies:  # nothing stays unrecorded while we wait
+                    with transaction(con):
+                        _record(con, channels, report, replies)
+                    replies, lingered = [], False
+                sleep(pause)
+                waited += pause
+    except BaseException:
+        # Interrupted, or a database error: the pool has been waited for on the way out, so
+        # every message that left has its reply. Record them (messages known delivered must
+        # not stay `sending`, to be sent again by a retry), without hiding the first error.
+        replies += [
+            f.result() for f in busy if f.done() and not f.cancelled() and not f.exception()
+        ]
+        if replies:
+            with suppress(Exception), transaction(con):
+                _record(con, channels, report, replies)
+        raise
     if replies:
         with transaction(con):
             _record(con, channels, report, replies)
@@ -316,7 +345,7 @@ def _send(
 
 
 def _bot(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:12]
+    return hashlib.sha256(bot_identity(url).encode()).hexdigest()[:12]
 
 
 def _seed_limiter(
@@ -324,9 +353,11 @@ def _seed_limiter(
 ) -> None:
     """Messages sent by earlier runs still count against a bot's window."""
     since = now - timedelta(seconds=channels.rate_limit.seconds)
-    recent = con.sql(
-        "SELECT o.channel_url, a.finished_at FROM outbox_attempts a JOIN outbox o USING (notice_id) "
-        "WHERE a.finished_at >= $since AND o.channel_url IS NOT NULL ORDER BY a.finished_at",
+    recent = con.sql(  # unfinished: in flight when a run was killed; the bot may have it
+        "SELECT o.channel_url, coalesce(a.finished_at, a.started_at) AS seen "
+        "FROM outbox_attempts a JOIN outbox o USING (notice_id) "
+        "WHERE coalesce(a.finished_at, a.started_at) >= $since AND o.channel_url IS NOT NULL "
+        "ORDER BY seen",
         params={"since": since},
     ).fetchall()
     clock = time.time()
