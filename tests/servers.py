@@ -47,6 +47,13 @@ class Received:
         return self.payload.get("markdown", {}).get("title", "")
 
 
+class _Server(ThreadingHTTPServer):
+    # http.server listens with a backlog of 5: with more bots sent to at once the kernel drops
+    # connections, and each costs the client a 1 s SYN retry
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class BotServer:
     """Answers like DingTalk (errcode), WeCom (errcode) and Feishu (code) group bots.
@@ -113,7 +120,7 @@ class BotServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
