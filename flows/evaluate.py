@@ -208,7 +208,13 @@ def prepare(inputs: Inputs) -> Prepared:
     tasks = pl.concat(
         [assignments["task_id"].unique(), inputs.metrics["task_id"], inputs.tasks["task_id"]]
     )
-    top = max(assignments["position"].max() or 0, inputs.figures["position"].max() or 0)
+    # every metric's position counts, also of tasks nobody is assigned to: else two metrics
+    # could share a key (task * n_positions + position)
+    top = max(
+        assignments["position"].max() or 0,
+        inputs.figures["position"].max() or 0,
+        inputs.metrics["position"].max() or 0,
+    )
     keys = Keys(
         unit=pl.Enum(assignments["unit"].unique().drop_nulls().sort()),
         task=pl.Enum(tasks.unique().drop_nulls().sort()),
@@ -221,8 +227,13 @@ def prepare(inputs: Inputs) -> Prepared:
         keys.encode(inputs.figures, "unit", "task_id")
         .filter(pl.col("position") >= 0)
         .select(keys.key().alias("key"), "value", "last_period")
+        .filter(pl.col("key").is_not_null())  # a unit or task not in the assignments
         .sort("key")
     )
+    if figures["key"].is_duplicated().any():
+        # one latest file per unit and month, one row per metric of a file (ingest): anything
+        # else would silently double rows in the sums below
+        raise RuntimeError("研判数据有误：同一单位同一指标出现多个最新数据，请检查进展数据")
     rows = (
         keys.encode(assignments, "unit", "task_id")
         .with_columns(
