@@ -1012,7 +1012,8 @@ def _checked(
     workers = worker_count(len(files))
     if not workers:
         for path in files:
-            yield check_file(receive(path, archive_dir), ctx, unit=unit, period=period)
+            found = receive(path, archive_dir, ctx.accepted)  # accepted before: not parsed
+            yield check_file(found, ctx, unit=unit, period=period)
         return
     for path, checked in _check_in_workers(files, ctx, archive_dir, unit, period, workers):
         if checked is not None and checked.sha256 in ctx.accepted and checked.status != "duplicate":

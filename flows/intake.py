@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Container
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from flows.errors import UserError
 from flows.spreadsheet import FileRejected, Workbook, read_workbook
 
 # Worker processes pay off from about this many files (they take ~0.5 s to start); below,
@@ -70,7 +72,7 @@ def archive_file(data: bytes, sha: str, suffix: str, archive_dir: Path) -> Path:
     return target
 
 
-def receive(path: Path, archive_dir: Path, known: frozenset[str] = frozenset()) -> Received:
+def receive(path: Path, archive_dir: Path, known: Container[str] = frozenset()) -> Received:
     """Read, hash, archive and parse one file; `known`: hashes accepted before (not parsed)."""
     try:
         data = path.read_bytes()
@@ -93,10 +95,11 @@ def worker_count(files: int) -> int:
     """How many worker processes read a batch of this many files (0: none)."""
     configured = os.environ.get("DUCHA_INGEST_WORKERS", "").strip()
     if configured:
-        try:
-            count = int(configured)
-        except ValueError:
-            count = 0
+        if not configured.isdigit():
+            raise UserError(
+                f"环境变量 DUCHA_INGEST_WORKERS 应为非负整数（工作进程数，0 为不用），而不是“{configured}”"
+            )
+        count = int(configured)
         return count if count > 1 else 0
     if files < PARALLEL_FROM:
         return 0
