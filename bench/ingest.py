@@ -507,7 +507,8 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
     from flows.units import UnitRegister
     from flows.workspace import Workspace
 
-    _import_if_installed("pandas")  # pyarrow imports it on first pa.array(); imports are untimed
+    for module in ("pandas", "polars"):  # imports are untimed (pyarrow imports pandas on first
+        _import_if_installed(module)  # pa.array(); the batch write imports polars)
     db = work / "ducha.duckdb"
     import_targets(db, ds.config, ds.table)  # migrations + target register: not timed
     register = UnitRegister.load(ds.config)

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from flows.errors import UserError
 from flows.workspace import SQL_DIR
+
+if TYPE_CHECKING:  # imported where a connection is opened: checking files needs no DuckDB
+    import duckdb
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -62,6 +64,8 @@ def connect(
     lock error. A scheduled run and a supervisor's run therefore queue here,
     and give up with a plain message when the other one takes too long.
     """
+    import duckdb
+
     if read_only and not path.exists():
         raise UserError(f"数据库 {path} 不存在，请先导入目标任务分解表（ducha targets import）")
     path.parent.mkdir(parents=True, exist_ok=True)

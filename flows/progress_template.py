@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flows.db import sql
 from flows.periods import Period
+
+if TYPE_CHECKING:  # worker processes that check files read UnitTasks without DuckDB
+    import duckdb
 
 META_SHEET = "ducha"
 MAIN_SHEET = "进展表"
