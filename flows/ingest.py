@@ -18,6 +18,7 @@ when one process checks every file in order (tests/test_ingest_crash.py compares
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import re
@@ -1061,6 +1062,7 @@ def _init_worker(
     _WORKER.update(
         ctx=ctx, known=frozenset(ctx.accepted), archive_dir=archive_dir, unit=unit, period=period
     )
+    gc.freeze()  # the context lives as long as the worker: collections need not walk it
     threading.Thread(target=_exit_with, args=(parent,), name="ducha-parent", daemon=True).start()
 
 
