@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import threading
@@ -1107,11 +1108,12 @@ def _check_in_workers(
     """Files checked by worker processes, yielded in order (None: check it here). Workers
     take about half a second to start (they import what checking needs): they are started
     on a thread while this process checks the first files itself."""
+    context = multiprocessing.get_context("forkserver")  # never fork DuckDB's threads
+    context.set_forkserver_preload(["flows.ingest"])
+    multiprocessing.forkserver.ensure_running()  # it imports flows.ingest while the context loads
     frozen = ctx.frozen_copy()
     chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
     own = min(len(chunks), SERIAL_CHUNKS)
-    context = multiprocessing.get_context("forkserver")  # never fork DuckDB's threads
-    context.set_forkserver_preload(["flows.ingest"])
     pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker,
         initargs=(frozen, archive_dir, unit, period, os.getpid()),
