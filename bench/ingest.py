@@ -94,7 +94,8 @@ SHAPING_SOURCES = (
     "flows/register.py",
     "flows/table_reader.py",
     "flows/units.py",
-    "sql/reporting_rows.sql",
+    "sql/reporting_assignments.sql",
+    "sql/reporting_task_lines.sql",
 )
 
 MEASURED_SOURCES = ("flows/ingest.py", "flows/spreadsheet.py", "flows/progress_values.py")

@@ -78,7 +78,9 @@ class TaskLines:
 
 def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
     """Every reporting unit's tasks and metrics for the period's year, in table order."""
-    table = con.sql(sql("reporting_rows"), params={"year": period.year}).to_arrow_table()
+    params = {"year": period.year}
+    assignments = con.sql(sql("reporting_assignments"), params=params).to_arrow_table()
+    lines = con.sql(sql("reporting_task_lines"), params=params).to_arrow_table()
     previous: dict[tuple[str, str, int], float] = {}
     before = period.previous()
     if before is not None:
@@ -86,41 +88,49 @@ def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
             sql("previous_cumulative"), params={"period": str(before)}
         ).fetchall():
             previous[(unit, task_id, position)] = value
-    return UnitTasks(table, previous)
+    return UnitTasks(assignments, lines, previous)
 
 
 class UnitTasks(Mapping[str, list[TaskLines]]):
-    """unit -> its TaskLines, from one Arrow table of reporting_rows (ordered by unit), built
-    per unit on first use. Units with the same role and figures in a task share its TaskLines,
-    and units with the same tasks share the list (a thousand towns responsible for the same
-    tasks hold one copy): read them, never change them."""
+    """unit -> its TaskLines, built per unit on first use from two Arrow tables: who reports
+    what (reporting_assignments: unit, role, task, metric, allocation; ordered by unit) and
+    the tasks' texts and targets (reporting_task_lines, once per task). Units with the same
+    role and figures in a task share its TaskLines, and units with the same tasks share the
+    list (a thousand towns responsible for the same tasks hold one copy): read them, never
+    change them."""
 
-    def __init__(self, table: pa.Table, previous: dict[tuple[str, str, int], float]) -> None:
-        self._table = table
+    def __init__(
+        self, assignments: pa.Table, lines: pa.Table, previous: dict[tuple[str, str, int], float]
+    ) -> None:
+        self._assignments = assignments
+        self._lines = lines
         self._previous = previous
         self._rows: dict[str, tuple[int, int]] = {}  # unit -> (first row, row count)
-        runs = pc.run_end_encode(table.column("unit").combine_chunks())
+        runs = pc.run_end_encode(assignments.column("unit").combine_chunks())
         start = 0
         for unit, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
             self._rows[unit] = (start, end - start)
             start = end
-        # What differs between units, as Python lists; the rest is read per task when needed.
+        # What differs between units, as Python lists.
         self._roles, self._task_ids, self._positions, self._allocations = (
-            table.column(name).to_pylist() for name in ("role", "task_id", "position", "allocation")
+            assignments.column(name).to_pylist()
+            for name in ("role", "task_id", "position", "allocation")
         )
+        self._texts: dict[str, list[dict[str, Any]]] = {}  # task id -> its lines, one per metric
+        for line in lines.to_pylist():
+            self._texts.setdefault(line["task_id"], []).append(line)
         self._built: dict[str, list[TaskLines]] = {}
         self._shared: dict[tuple[Any, ...], TaskLines] = {}
         self._lists: dict[tuple[int, ...], list[TaskLines]] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled small (for worker processes): the table's repeated texts dictionary-encoded,
-        nothing built yet."""
-        table = self._table
-        for i, column in enumerate(table.columns):
-            name = table.field(i).name
-            if name != "unit" and pa.types.is_string(column.type):  # unit: run-end encoded
-                table = table.set_column(i, name, column.dictionary_encode())
-        return (_unpickled_unit_tasks, (table, self._previous))
+        """Pickled small (for worker processes): roles and task ids dictionary-encoded, the
+        tasks' texts once, nothing built yet."""
+        table = self._assignments
+        for name in ("role", "task_id"):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, table.column(i).dictionary_encode())
+        return (_unpickled_unit_tasks, (table, self._lines, self._previous))
 
     def __getitem__(self, unit: str) -> list[TaskLines]:
         tasks = self._built.get(unit)
@@ -154,39 +164,42 @@ class UnitTasks(Mapping[str, list[TaskLines]]):
             task = self._shared.get(key)
             if task is None:
                 task = self._shared[key] = _task_lines(
-                    self._table.slice(start + first, stop - first), previous[first:stop]
-                )
+                    self._texts[task_ids[first]], roles[first], allocations[first:stop],
+                    previous[first:stop],
+                )  # fmt: skip
             tasks.append(task)
             first = stop
         return self._lists.setdefault(tuple(map(id, tasks)), tasks)
 
 
 def _unpickled_unit_tasks(
-    table: pa.Table, previous: dict[tuple[str, str, int], float]
+    assignments: pa.Table, lines: pa.Table, previous: dict[tuple[str, str, int], float]
 ) -> UnitTasks:
-    """Texts decoded back to plain strings on arrival: reading rows of a dictionary-encoded
+    """Roles and task ids decoded back to plain strings on arrival: reading a dictionary-encoded
     column into Python is ten times slower, and a worker reads every row once."""
-    for i, column in enumerate(table.schema):
+    for i, column in enumerate(assignments.schema):
         if pa.types.is_dictionary(column.type):
-            table = table.set_column(
-                i, column.name, pc.cast(table.column(i), column.type.value_type)
-            )
-    return UnitTasks(table, previous)
+            plain = pc.cast(assignments.column(i), column.type.value_type)
+            assignments = assignments.set_column(i, column.name, plain)
+    return UnitTasks(assignments, lines, previous)
 
 
-def _task_lines(rows: pa.Table, previous: list[float | None]) -> TaskLines:
-    """One task's TaskLines from its reporting rows (one per metric)."""
-    lines = rows.to_pylist()
+def _task_lines(
+    lines: list[dict[str, Any]], role: str, allocations: list[float | None],
+    previous: list[float | None],
+) -> TaskLines:  # fmt: skip
+    """One task's TaskLines: its lines (one per metric) with the unit's role, allocations and
+    last month's figures."""
     head = lines[0]
     task = TaskLines(
         head["task_id"], head["seq"], head["goal"], head["content"], list(head["lead_units"]),
-        head["role"],
+        role,
     )  # fmt: skip
-    for line, before in zip(lines, previous, strict=True):
+    for line, allocation, before in zip(lines, allocations, previous, strict=True):
         task.metrics.append(
             MetricLine(
                 line["position"], line["label"], line["target"], line["measure"], line["kind"],
-                line["allocation"], before,
+                allocation, before,
             )
         )  # fmt: skip
     return task

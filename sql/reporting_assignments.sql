@@ -1,7 +1,9 @@
--- What each unit reports for a year: one row per (unit, task, metric); metric 0 = a task with no metric.
--- A unit reports a task it leads (role lead: the district figure) or is responsible for.
+-- Who reports what in a year: one row per (unit, task, metric) with the unit's role and its own
+-- allocation, in table order per unit; metric 0 = a task with no metric. A unit reports a task
+-- it leads (role lead: the district figure) or is responsible for. The task texts and targets
+-- are the same for every unit: reporting_task_lines.sql has them once per task.
 WITH t AS (
-    SELECT * FROM tasks WHERE year = $year AND active
+    SELECT task_id, seq, lead_units, responsible_units FROM tasks WHERE year = $year AND active
 ), assignments AS (
     SELECT DISTINCT t.task_id, u.unit, 'lead' AS role
     FROM t, unnest(t.lead_units) AS u(unit)
@@ -14,16 +16,7 @@ SELECT
     a.unit,
     a.role,
     t.task_id,
-    t.seq,
-    t.goal,
-    t.content,
-    t.lead_units,
     coalesce(m.position, 0) AS position,
-    m.label,
-    m.value AS target,
-    m.unit AS measure,
-    m.kind,
-    m.bound,
     al.value AS allocation
 FROM assignments a
 JOIN t USING (task_id)
