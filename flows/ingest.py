@@ -308,6 +308,9 @@ def _meta(book: Workbook) -> dict[str, str]:
 
 
 def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
+    """The first 填报单位 line and the first 某年某月 in the top rows of the sheets, in order
+    (the search stops once both are found: later sheets hold instructions, long texts
+    that are slow to normalise)."""
     unit = period = None
     for sheet in book.sheets:
         if sheet.name == META_SHEET:
@@ -321,6 +324,8 @@ def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
                     unit = m.group(1)
                 if period is None and (m := _PERIOD_TEXT.search(text)):
                     period = _period_or_none(m.group(1), m.group(2))
+                if unit is not None and period is not None:
+                    return unit, period
     return unit, period
 
 
@@ -579,13 +584,13 @@ def _names_a_task(row: list[Any], columns: dict[str, int], index: UnitIndex) -> 
     return not is_empty(raw_text) and _task_text(raw_text) in index.texts
 
 
-def _repeats_header(row: list[Any], columns: dict[str, int]) -> bool:
+def _repeats_header(row: list[Any], identifying: tuple[int, ...]) -> bool:
     """A header repeated on a new page. Data rows hold task ids, numbers and task texts in
-    the identifying columns, so the row is only checked as a header when one of those holds
-    a header word."""
-    for key in _IDENTIFYING:
-        c = columns.get(key)
-        if c is not None and c < len(row) and _header_key(row[c]):
+    the identifying columns (their indexes), so the row is only checked as a header when
+    one of those holds a header word."""
+    width = len(row)
+    for c in identifying:
+        if c < width and _header_key(row[c]):
             return find_layout(Sheet("", [row])) is not None
     return False
 
@@ -718,6 +723,9 @@ def parse_rows(
             continue
         any_layout = True
         cols = layout.columns
+        identifying = tuple(cols[key] for key in _IDENTIFYING if key in cols)
+        texts = tuple(cols.get(key) for key in _NARRATIVE)
+        figures = tuple((key, cols[key]) for key in ("month", "cumulative") if key in cols)
         last_task: TaskLines | None = None
         used_positions: dict[str, set[int]] = {}
         for r in range(layout.first_data_row, len(sheet.rows)):
@@ -736,7 +744,7 @@ def parse_rows(
                     result.reporter = " ".join(parts)[:200]
                 last_task = None
                 continue
-            if _repeats_header(row, cols):
+            if _repeats_header(row, identifying):
                 continue
             task, method, score = _match_task(
                 row, cols, index, period.year, last_task, result, sheet.name, r
@@ -761,7 +769,7 @@ def parse_rows(
             if position is None:
                 continue
             used.add(position)
-            _read_narrative(result, narratives, task, row, cols, sheet.name, r)
+            _read_narrative(result, narratives, task, row, cols.get("status"), texts, sheet.name, r)
             if position == 0:
                 key = (task.task_id, 0)
                 if key in seen_metrics and method != "continued":
@@ -782,8 +790,8 @@ def parse_rows(
                 continue
             seen_metrics[key] = (sheet.name, r)
             figure = _read_figure(
-                result, task, index.metrics[key], row, cols, sheet.name, r, method, score, period,
-                previous,
+                result, task, index.metrics[key], row, cols, figures, sheet.name, r, method, score,
+                period, previous,
             )  # fmt: skip
             if figure is not None:
                 result.metrics.append(figure)
@@ -830,17 +838,25 @@ def _check_cells(result: FileResult, sheet: Sheet, r: int, cols: dict[str, int])
             )
 
 
+_NARRATIVE = ("progress", "issues", "next_steps")
+
+
 def _read_narrative(
     result: FileResult, narratives: dict[str, TaskNarrative], task: TaskLines, row: list[Any],
-    cols: dict[str, int], sheet: str, r: int,
+    status_column: int | None, text_columns: tuple[int | None, ...], sheet: str, r: int,
 ) -> None:  # fmt: skip
+    """The row's 完成状态 and texts (columns of _NARRATIVE) for its task."""
     status = None
-    raw = _cell(row, cols, "status")
-    try:
-        status = parse_status(raw)
-    except ValueProblem as exc:
-        result.add(ERROR, str(exc), sheet, cell_ref(r, cols["status"]))
-    texts = [_text_cell(row, cols.get(key)) for key in ("progress", "issues", "next_steps")]
+    width = len(row)
+    if status_column is not None and status_column < width:
+        try:
+            status = parse_status(row[status_column])
+        except ValueProblem as exc:
+            result.add(ERROR, str(exc), sheet, cell_ref(r, status_column))
+    texts = [
+        None if c is None or c >= width or row[c] == "" or row[c] is None else text_or_none(row[c])
+        for c in text_columns
+    ]
     item = narratives.get(task.task_id)
     if item is None:
         if status is None and texts == [None, None, None]:
@@ -852,26 +868,16 @@ def _read_narrative(
     item.next_steps = item.next_steps or texts[2]
 
 
-def _text_cell(row: list[Any], c: int | None) -> str | None:
-    if c is None or c >= len(row):
-        return None
-    value = row[c]
-    return None if value == "" or value is None else text_or_none(value)
-
-
 def _read_figure(
     result: FileResult, task: TaskLines, metric: MetricLine, row: list[Any],
-    cols: dict[str, int], sheet: str, r: int, method: str, score: float, period: Period,
-    previous: dict[tuple[str, str, int], float],
+    cols: dict[str, int], figures: tuple[tuple[str, int], ...], sheet: str, r: int, method: str,
+    score: float, period: Period, previous: dict[tuple[str, str, int], float],
 ) -> MetricFigure | None:  # fmt: skip
+    """本月完成 and 累计完成 (`figures`: the sheet's columns of them) of one metric row."""
     position = metric.position
     values: dict[str, float | None] = {}
     ok = True
-    for key in ("month", "cumulative"):
-        c = cols.get(key)
-        if c is None:
-            values[key] = None
-            continue
+    for key, c in figures:
         try:
             value = parse_number(row[c] if c < len(row) else "", metric.measure)
         except ValueProblem as exc:
