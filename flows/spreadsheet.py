@@ -80,7 +80,7 @@ def read_workbook(name: str, data: bytes) -> Workbook:
     if suffix == ".csv":
         return _read_csv(data)
     if suffix == ".xlsx":
-        marks = _check_xlsx_package(data)
+        data, marks = _check_xlsx_package(data)
     elif data[:4] == b"PK\x03\x04":
         raise FileRejected("文件扩展名为 .xls，但内容是 .xlsx，请改正扩展名后重新报送")
     else:
@@ -105,14 +105,17 @@ class SheetMarks:
     errors: dict[str, str] = field(default_factory=dict)  # error cell -> "#DIV/0!", "#N/A" …
 
 
-def _check_xlsx_package(data: bytes) -> dict[str, SheetMarks]:
-    """Check the zip before calamine opens it, and mark formula and error cells.
+def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
+    """Check the zip before calamine opens it, and mark formula and error cells. Returns the
+    package calamine reads, and the marks.
 
     Trust, then verify: every member must be stored or deflated, unencrypted, with sizes that
     deflate can produce, and the sizes declared add up to at most the cap. The parts calamine
     reads (workbook, its relationships and their targets, worksheets) are then inflated from
     the raw bytes with a running cap, whatever their headers claim, and checked against their
     declared size and CRC. Other members (images, document properties) are never inflated.
+    calamine is given the same package with the parts inflated here stored uncompressed
+    (_stored_package): it reads exactly the bytes checked, and does not inflate them again.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -140,11 +143,12 @@ def _check_xlsx_package(data: bytes) -> dict[str, SheetMarks]:
         raise FileRejected(_BOMB)
     inflater = _Inflater(data)
     parts: dict[str, bytes] = {}
+    inflated: dict[int, bytes] = {}  # member (header offset) -> its checked bytes
 
     def read(names: set[str]) -> None:
         for info in members:
             if info.filename in names:
-                parts[info.filename] = inflater.inflate(info)
+                parts[info.filename] = inflated[info.header_offset] = inflater.inflate(info)
 
     read({"xl/workbook.xml", "xl/_rels/workbook.xml.rels"})
     workbook_xml = parts.get("xl/workbook.xml")
@@ -160,7 +164,46 @@ def _check_xlsx_package(data: bytes) -> dict[str, SheetMarks]:
         body = parts.get(targets.get(rid, ""), b"")
         if _MAYBE_FORMULA.search(body) or b'"e"' in body or b"'e'" in body:  # quick filters
             marks[name] = _sheet_marks(body)
-    return marks
+    return _stored_package(inflater, members, inflated), marks
+
+
+def _stored_package(
+    inflater: _Inflater, members: list[zipfile.ZipInfo], inflated: dict[int, bytes]
+) -> bytes:
+    """The zip again, member by member: the ones inflated and checked stored as they are
+    (with the CRC just verified), the others copied still compressed (a broken one left
+    out). Names are written as UTF-8; no data descriptors, no zip64 (members are capped far
+    below 4 GB)."""
+    out: list[bytes] = []
+    directory: list[bytes] = []
+    offset = 0
+    for info in members:
+        body = inflated.get(info.header_offset)
+        if body is not None:
+            method, payload, size = zipfile.ZIP_STORED, body, len(body)
+        else:
+            try:
+                payload = inflater.raw(info)
+            except FileRejected:
+                continue  # a broken member calamine does not read: left out
+            method, size = info.compress_type, info.file_size
+        name = info.filename.encode("utf-8")
+        fields = (20, 0x800, method, 0, 0x21, info.CRC, len(payload), size, len(name))
+        local = _LOCAL_HEADER.pack(b"PK\x03\x04", *fields, 0) + name
+        directory.append(
+            _CENTRAL_HEADER.pack(b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + name
+        )
+        out += (local, payload)
+        offset += len(local) + len(payload)
+    listing = b"".join(directory)
+    end = _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(directory), len(directory), len(listing),
+                           offset, 0)  # fmt: skip
+    return b"".join((*out, listing, end))
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_END_RECORD = struct.Struct("<4sHHHHIIH")
 
 
 _BOMB = f"文件解压后超过 {MAX_UNZIPPED_BYTES // 1024 // 1024} MB，疑似压缩炸弹，未处理"
@@ -173,7 +216,8 @@ class _Inflater:
         self.data = data
         self.left = MAX_UNZIPPED_BYTES
 
-    def inflate(self, info: zipfile.ZipInfo) -> bytes:
+    def raw(self, info: zipfile.ZipInfo) -> bytes:
+        """The member's bytes as stored in the zip (compressed or not)."""
         at = info.header_offset
         header = self.data[at : at + 30]
         if len(header) < 30 or header[:4] != b"PK\x03\x04":
@@ -183,6 +227,10 @@ class _Inflater:
         raw = self.data[start : start + info.compress_size]
         if len(raw) != info.compress_size:
             raise FileRejected(_BROKEN_XLSX)
+        return raw
+
+    def inflate(self, info: zipfile.ZipInfo) -> bytes:
+        raw = self.raw(info)
         if info.compress_type == zipfile.ZIP_STORED:
             body = raw
         else:

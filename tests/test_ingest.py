@@ -784,3 +784,51 @@ def test_unit_tasks_sent_to_workers_read_the_same(confirmed: Workspace) -> None:
     assert list(arrived) == list(original) and len(original) > 10
     for unit in original:
         assert arrived[unit] == original[unit]
+
+
+def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path: Path) -> None:
+    """calamine is given the package with the parts inflated and checked stored uncompressed
+    (it reads exactly the bytes checked, once): a valid zip, with the same cells as the
+    file sent, and a broken member calamine never reads (a picture) is left out."""
+    import io
+    import zipfile
+
+    from python_calamine import CalamineWorkbook
+
+    from flows.spreadsheet import _check_xlsx_package, read_workbook
+
+    [path] = templates(confirmed, tmp_path / "t", "2026-03", "湖塘镇")
+    fill(path, {("2026-061", 1): (5, 45)}, {"2026-001": "滞后"})
+    sent = path.read_bytes()
+    package, marks = _check_xlsx_package(sent)
+    with zipfile.ZipFile(io.BytesIO(package)) as stored:
+        assert stored.testzip() is None  # every member's CRC holds
+        methods = {i.filename: i.compress_type for i in stored.infolist()}
+    assert methods["xl/workbook.xml"] == methods["xl/worksheets/sheet1.xml"] == zipfile.ZIP_STORED
+
+    def cells(data: bytes) -> list[list[list[object]]]:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        return [
+            book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            for name in book.sheet_names
+        ]
+
+    assert cells(package) == cells(sent) and marks == {}
+    expected = [s.rows for s in read_workbook(path.name, sent).sheets]
+    assert any(45 in row for row in expected[0])
+
+    # a picture whose local header is broken: calamine does not read it, it is left out
+    with zipfile.ZipFile(io.BytesIO(sent)) as source:
+        members = [(i, source.read(i)) for i in source.infolist()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as rebuilt:
+        for info, body in members:
+            rebuilt.writestr(info, body)
+        rebuilt.writestr("xl/media/image1.png", b"\x89PNG" + b"0" * 500)
+    damaged = bytearray(buffer.getvalue())
+    at = damaged.rfind(b"PK\x03\x04")  # the picture's local header, the last one written
+    damaged[at : at + 4] = b"XXXX"
+    package, _ = _check_xlsx_package(bytes(damaged))
+    with zipfile.ZipFile(io.BytesIO(package)) as stored:
+        assert "xl/media/image1.png" not in stored.namelist()
+    assert [s.rows for s in read_workbook(path.name, bytes(damaged)).sheets] == expected
