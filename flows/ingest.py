@@ -30,6 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
+from math import isfinite
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -679,6 +680,8 @@ def _match_metric(
     if not positions:
         return 0
     raw_no = _cell(row, columns, "metric_no")
+    if type(raw_no) is float and raw_no.is_integer() and int(raw_no) in positions:
+        return int(raw_no)  # as the template has it
     if not is_empty(raw_no):
         try:
             number = parse_number(raw_no)
@@ -875,23 +878,28 @@ def _read_figure(
 ) -> MetricFigure | None:  # fmt: skip
     """本月完成 and 累计完成 (`figures`: the sheet's columns of them) of one metric row."""
     position = metric.position
-    values: dict[str, float | None] = {}
+    month = cumulative = None
     ok = True
+    width = len(row)
     for key, c in figures:
-        try:
-            value = parse_number(row[c] if c < len(row) else "", metric.measure)
-        except ValueProblem as exc:
-            result.add(ERROR, str(exc), sheet, cell_ref(r, c))
-            ok = False
-            continue
+        raw = row[c] if c < width else ""
+        if type(raw) is float and isfinite(raw):  # a number typed in: most cells
+            value: float | None = raw
+        else:
+            try:
+                value = parse_number(raw, metric.measure)
+            except ValueProblem as exc:
+                result.add(ERROR, str(exc), sheet, cell_ref(r, c))
+                ok = False
+                continue
         if value is not None and value < 0 and metric.kind != "growth":
-            result.add(ERROR, f"“{shown(row[c])}”是负数，完成数不能为负", sheet, cell_ref(r, c))
+            result.add(ERROR, f"“{shown(raw)}”是负数，完成数不能为负", sheet, cell_ref(r, c))
             ok = False
-        values[key] = value
-    if not ok:
-        return None
-    month, cumulative = values.get("month"), values.get("cumulative")
-    if month is None and cumulative is None:
+        if key == "month":
+            month = value
+        else:
+            cumulative = value
+    if not ok or (month is None and cumulative is None):
         return None
     prior = previous.get((result.unit or "", task.task_id, position))
     if metric.kind == "cumulative":
@@ -917,7 +925,8 @@ def _read_figure(
                 WARNING, f"{_label(task, metric)}累计完成（{cumulative:g}）低于上月累计（{prior:g}），请核实是否为更正",
                 sheet, cell_ref(r, cols.get("cumulative", 0)),
             )  # fmt: skip
-    if metric.kind == "growth" or (metric.measure or "") in _RATE_MEASURES:
+    largest = max(abs(month or 0.0), abs(cumulative or 0.0))
+    if largest > MAX_RATE and (metric.kind == "growth" or (metric.measure or "") in _RATE_MEASURES):
         for key, value in (("month", month), ("cumulative", cumulative)):
             if value is not None and abs(value) > MAX_RATE and key in cols:
                 result.add(
@@ -925,7 +934,7 @@ def _read_figure(
                     sheet, cell_ref(r, cols[key]),
                 )  # fmt: skip
     target = metric.target or 0
-    if metric.kind != "growth" and target > 0:
+    if metric.kind != "growth" and 0 < target * TOO_LARGE_FACTOR < largest:
         for key, value in (("month", month), ("cumulative", cumulative)):
             if value is not None and value > TOO_LARGE_FACTOR * target and key in cols:
                 result.add(
