@@ -26,6 +26,7 @@ from flows.db import sql
 from flows.errors import UserError
 from flows.periods import Period
 from flows.report import STATUS_ZH, SUBMISSION_ZH, load_briefing, number
+from flows.templating import bytecode_cache
 from flows.workdays import Schedule, WorkCalendar
 from flows.workspace import TEMPLATES_DIR
 
@@ -58,6 +59,7 @@ class Notice:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "notices"),
+        bytecode_cache=bytecode_cache(),
         autoescape=jinja2.select_autoescape(
             enabled_extensions=("html", "html.j2"), default_for_string=False
         ),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import jinja2
 
 from flows.periods import Period
+from flows.templating import bytecode_cache
 from flows.workspace import TEMPLATES_DIR
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ OUTCOMES = {
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=bytecode_cache(),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,

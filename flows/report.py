@@ -22,6 +22,7 @@ from flows import charts
 from flows.db import sql
 from flows.errors import UserError
 from flows.periods import Period
+from flows.templating import bytecode_cache
 from flows.workspace import TEMPLATES_DIR
 
 STATUS_ZH = charts.STATUS_ZH
@@ -135,6 +136,7 @@ def number(value: float | None, digits: int = 2) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=bytecode_cache(),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml", "html.j2"]),
         undefined=jinja2.StrictUndefined,
     )

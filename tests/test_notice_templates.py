@@ -72,3 +72,33 @@ def test_html_notices_escape_unit_text(plan) -> None:
     assert "<b>加粗</b>" not in html and "&lt;b&gt;加粗&lt;/b&gt;" in html
     text = render(notice, "text")
     assert "<b>加粗</b>" in text  # plain text is not HTML: nothing to escape
+
+
+def test_compiled_templates_are_kept_between_processes(tmp_path: Path) -> None:
+    """Every flow run is a new process: the compiled notice, receipt and briefing templates
+    are kept in the bytecode cache ($DUCHA_TEMPLATE_CACHE here), and a second process renders
+    the same from them."""
+    import subprocess
+    import sys
+
+    cache_dir = tmp_path / "cache"
+    code = (
+        "from flows import notices, receipts, report\n"
+        "print(notices._environment().get_template('chase.txt.j2').render.__name__)\n"
+        "print(receipts._environment().get_template('receipt.txt.j2').filename)\n"
+        "print(report._environment().get_template('briefing.html.j2').filename)\n"
+    )
+    env = {**os.environ, "DUCHA_TEMPLATE_CACHE": str(cache_dir)}
+
+    def run() -> str:
+        return subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout  # fmt: skip
+
+    first = run()
+    kept = sorted(p.name for p in cache_dir.iterdir())
+    assert len(kept) >= 3  # chase (and its macros), receipt, briefing
+    mtimes = {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
+    assert run() == first
+    assert {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == mtimes  # read, not rewritten
