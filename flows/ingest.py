@@ -161,7 +161,8 @@ class FileResult:
     received_at: datetime = field(default_factory=datetime.now)
     archive_path: str = ""
     receipt: str = ""
-    worker: int | None = None  # pid of the worker process that checked it (None: this one)
+    # pid of the process that checked it ahead of its turn (None: checked in its turn)
+    worker: int | None = None
 
     @property
     def rows(self) -> int:
@@ -1116,13 +1117,27 @@ def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
     return done
 
 
+def _check_ahead(
+    path: Path, ctx: Context, archive_dir: Path, unit: str | None, period: Period | None
+) -> FileResult:
+    """A file of a chunk taken from the workers, checked here before its turn (its `worker`
+    is this process): like a worker's result, it is checked again in its turn if the run
+    has since changed what it depends on."""
+    result = check_file(receive(path, archive_dir, ctx.accepted), ctx, unit=unit, period=period)
+    result.worker = os.getpid()
+    return result
+
+
 def _check_in_workers(
     files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
     period: Period | None, workers: int,
 ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
     """Files checked by worker processes, yielded in order (None: check it here). Workers
     take about half a second to start (they import what checking needs): they are started
-    on a thread while this process checks the first files itself."""
+    on a thread while this process checks the first files itself. After that, whenever the
+    next chunk is not back yet, this process takes the last chunk no worker has started
+    and checks it itself (as a worker would, with its own context): it stores the batches
+    too, and its idle time is spent on the files no one will reach soon."""
     context = multiprocessing.get_context("forkserver")  # never fork DuckDB's threads
     context.set_forkserver_preload(["flows.ingest"])
     multiprocessing.forkserver.ensure_running()  # it imports flows.ingest while the context loads
@@ -1148,7 +1163,20 @@ def _check_in_workers(
         starter.join()
         if len(submitted) < len(chunks) - own:  # the pool failed to start
             raise RuntimeError("无法启动读取进展表的工作进程")
-        for chunk, future in zip(chunks[own:], submitted, strict=True):
+        stolen: dict[int, list[FileResult | None]] = {}
+        tail = len(submitted) - 1  # the last chunk that may still be waiting for a worker
+        for k, (chunk, future) in enumerate(zip(chunks[own:], submitted, strict=True)):
+            if k in stolen:
+                yield from zip(chunk, stolen.pop(k), strict=True)
+                continue
+            # Only chunks beyond those the workers may hold already; a chunk that can no
+            # longer be cancelled has started, and so have all before it.
+            while not future.done() and tail > k + workers and submitted[tail].cancel():
+                stolen[tail] = [_check_ahead(path, ctx, archive_dir, unit, period)
+                                for path in chunks[own + tail]]  # fmt: skip
+                tail -= 1
+            if not future.done():
+                tail = -1
             yield from zip(chunk, future.result(), strict=True)
     finally:
         starter.join()

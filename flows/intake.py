@@ -99,9 +99,9 @@ def worker_count(files: int) -> int:
             raise UserError(
                 f"环境变量 DUCHA_INGEST_WORKERS 应为非负整数（工作进程数，0 为不用），而不是“{configured}”"
             )
-        count = int(configured)
-        return count if count > 1 else 0
+        return int(configured)
     if files < PARALLEL_FROM:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(cpus or 1, 4) if (cpus or 1) > 1 else 0
+    # this process checks files too whenever it is not storing (flows.ingest._check_in_workers)
+    return min((cpus or 1) - 1, 4)

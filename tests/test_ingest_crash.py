@@ -469,6 +469,37 @@ def test_workers_store_what_one_process_stores(
     assert archive_listing(ws.db.parent) == scenario["archive"]
 
 
+def test_this_process_takes_chunks_from_the_tail(
+    scenario: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker, one file per chunk, nothing checked before the worker starts: while this
+    process waits for the worker's first file it checks files from the end of the queue
+    itself. Same outcomes in the same order, same database and archive as one process."""
+    import flows.ingest
+    from flows.db import opened
+    from flows.units import UnitRegister
+
+    ws = workspace_from(scenario["db"], tmp_path)
+    monkeypatch.setenv("DUCHA_INGEST_WORKERS", "1")
+    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 0)
+    monkeypatch.setattr(flows.ingest, "CHUNK", 1)
+    with opened(ws.db) as con:
+        results = flows.ingest.ingest(
+            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
+            archive_dir=ws.db.parent / "archive", batch_files=BATCH,
+        )  # fmt: skip
+    ahead = [i for i, r in enumerate(results) if r.worker == os.getpid()]
+    by_worker = [i for i, r in enumerate(results) if r.worker not in (None, os.getpid())]
+    assert ahead and by_worker, (ahead, by_worker)
+    # taken from the tail (a file taken may be checked again in its turn); the worker: the head
+    assert min(ahead) > len(results) // 2 and min(by_worker) == 0
+    assert [r.to_dict() for r in results] == scenario["outcomes"]
+    again = snapshot(ws.db)
+    for table, rows in scenario["snapshot"].items():
+        assert again[table] == rows, f"{table} differs from one process checking every file"
+    assert archive_listing(ws.db.parent) == scenario["archive"]
+
+
 def test_kill_with_workers_at_a_random_moment(scenario: dict[str, Any], tmp_path: Path) -> None:
     """Killed while worker processes check files: the workers end too, and a rerun ends
     where one clean run ends."""

@@ -101,4 +101,5 @@ def test_compiled_templates_are_kept_between_processes(tmp_path: Path) -> None:
     assert len(kept) >= 3  # chase (and its macros), receipt, briefing
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
     assert run() == first
-    assert {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == mtimes  # read, not rewritten
+    again = {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
+    assert again == mtimes  # read, not rewritten
