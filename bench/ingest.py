@@ -575,7 +575,8 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
             "statuses": statuses, "warnings": warnings, "narrative_only": narrative_only,
             "worker_processes": workers, "workers_cpu_seconds": round(workers_cpu, 3),
             "worker_peak_rss_mb": round(children.ru_maxrss / 1024, 1) if workers else 0.0,
-            "checked_by_workers": sum(r.worker is not None for r in results),
+            "checked_by_workers": sum(r.worker not in (None, os.getpid()) for r in results),
+            "checked_ahead_here": sum(r.worker == os.getpid() for r in results),
         },
     )  # fmt: skip
 
