@@ -10,7 +10,8 @@ its receipt and no figure.
 
 A large run (flows.intake.worker_count) is checked by worker processes, each with a frozen
 copy of what checking needs (the register, every year's tasks, last months' figures), while
-this process stores the batches in order. A file whose check depends on something the run
+this process stores the batches in order (and, while it waits, checks files from the end of
+the queue that no worker has started). A file whose check depends on something the run
 itself changed since (the same bytes accepted earlier in the run, or last month's figures of
 its unit stored by an earlier batch) is checked again here, so the database ends exactly as
 when one process checks every file in order (tests/test_ingest_crash.py compares the two).
