@@ -442,31 +442,46 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def _ingest_in_parallel(
+    scenario: dict[str, Any], ws: Any, monkeypatch: pytest.MonkeyPatch, workers: int,
+    **settings: int,
+) -> list[Any]:  # fmt: skip
+    """The scenario's folder ingested with `workers` worker processes; `settings`: module
+    constants of flows.ingest (SERIAL_CHUNKS, CHUNK) for this run."""
+    import flows.ingest
+    from flows.db import opened
+    from flows.units import UnitRegister
+
+    monkeypatch.setenv("DUCHA_INGEST_WORKERS", str(workers))
+    for name, value in settings.items():
+        monkeypatch.setattr(flows.ingest, name, value)
+    with opened(ws.db) as con:
+        return flows.ingest.ingest(
+            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
+            archive_dir=ws.db.parent / "archive", batch_files=BATCH,
+        )  # fmt: skip
+
+
+def _check_as_one_process(scenario: dict[str, Any], ws: Any, results: list[Any]) -> None:
+    """The same outcomes in the same order, database and archive as one process."""
+    assert [r.to_dict() for r in results] == scenario["outcomes"]
+    again = snapshot(ws.db)
+    for table, rows in scenario["snapshot"].items():
+        assert again[table] == rows, f"{table} differs from one process checking every file"
+    assert archive_listing(ws.db.parent) == scenario["archive"]
+
+
 def test_workers_store_what_one_process_stores(
     scenario: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The folder checked by two worker processes (this process checks the first files while
     they start, and files whose check depends on what the run stored since): the same
     outcomes in the same order, the same database and the same archive as one process."""
-    import flows.ingest
-    from flows.db import opened
-    from flows.units import UnitRegister
-
     ws = workspace_from(scenario["db"], tmp_path)
-    monkeypatch.setenv("DUCHA_INGEST_WORKERS", "2")
-    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 2)
-    with opened(ws.db) as con:
-        results = flows.ingest.ingest(
-            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
-            archive_dir=ws.db.parent / "archive", batch_files=BATCH,
-        )  # fmt: skip
+    results = _ingest_in_parallel(scenario, ws, monkeypatch, 2, SERIAL_CHUNKS=2)
     by_workers = sum(r.worker not in (None, os.getpid()) for r in results)
     assert by_workers >= len(results) // 2, f"only {by_workers} files were checked by workers"
-    assert [r.to_dict() for r in results] == scenario["outcomes"]
-    again = snapshot(ws.db)
-    for table, rows in scenario["snapshot"].items():
-        assert again[table] == rows, f"{table} differs from one process checking every file"
-    assert archive_listing(ws.db.parent) == scenario["archive"]
+    _check_as_one_process(scenario, ws, results)
 
 
 def test_this_process_takes_chunks_from_the_tail(
@@ -475,29 +490,14 @@ def test_this_process_takes_chunks_from_the_tail(
     """One worker, one file per chunk, nothing checked before the worker starts: while this
     process waits for the worker's first file it checks files from the end of the queue
     itself. Same outcomes in the same order, same database and archive as one process."""
-    import flows.ingest
-    from flows.db import opened
-    from flows.units import UnitRegister
-
     ws = workspace_from(scenario["db"], tmp_path)
-    monkeypatch.setenv("DUCHA_INGEST_WORKERS", "1")
-    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 0)
-    monkeypatch.setattr(flows.ingest, "CHUNK", 1)
-    with opened(ws.db) as con:
-        results = flows.ingest.ingest(
-            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
-            archive_dir=ws.db.parent / "archive", batch_files=BATCH,
-        )  # fmt: skip
+    results = _ingest_in_parallel(scenario, ws, monkeypatch, 1, SERIAL_CHUNKS=0, CHUNK=1)
     ahead = [i for i, r in enumerate(results) if r.worker == os.getpid()]
     by_worker = [i for i, r in enumerate(results) if r.worker not in (None, os.getpid())]
     assert ahead and by_worker, (ahead, by_worker)
     # taken from the tail (a file taken may be checked again in its turn); the worker: the head
     assert min(ahead) > len(results) // 2 and min(by_worker) == 0
-    assert [r.to_dict() for r in results] == scenario["outcomes"]
-    again = snapshot(ws.db)
-    for table, rows in scenario["snapshot"].items():
-        assert again[table] == rows, f"{table} differs from one process checking every file"
-    assert archive_listing(ws.db.parent) == scenario["archive"]
+    _check_as_one_process(scenario, ws, results)
 
 
 def test_kill_with_workers_at_a_random_moment(scenario: dict[str, Any], tmp_path: Path) -> None:
