@@ -17,7 +17,10 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
+# Byte-compile ducha's own modules (a no-op when current): an editable install is not
+# compiled by pip, and where PYTHONDONTWRITEBYTECODE is set every run would compile them again.
 install: $(STAMP)
+	$(BIN)/python -m compileall -q flows
 
 demo: install
 	rm -rf $(DEMO_DIR)

@@ -93,13 +93,14 @@ def connect(
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.sql(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchall()[0]
-    if not exists or not exists[0]:
+    """The highest migration applied (0 for a database ducha has never written)."""
+    import duckdb
+
+    try:
+        rows = con.sql("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+    except duckdb.CatalogException:  # no such table: a new database
         return 0
-    row = con.sql("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0]
-    return int(row[0]) if row else 0
+    return int(rows[0][0]) if rows else 0
 
 
 def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -115,11 +116,12 @@ def _check_version(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply pending migrations, each in its own transaction. Returns versions applied."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-    )
     current = schema_version(con)
+    if current == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
     known = migrations()
     if current > len(known):
         raise UserError(f"数据库由更新版本的 ducha 创建（结构版本 {current}），请升级 ducha")
