@@ -4,6 +4,8 @@ Run:  .venv/bin/python bench/e2e.py [--repeat 3] [--profile]
 
 Prepared once, untimed (in a temp directory):
 
+* flows/ byte-compiled, as an installed package is (this host sets PYTHONDONTWRITEBYTECODE:
+  without it every child would compile ducha's twenty modules from source, about 0.05 s).
 * a Wujin workspace: a copy of config/, the sample decomposition table imported for 2026
   and confirmed with config/reviews/targets-2026.yaml, the generated submissions for
   2026-01 and 2026-02 ingested and both months evaluated, and the generated 2026-03
@@ -74,6 +76,7 @@ bench/results/e2e-profile-{floor,flow,plain}.txt.
 from __future__ import annotations
 
 import argparse
+import compileall
 import cProfile
 import io
 import json
@@ -626,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     ThreadingHTTPServer.request_queue_size = 128
 
     RESULTS.mkdir(parents=True, exist_ok=True)
+    # ducha's modules byte-compiled first, as an installed package is (`make install` does the
+    # same): where PYTHONDONTWRITEBYTECODE is set, every child would compile them from source.
+    compileall.compile_dir(ROOT / "flows", quiet=1)
     tmp = Path(tempfile.mkdtemp(prefix="ducha-e2e-"))
     bot = BotServer().start()
     try:
