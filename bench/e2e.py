@@ -1,6 +1,6 @@
 """Benchmark: the monthly pipeline end to end against a real Prefect server, and as plain calls.
 
-Run:  .venv/bin/python bench/e2e.py [--repeat 3] [--profile]
+Run:  .venv/bin/python bench/e2e.py [--repeat 3] [--profile] [--preimport]
 
 Prepared once, untimed (in a temp directory):
 
@@ -71,6 +71,11 @@ floor, and per flow run the client-side overhead (the call's time minus the flow
 start-to-end on the server). `--profile` also runs each variant once more under cProfile
 (in a child, on a fresh copy) and writes the top functions to
 bench/results/e2e-profile-{floor,flow,plain}.txt.
+
+`--preimport` is a comparison, not the benchmark: the flow child imports every module the
+steps use before the clock starts (as if flows.orchestration imported them when a worker
+loads it), to show how much of the gap to the floor is import time. Its report goes to
+bench/results/e2e-preimport.json.
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import cProfile
+import importlib
 import io
 import json
 import os
@@ -113,6 +119,11 @@ GOAL_RATIO = 1.5
 GOAL_PLAIN_S = 3.0
 ENV_PREFIX = "DUCHA_E2E_BOT_"
 DINGTALK_SECRET_ENV = "DUCHA_E2E_DINGTALK_SECRET"
+PREIMPORT_ENV = "DUCHA_E2E_PREIMPORT"
+PREIMPORTED = (
+    "apprise", "duckdb", "polars", "flows.channels", "flows.evaluate", "flows.ingest",
+    "flows.notices", "flows.outbox", "flows.receipts", "flows.report",
+)  # fmt: skip
 SCHEMES = ("dtalk", "wxbot", "fsbot")
 VARIANTS = ("floor", "flow", "plain")
 SERVER_START_TIMEOUT = 180.0
@@ -359,6 +370,12 @@ def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], A
     from flows.orchestration import monthly_supervision
 
     if kind == "flow":
+        if os.environ.get(PREIMPORT_ENV):
+            # --preimport, for comparison only: what the flow call costs when every module its
+            # steps use is already loaded (as if flows.orchestration imported them at load)
+            for name in PREIMPORTED:
+                importlib.import_module(name)
+
         return lambda: monthly_supervision(
             period=PERIOD, workspace=workspace, as_of=AS_OF, return_state=True
         )
@@ -438,11 +455,14 @@ def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
 
 
 def run_child(
-    kind: str, p: Prepared, home: Path, api: str | None, profile: Path | None = None
-) -> dict[str, Any]:
+    kind: str, p: Prepared, home: Path, api: str | None, profile: Path | None = None,
+    preimport: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     out = p.root / f"child-{kind}.json"
     out.unlink(missing_ok=True)
     env = {**prefect_env(home, api), **p.env}
+    if preimport:
+        env[PREIMPORT_ENV] = "1"
     args = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
             "--workspace", str(p.workspace), "--out", str(out)]  # fmt: skip
     if profile:
@@ -609,6 +629,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also cProfile plain and flow once")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
+    parser.add_argument(
+        "--preimport", action="store_true",
+        help="comparison only: the flow's step modules imported before the clock",
+    )  # fmt: skip
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -653,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
                     if kind != "floor":
                         reset(prepared)
                     bot.received.clear()
-                    record = run_child(kind, prepared, home, api)
+                    record = run_child(kind, prepared, home, api, preimport=args.preimport)
                     record["load"] = load1()
                     if kind == "floor":
                         if record["state"] != "COMPLETED" or record["result"] != 1:
@@ -681,9 +705,9 @@ def main(argv: list[str] | None = None) -> int:
                     reset(prepared)
                     bot.received.clear()
                     target = RESULTS / f"e2e-profile-{kind}.txt"
-                    run_child(kind, prepared, home, api, profile=target)
+                    run_child(kind, prepared, home, api, profile=target, preimport=args.preimport)
                     profiles[kind] = str(target.relative_to(ROOT))
-        report = build_report(prepared, runs, server_s, args.repeat, profiles)
+        report = build_report(prepared, runs, server_s, args.repeat, profiles, args.preimport)
     finally:
         bot.stop()
         if not args.keep:
@@ -691,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"kept {tmp}", file=sys.stderr)
     print_table(report)
-    out = RESULTS / "e2e.json"
+    out = RESULTS / ("e2e-preimport.json" if args.preimport else "e2e.json")
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nwritten {out.relative_to(ROOT)}")
     return 0  # a broken run raised before this; goals missed are reported, not failed
@@ -699,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_report(
     p: Prepared, runs: dict[str, list[dict[str, Any]]], server_s: float, repeat: int,
-    profiles: dict[str, str],
+    profiles: dict[str, str], preimport: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     summary = {k: asdict(summarise(v)) for k, v in runs.items()}
     ratio = summary["flow"]["best"] / summary["floor"]["best"]
@@ -724,7 +748,9 @@ def build_report(
         },
         "method": "each run in a fresh child process against one real prefect server on "
         "127.0.0.1; clock around the flow call / the four step calls in the child; "
-        "process = the child's whole wall time",
+        "process = the child's whole wall time"
+        + ("; --preimport: the flow's step modules imported before the clock" if preimport else ""),
+        "preimport": preimport,
         "input": {
             "period": PERIOD,
             "as_of": AS_OF,
@@ -764,6 +790,10 @@ def build_report(
 
 def print_table(r: dict[str, Any]) -> None:
     s = r["summary"]
+    if r["preimport"]:
+        print(
+            "\n--preimport: the flow's step modules were imported before the clock (comparison only)"
+        )
     print(f"\ne2e: {r['input']['march_files']} March files, {r['checked']['notices']} notices to "
           f"{r['checked']['recipients']} recipients over loopback HTTP; best of {r['repeat']}")  # fmt: skip
     print(
