@@ -52,6 +52,21 @@ def test_database_from_a_newer_ducha_is_refused(ws: Workspace) -> None:
     )
 
 
+def test_a_duckdb_file_ducha_never_wrote_is_refused_by_reading_commands(ws: Workspace) -> None:
+    """Another program's DuckDB file (no schema_migrations): a reading command says so plainly
+    and leaves the file as it was."""
+    ws.db.parent.mkdir(parents=True)
+    con = duckdb.connect(str(ws.db))
+    con.execute("CREATE TABLE other (x INTEGER)")
+    con.close()
+    assert_user_error(ws, ["targets", "show", "--year", "2026"], "结构版本较旧（0）")
+    con = duckdb.connect(str(ws.db), read_only=True)
+    try:
+        assert con.sql("SELECT table_name FROM duckdb_tables()").fetchall() == [("other",)]
+    finally:
+        con.close()
+
+
 def test_a_file_that_is_not_a_database(ws: Workspace) -> None:
     ws.db.parent.mkdir(parents=True)
     ws.db.write_text("这不是数据库", encoding="utf-8")
