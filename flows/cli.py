@@ -528,6 +528,36 @@ def notify_cmd(
             )
 
 
+# ------------------------------------------------------------------ backups
+
+
+@app.command("backup")
+def backup_cmd(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="备份目录（默认 data/backups/）")
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option("--keep", help="保留最近几份（默认 workspace.yaml 的 backup_keep，否则 30）"),
+    ] = None,
+    format: FormatOption = Format.text,
+) -> None:
+    """备份数据库：等正在写入的步骤结束后复制一份完整、一致的副本，只保留最近几份。"""
+    from flows.steps import backup
+
+    made = backup(_workspace(ctx), out, keep)
+    if format is Format.json:
+        _echo_json({"path": str(made.path), "tables": made.tables, "rows": made.rows,
+                    "bytes": made.size, "removed": [str(p) for p in made.removed]})  # fmt: skip
+        return
+    typer.echo(
+        f"已备份数据库：{made.path}（{made.tables} 张表，{made.rows} 行，{made.size / 1e6:.1f} MB）"
+    )
+    if made.removed:
+        typer.echo(f"已删除较早的备份 {len(made.removed)} 份")
+
+
 # ------------------------------------------------------------- orchestration
 
 

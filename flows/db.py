@@ -56,7 +56,7 @@ def lock_wait() -> float:
 
 
 def connect(
-    path: Path, *, read_only: bool = False, wait: float | None = None
+    path: Path, *, read_only: bool = False, wait: float | None = None, any_version: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """Open the database, waiting up to `wait` seconds for another writer.
 
@@ -87,7 +87,7 @@ def connect(
             delay = min(delay * 2, 1.0)
     if not read_only:
         migrate(con)
-    else:
+    elif not any_version:  # any_version: a backup copies a database of any schema version
         _check_version(con, path)
     return con
 
@@ -149,8 +149,10 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
-def opened(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = connect(path, read_only=read_only)
+def opened(
+    path: Path, *, read_only: bool = False, any_version: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only, any_version=any_version)
     try:
         yield con
     finally:

@@ -80,6 +80,12 @@ def notify_task(
     return result.to_dict()
 
 
+@task(name="备份数据库", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
+def backup_task(workspace: str) -> str:
+    made = steps.backup(_ws(workspace))
+    return str(made.path)
+
+
 def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any], briefing: str | None,
                       notices: dict[str, Any] | None, ingested: dict[str, int] | None) -> None:  # fmt: skip
     """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing."""
@@ -171,7 +177,7 @@ def run_step(
     dry_run: bool = False,
     as_of: str | None = None,
 ) -> Any:
-    """手动运行一个步骤：templates / reminder / ingest / evaluate / report / notify。"""
+    """手动运行一个步骤：templates / reminder / ingest / evaluate / report / notify / backup。"""
     month = str(_period(period))
     if step == "templates":
         return templates_task(workspace, month, units)
@@ -186,14 +192,16 @@ def run_step(
         return report_task(workspace, month)
     if step == "notify":
         return notify_task(workspace, month, kinds, dry_run, as_of)
+    if step == "backup":
+        return backup_task(workspace)
     raise ValueError(
-        f"未知步骤“{step}”，应为 templates / reminder / ingest / evaluate / report / notify"
+        f"未知步骤“{step}”，应为 templates / reminder / ingest / evaluate / report / notify / backup"
     )
 
 
 @flow(name="ducha-daily", log_prints=True)
 def daily(workspace: str = ".", today: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    """每天 9:00：按中国工作日判断今天该做什么（发模板、催报、截止日催报、研判与通知），其余日子只接收报表。"""
+    """每天 9:00：按中国工作日判断今天该做什么（发模板、催报、截止日催报、研判与通知），其余日子只接收报表；最后备份数据库。"""
     logger = get_run_logger()
     ws = _ws(workspace)
     day = dt.date.fromisoformat(today) if today else dt.date.today()
@@ -216,6 +224,7 @@ def daily(workspace: str = ".", today: str | None = None, dry_run: bool = False)
             str(period), dry_run=dry_run, workspace=workspace, as_of=str(day)
         )
         done["monthly"] = result
+    done["backup"] = backup_task(workspace)  # a copy after every daily run, newest backup_keep kept
     return done
 
 

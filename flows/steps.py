@@ -180,6 +180,21 @@ def notify(
     )  # fmt: skip
 
 
+def backup(ws: Workspace, out: Path | None = None, keep: int | None = None) -> Any:
+    """Copy the database into data/backups/ (or `out`), keeping the newest `keep` copies
+    (default: backup_keep in workspace.yaml, else 30)."""
+    from flows.backup import DEFAULT_KEEP, backup_database
+
+    if keep is None:
+        keep = ws.settings().get("backup_keep", DEFAULT_KEEP)
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise UserError(
+                f"配置文件 {ws.config_dir / 'workspace.yaml'} 中 backup_keep 应为正整数（保留的备份份数），"
+                f"而不是“{keep}”"
+            )
+    return backup_database(ws.db_path, out or ws.data_dir / "backups", keep=keep)
+
+
 # ------------------------------------------------------------------ the daily decision
 
 

@@ -1,0 +1,157 @@
+"""Database backups: complete, usable, never half-written, pruned to the newest N."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.backup import backup_database, backups
+from tests.conftest import ROOT, Workspace
+from tests.test_targets_import import assert_user_error
+
+
+def _sequences(db: Path) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql(
+            "SELECT sequence_name, last_value FROM duckdb_sequences() ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_backup_is_a_complete_copy_ducha_can_work_on(sample_months: Workspace) -> None:
+    ws = sample_months
+    made = json.loads(ws.ok("backup", "--format", "json"))
+    path = Path(made["path"])
+    assert path.parent == ws.db.parent / "backups" and path.is_file()
+    assert Workspace(ws.root, ws.config, path).state() == ws.state()
+    assert made["rows"] == sum(len(rows) for rows in ws.state().values()) > 0
+    assert _files(path.parent) == [".backup.lock", path.name]  # nothing temporary left
+    # put back in place of the database: the sequences stand where they stood, views and
+    # schema version came along, and ducha works on it
+    restored = Workspace(ws.root / "restored", ws.config, ws.root / "restored" / "ducha.duckdb")
+    restored.db.parent.mkdir()
+    shutil.copy(path, restored.db)
+    assert _sequences(restored.db) == _sequences(ws.db)
+    assert any(last for _, last in _sequences(ws.db))
+    restored.ok("evaluate", "--period", "2026-03")
+    ws.ok("evaluate", "--period", "2026-03")
+    judged = ("eval_metrics", "eval_unit_metrics", "eval_tasks", "eval_units")
+    after, after_restored = ws.state(), restored.state()
+    assert after["eval_tasks"]
+    assert {t: after_restored[t] for t in judged} == {t: after[t] for t in judged}
+
+
+def test_backups_are_pruned_to_the_newest_and_leftovers_cleared(confirmed: Workspace) -> None:
+    out = confirmed.root / "bk"
+    out.mkdir()
+    (out / "说明.txt").write_text("其他文件不动", encoding="utf-8")
+    (out / "ducha-20260101-000000.duckdb.partial").write_bytes(b"cut short")  # a killed backup
+    (out / "ducha-20260101-000000.duckdb.partial.wal").write_bytes(b"cut short")
+    start = datetime(2026, 4, 1, 9, 0, 0)
+    made = [
+        backup_database(confirmed.db, out, keep=2, now=lambda i=i: start + timedelta(days=i))
+        for i in range(4)
+    ]
+    assert [p.name for p in backups(out)] == [
+        "ducha-20260403-090000.duckdb", "ducha-20260404-090000.duckdb",
+    ]  # fmt: skip
+    assert made[2].removed == [out / "ducha-20260401-090000.duckdb"]
+    assert made[3].removed == [out / "ducha-20260402-090000.duckdb"]
+    assert _files(out) == sorted(
+        [".backup.lock", "说明.txt", "ducha-20260403-090000.duckdb", "ducha-20260404-090000.duckdb"]
+    )
+
+
+def test_backup_waits_for_a_writer_then_stops_with_a_clear_message(
+    confirmed: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(60)", str(confirmed.db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("DUCHA_LOCK_WAIT", "1")
+        result = confirmed.run("backup")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "正被另一个 ducha 进程使用" in result.err
+    assert not [n for n in _files(confirmed.db.parent / "backups") if n.startswith("ducha-")]
+
+
+def test_a_backup_that_cannot_be_written_leaves_nothing_behind(confirmed: Workspace) -> None:
+    """A full disk, for real: files this process writes may not exceed 1 MB (the database is
+    several MB). The command fails with a plain message and leaves no partial copy."""
+    before = confirmed.state()
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "from flows.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "--db", str(confirmed.db), "--config",
+         str(confirmed.config), "backup"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip()
+    assert line.startswith("错误：备份") and "失败" in line and "\n" not in line, line
+    assert _files(confirmed.db.parent / "backups") == [".backup.lock"]
+    assert confirmed.state() == before
+
+
+@pytest.mark.parametrize("value", ["很多", "0", "-3", "true"])
+def test_a_bad_backup_keep_in_workspace_yaml(confirmed: Workspace, value: str) -> None:
+    path = confirmed.config / "workspace.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("backup_keep: 30", f"backup_keep: {value}"),
+        encoding="utf-8",
+    )
+    assert_user_error(confirmed, ["backup"], "workspace.yaml", "backup_keep", "正整数")
+
+
+def test_nothing_to_back_up(ws: Workspace) -> None:
+    assert_user_error(ws, ["backup"], "不存在", "没有可备份的内容")
+    assert_user_error(ws, ["backup", "--keep", "0"], "正整数")
+
+
+def test_a_database_of_an_older_version_is_backed_up_as_it_is(ws: Workspace) -> None:
+    """Before a newer ducha upgrades a database, its old form can be kept."""
+    from flows import db
+
+    ws.db.parent.mkdir(parents=True)
+    con = duckdb.connect(str(ws.db))
+    con.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMP NOT NULL)"
+    )
+    version, name, text = db.migrations()[0]
+    con.execute(text)
+    con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con.close()
+    before = ws.state()
+    assert_user_error(ws, ["targets", "show", "--year", "2026"], "结构版本较旧（1）")
+    made = json.loads(ws.ok("backup", "--format", "json"))
+    assert Workspace(ws.root, ws.config, Path(made["path"])).state() == before == ws.state()
