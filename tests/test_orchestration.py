@@ -150,6 +150,32 @@ def test_deployment_from_prefect_yaml_runs_with_parameters(
     assert table and {"任务编号", "状态", "牵头单位"} <= set(table[0])
 
 
+def test_the_daily_deployment_ends_with_a_backup(
+    prefect_env, _sample_months_db: Path, tmp_path: Path
+) -> None:
+    """13 April 2026, the 8th working day: nothing but receiving is due; the run ends with a
+    copy of the database in data/backups/."""
+    env, workers = prefect_env
+    if not workers:
+        start_worker(env, workers, "worker-a")
+    ws = wujin_workspace(tmp_path / "wujin", _sample_months_db)
+    out = prefect(
+        env, "deployment", "run", "ducha-daily/daily",
+        "--param", f"workspace={ws}", "--param", "today=\"2026-04-13\"",
+        "--watch", "--watch-timeout", "240",
+    )  # fmt: skip
+    assert "Completed" in out
+    from flows.backup import backups
+
+    (copy,) = backups(ws / "data" / "backups")
+    counts = []
+    for db in (ws / "data" / "ducha.duckdb", copy):
+        con = duckdb.connect(str(db), read_only=True)
+        counts.append(con.sql("SELECT count(*) FROM submissions").fetchall())
+        con.close()
+    assert counts[0] == counts[1] and counts[0][0][0] > 0
+
+
 def changzhou_workspace(root: Path) -> Path:
     from flows.db import opened
     from flows.periods import Period
