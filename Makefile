@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) targets import data/samples/wujin-2026-target-decomposition-table.txt --year 2026
 	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
 	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
-	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03
+	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03 --leave-last
 	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03
 	$(BIN)/ducha --db $(DEMO_DB) evaluate --period 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) report --period 2026-03

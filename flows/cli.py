@@ -327,7 +327,7 @@ def ingest_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回。"""
-    from flows.receipts import OUTCOMES
+    from flows.receipts import OUTCOMES_SHORT, outcome_counts
     from flows.steps import ingest_files
 
     month = Period.parse(period) if period else None
@@ -346,12 +346,11 @@ def ingest_cmd(
             continue
         who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
         rows = r.rows if r.status != "rejected" else 0
-        typer.echo(f"{r.path.name}：{OUTCOMES[r.status].split('，')[0]}（{who}，{rows} 行）")
+        typer.echo(f"{r.path.name}：{OUTCOMES_SHORT[r.status]}（{who}，{rows} 行）")
         for p in r.problems:
             mark = "错误" if p.severity == "error" else "提示"
             typer.echo(f"    {mark} {p.line()}")
-    summary = "、".join(f"{OUTCOMES[k].split('，')[0]} {v}" for k, v in counts.items())
-    typer.echo(f"共 {len(results)} 个文件：{summary or '无'}。")
+    typer.echo(f"共 {len(results)} 个文件：{outcome_counts(counts)}。")
 
 
 # ---------------------------------------------------------------- evaluation
@@ -584,6 +583,7 @@ def run_cmd(
     Period.parse(period)
     workspace = _workspace_dir(ctx)
     from flows.orchestration import monthly_supervision
+    from flows.receipts import outcome_counts
 
     result = monthly_supervision(period=period, dry_run=dry_run, workspace=workspace, as_of=as_of)
     if format is Format.json:
@@ -591,7 +591,8 @@ def run_cmd(
         return
     n = result["notices"]
     typer.echo(
-        f"{Period.parse(period).zh}督查流程已完成：接收 {result['ingested']}；通报 {result['briefing']}"
+        f"{Period.parse(period).zh}督查流程已完成：接收报表 {outcome_counts(result['ingested'])}；"
+        f"通报 {result['briefing']}"
     )
     typer.echo(
         f"通知：应发 {n['planned']} 条，新写入 {n['new']} 条，发送成功 {n['sent']} 条，失败 {n['failed']} 条"

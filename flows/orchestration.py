@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import steps
 from flows.charts import STATUS_ZH
+from flows.errors import UserError
 from flows.periods import Period
 from flows.workspace import Workspace
 
@@ -43,12 +44,30 @@ def _key(ws: Workspace, period: Period, what: str) -> str:
 # (NO_CACHE also spares Prefect hashing each task's inputs and source on every call).
 
 
-@task(name="发送进展表模板", retries=1, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def _not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Retries are for I/O that may work next time; a user's mistake (a bad file in config/, a
+    missing database) fails at once with its message."""
+    return not isinstance(state.data, UserError)
+
+
+@task(
+    name="发送进展表模板",
+    retries=1,
+    retry_delay_seconds=10,
+    cache_policy=NO_CACHE,
+    retry_condition_fn=_not_a_user_error,
+)
 def templates_task(workspace: str, period: str, units: list[str] | None = None) -> int:
     return len(steps.send_templates(_ws(workspace), Period.parse(period), units))
 
 
-@task(name="接收进展表", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
+@task(
+    name="接收进展表",
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    cache_policy=NO_CACHE,
+    retry_condition_fn=_not_a_user_error,
+)
 def ingest_task(workspace: str) -> dict[str, int]:
     results = steps.ingest_files(_ws(workspace))
     counts: dict[str, int] = {}
@@ -69,7 +88,13 @@ def report_task(workspace: str, period: str) -> str:
     return str(html.resolve())
 
 
-@task(name="发送通知", retries=2, retry_delay_seconds=[30, 120], cache_policy=NO_CACHE)
+@task(
+    name="发送通知",
+    retries=2,
+    retry_delay_seconds=[30, 120],
+    cache_policy=NO_CACHE,
+    retry_condition_fn=_not_a_user_error,
+)
 def notify_task(
     workspace: str, period: str, kinds: list[str] | None, dry_run: bool, as_of: str | None
 ) -> dict[str, Any]:
@@ -80,7 +105,13 @@ def notify_task(
     return result.to_dict()
 
 
-@task(name="备份数据库", retries=1, retry_delay_seconds=60, cache_policy=NO_CACHE)
+@task(
+    name="备份数据库",
+    retries=1,
+    retry_delay_seconds=60,
+    cache_policy=NO_CACHE,
+    retry_condition_fn=_not_a_user_error,
+)
 def backup_task(workspace: str) -> str:
     made = steps.backup(_ws(workspace))
     return str(made.path)
@@ -89,6 +120,8 @@ def backup_task(workspace: str) -> str:
 def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any], briefing: str | None,
                       notices: dict[str, Any] | None, ingested: dict[str, int] | None) -> None:  # fmt: skip
     """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing."""
+    from flows.receipts import outcome_counts
+
     tasks = evaluation["tasks"]
     counts = {s: sum(1 for t in tasks if t["status"] == s) for s in STATUS_ZH}
     units = evaluation["units"]
@@ -104,7 +137,7 @@ def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any],
         + (f"：{'、'.join(missing)}" if missing else ""),
     ]
     if ingested is not None:
-        lines.append(f"\n本次接收文件：{ingested}")
+        lines.append(f"\n本次接收报表：{outcome_counts(ingested)}")
     if notices is not None:
         lines.append(
             f"\n通知：应发 {notices['planned']} 条，新写入 {notices['new']} 条，发送成功 {notices['sent']} 条，"

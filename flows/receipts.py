@@ -20,6 +20,17 @@ OUTCOMES = {
     "duplicate": "已收到，与此前报送并已接收的文件完全相同，未重复入库",
     "rejected": "未接收",
 }
+# The same outcomes in a count ("已接收 48、重复 2"): short, and never ambiguous.
+OUTCOMES_SHORT = {
+    "accepted": "已接收", "superseded": "已接收并替代此前文件", "duplicate": "重复（未重复入库）",
+    "rejected": "未接收",
+}  # fmt: skip
+
+
+def outcome_counts(counts: dict[str, int]) -> str:
+    """{"accepted": 48, "rejected": 1} → "已接收 48、未接收 1"; nothing → "无新文件"."""
+    parts = [f"{OUTCOMES_SHORT[k]} {counts[k]}" for k in OUTCOMES_SHORT if counts.get(k)]
+    return "、".join(parts) or "无新文件"
 
 
 @cache

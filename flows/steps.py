@@ -68,8 +68,8 @@ def ingest_files(
 
     register = UnitRegister.load(ws.config_dir)
     sources = list(paths or [ws.data_dir / "inbox"])
-    if not paths and not sources[0].exists():
-        raise UserError(f"收件目录 {sources[0]} 不存在")
+    if not paths:  # a new workspace: the inbox is where the units' files are to be put
+        sources[0].mkdir(parents=True, exist_ok=True)
     with opened(ws.db_path) as con:
         return ingest(
             con, sources, register=register, workspace=ws.code(), archive_dir=ws.data_dir / "archive",

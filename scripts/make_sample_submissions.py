@@ -4,7 +4,8 @@ Usage: python scripts/make_sample_submissions.py --db data/demo.duckdb --config 
            --inbox data/demo-inbox --months 2026-01 2026-02 2026-03
 
 Months are handled in order: templates for a month carry last month's figures, so
-each month is generated after the previous one has been ingested.
+each month is generated after the previous one has been ingested. With --leave-last the
+last month's files are generated and left in the inbox, for `ducha ingest` to receive.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from flows.db import opened
 from flows.ingest import ingest
 from flows.periods import Period
+from flows.receipts import outcome_counts
 from flows.sample_progress import generate_month
 from flows.units import UnitRegister
 from flows.workspace import Workspace
@@ -28,10 +30,13 @@ def main() -> None:
     parser.add_argument("--config", default="config")
     parser.add_argument("--inbox", required=True)
     parser.add_argument("--months", nargs="+", required=True)
+    parser.add_argument(
+        "--leave-last", action="store_true", help="generate the last month but do not ingest it"
+    )
     args = parser.parse_args()
     ws = Workspace.from_options(args.db, args.config)
     register = UnitRegister.load(ws.config_dir)
-    for text in args.months:
+    for n, text in enumerate(args.months, 1):
         period = Period.parse(text)
         folder = Path(args.inbox) / str(period)
         with opened(ws.db_path) as con:
@@ -42,6 +47,9 @@ def main() -> None:
             )
             for i, path in enumerate(files):
                 os.utime(path, (base + 600 * i, base + 600 * i))
+            if args.leave_last and n == len(args.months):
+                print(f"{period.zh}：生成 {len(files)} 个报送文件，留在 {folder} 待接收")
+                break
             results = ingest(
                 con,
                 [folder],
@@ -52,7 +60,7 @@ def main() -> None:
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        print(f"{period.zh}：生成 {len(files)} 个报送文件，接收结果 {counts}")
+        print(f"{period.zh}：生成 {len(files)} 个报送文件，{outcome_counts(counts)}")
 
 
 if __name__ == "__main__":

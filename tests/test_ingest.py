@@ -495,6 +495,9 @@ def test_duplicate_and_superseded_keep_history(confirmed: Workspace, tmp_path: P
     dup = ingest(confirmed, copy)[0]
     assert dup["status"] == "duplicate"
     assert confirmed.state() == before  # an identical file changes nothing
+    text = confirmed.ok("ingest", str(copy), "--verbose")
+    assert "湖塘镇3月（重发）.xlsx：重复（未重复入库）" in text
+    assert text.strip().endswith("共 1 个文件：重复（未重复入库） 1。")
     second = plain_sheet(tmp_path / "湖塘镇-2026年3月-更正.xlsx", header, [["2026-061", 1, 6, 21]])
     assert ingest(confirmed, second)[0]["status"] == "superseded"
     assert rows(confirmed, "湖塘镇") == {("湖塘镇", "2026-061", 1): (6.0, 21.0)}
@@ -546,6 +549,17 @@ def test_receipt_and_json_shape(confirmed: Workspace, tmp_path: Path) -> None:
     assert receipt.startswith("【回执】湖塘镇 2026年3月")
     text = confirmed.ok("ingest", str(path))
     assert "未接收" in text and "报表!D3：“约三十”不是有效数字" in text
+
+
+def test_a_new_workspace_gets_its_inbox(confirmed: Workspace) -> None:
+    """`ducha ingest` with no paths reads data/inbox/; a workspace that has none yet gets an
+    empty one (the daily flow ingests every day, from the first)."""
+    inbox = confirmed.db.parent / "inbox"
+    assert not inbox.exists()
+    before = confirmed.state()
+    assert "中没有待接收的" in confirmed.ok("ingest")
+    assert inbox.is_dir() and not any(inbox.iterdir())
+    assert confirmed.state() == before
 
 
 def test_ingest_bad_options(confirmed: Workspace, tmp_path: Path) -> None:

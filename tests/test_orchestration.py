@@ -228,3 +228,16 @@ def test_two_workspaces_as_separate_runs_on_two_workers(
         "SELECT count(*) FROM submissions WHERE status = 'accepted' AND period = '2026-03'"
     ).fetchall()
     assert accepted == [(16,)]  # every unit's generated file came in through the flow's ingest
+
+
+def test_a_users_mistake_is_not_retried() -> None:
+    """A task's retries are for I/O that may work next time (a locked database, a bot that did
+    not answer); a user's mistake fails at once with its message."""
+    from prefect.states import Failed
+
+    from flows.errors import UserError
+    from flows.orchestration import _not_a_user_error, ingest_task, notify_task
+
+    assert ingest_task.retry_condition_fn is notify_task.retry_condition_fn is _not_a_user_error
+    assert not _not_a_user_error(None, None, Failed(data=UserError("单位“火星镇”不在单位名册中")))
+    assert _not_a_user_error(None, None, Failed(data=OSError("connection reset")))
