@@ -569,6 +569,15 @@ def _workspace_dir(ctx: typer.Context) -> str:
     return str(root)
 
 
+def _no_user_error_traceback(record: object) -> bool:
+    """A logging filter: Prefect logs a failed run with its traceback; for a UserError the
+    message says everything (the CLI prints it once more as its one line)."""
+    exc_info = getattr(record, "exc_info", None)
+    if exc_info and isinstance(exc_info[1], UserError):
+        record.exc_info = record.exc_text = None  # type: ignore[attr-defined]
+    return True
+
+
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
@@ -580,11 +589,26 @@ def run_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """立即运行本月督查流程（接收 → 研判 → 通报 → 通知）。未配置 Prefect 服务器时使用临时 API。"""
+    import logging
+
+    from flows.steps import check_config
+
     Period.parse(period)
     workspace = _workspace_dir(ctx)
+    ws = _workspace(ctx)
+    if not ws.db_path.exists():
+        raise UserError(
+            f"数据库 {ws.db_path} 不存在，请先导入目标任务分解表（ducha targets import）"
+        )
+    check_config(ws, warn=_warn)  # before Prefect starts: a mistake costs no server start
     from flows.orchestration import monthly_supervision
     from flows.receipts import outcome_counts
 
+    for name in (
+        "prefect.flow_runs",
+        "prefect.task_runs",
+    ):  # a user's mistake: its line, no traceback
+        logging.getLogger(name).addFilter(_no_user_error_traceback)
     result = monthly_supervision(period=period, dry_run=dry_run, workspace=workspace, as_of=as_of)
     if format is Format.json:
         _echo_json(result)

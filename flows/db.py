@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flows.errors import UserError
+from flows.errors import DatabaseBusy, UserError
 from flows.workspace import SQL_DIR
 
 if TYPE_CHECKING:  # imported where a connection is opened: checking files needs no DuckDB
@@ -80,7 +80,7 @@ def connect(
             if not _is_lock_error(exc):
                 raise UserError(f"无法打开数据库 {path}：文件损坏或不是 DuckDB 数据库") from exc
             if time.monotonic() >= deadline:
-                raise UserError(
+                raise DatabaseBusy(
                     f"数据库 {path} 正被另一个 ducha 进程使用，已等待 {wait:.0f} 秒，请稍后再试"
                 ) from exc
             time.sleep(delay)

@@ -15,6 +15,10 @@ class UserError(Exception):
         self.message = message
 
 
+class DatabaseBusy(UserError):
+    """Another process kept the database longer than we waited: worth trying again later."""
+
+
 def first_problems(problems: list[str], limit: int = 3) -> str:
     """Join the first few problems into one line, saying how many were left out."""
     shown = "；".join(problems[:limit])

@@ -22,7 +22,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import steps
 from flows.charts import STATUS_ZH
-from flows.errors import UserError
+from flows.errors import DatabaseBusy, UserError
 from flows.periods import Period
 from flows.workspace import Workspace
 
@@ -45,9 +45,9 @@ def _key(ws: Workspace, period: Period, what: str) -> str:
 
 
 def _not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Retries are for I/O that may work next time; a user's mistake (a bad file in config/, a
-    missing database) fails at once with its message."""
-    return not isinstance(state.data, UserError)
+    """Retries are for what may work next time (I/O, a database another run still holds); a
+    user's mistake (a bad file in config/, a missing database) fails at once with its message."""
+    return not isinstance(state.data, UserError) or isinstance(state.data, DatabaseBusy)
 
 
 @task(
@@ -191,6 +191,7 @@ def monthly_supervision(
     """本月督查：接收 → 研判 → 通报 → 通知。dry_run 时只列出应发通知，不发送。"""
     ws = _ws(workspace)
     month = _period(period)
+    steps.check_config(ws)  # a config mistake stops the run before any step
     ingested = ingest_task(workspace)
     evaluation = evaluate_task(workspace, str(month))
     briefing = report_task(workspace, str(month))
@@ -237,6 +238,7 @@ def daily(workspace: str = ".", today: str | None = None, dry_run: bool = False)
     """每天 9:00：按中国工作日判断今天该做什么（发模板、催报、截止日催报、研判与通知），其余日子只接收报表；最后备份数据库。"""
     logger = get_run_logger()
     ws = _ws(workspace)
+    steps.check_config(ws)  # a config mistake stops the run before any step
     day = dt.date.fromisoformat(today) if today else dt.date.today()
     period, due = steps.due_today(ws, day, warn=logger.warning)
     logger.info("%s：报送期 %s，今日应办 %s", day, period, due or "无（仅接收报表）")

@@ -29,6 +29,23 @@ def workspace_name(ws: Workspace) -> str:
     return str(ws.settings().get("name") or ws.code())
 
 
+def check_config(ws: Workspace, warn: Warn = _ignore) -> None:
+    """Read every file in config/ as the steps will: a mistake stops a run before any step has
+    written anything (raises UserError naming the file)."""
+    from flows.channels import ChannelConfig
+    from flows.evaluate import Settings
+    from flows.units import UnitRegister
+    from flows.workdays import Schedule, WorkCalendar
+
+    ws.settings()
+    ws.code()
+    known = {u.name for u in UnitRegister.load(ws.config_dir).units}
+    ChannelConfig.load(ws.config_dir, known)
+    Settings.load(ws.config_dir)
+    WorkCalendar.load(ws.config_dir, warn=warn)
+    Schedule.load(ws.config_dir)
+
+
 def send_templates(
     ws: Workspace, period: Period, units: Sequence[str] | None = None, out: Path | None = None
 ) -> list[Path]:

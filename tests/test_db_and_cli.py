@@ -217,3 +217,16 @@ def test_two_runs_at_once_wait_for_each_other(sample_months: Workspace) -> None:
     assert {t: v for t, v in after.items() if not t.startswith("outbox")} == {
         t: v for t, v in before.items() if not t.startswith("outbox")
     }
+
+
+def test_run_stops_before_prefect_starts_when_there_is_no_database(ws: Workspace) -> None:
+    assert_user_error(ws, ["run", "--period", "2026-03"], "不存在", "ducha targets import")
+    assert not ws.db.exists()
+
+
+def test_run_stops_before_any_step_on_a_config_mistake(imported: Workspace) -> None:
+    """A broken config file stops the monthly run before anything is received or written."""
+    path = imported.config / "channels.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\nrecipients: 5\n", encoding="utf-8")
+    assert_user_error(imported, ["run", "--period", "2026-03"], "channels.yaml", "recipients")
+    assert not (imported.db.parent / "inbox").exists()

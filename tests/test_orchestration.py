@@ -231,13 +231,17 @@ def test_two_workspaces_as_separate_runs_on_two_workers(
 
 
 def test_a_users_mistake_is_not_retried() -> None:
-    """A task's retries are for I/O that may work next time (a locked database, a bot that did
-    not answer); a user's mistake fails at once with its message."""
+    """A task's retries are for what may work next time (a database another run holds, a bot
+    that did not answer); a user's mistake fails at once with its message."""
     from prefect.states import Failed
 
-    from flows.errors import UserError
+    from flows.errors import DatabaseBusy, UserError
     from flows.orchestration import _not_a_user_error, ingest_task, notify_task
 
     assert ingest_task.retry_condition_fn is notify_task.retry_condition_fn is _not_a_user_error
     assert not _not_a_user_error(None, None, Failed(data=UserError("单位“火星镇”不在单位名册中")))
     assert _not_a_user_error(None, None, Failed(data=OSError("connection reset")))
+    busy = DatabaseBusy(
+        "数据库 data/ducha.duckdb 正被另一个 ducha 进程使用，已等待 30 秒，请稍后再试"
+    )
+    assert _not_a_user_error(None, None, Failed(data=busy))  # the other run may be done by then
