@@ -187,8 +187,8 @@ def notify(
             }
             for k, r, c, t, s, f, e in con.sql(
                 "SELECT kind, recipient, channel, title, status, file_path, last_error FROM outbox "
-                "WHERE period = $p ORDER BY notice_id",
-                params={"p": str(period)},
+                "WHERE period = $p AND list_contains($kinds, kind) ORDER BY notice_id",
+                params={"p": str(period), "kinds": list(kinds or KINDS)},
             ).fetchall()
         ]
     return NotifyResult(

@@ -126,6 +126,16 @@ def test_each_recipient_gets_each_notice_exactly_once(
     assert len(list((evaluated.db.parent / "outbox" / "2026-03").iterdir())) == len(files)
 
 
+def test_the_listing_shows_the_kinds_asked_for(evaluated: Workspace) -> None:
+    """`notify --kind chase` after the receipts went out lists the chase notices only."""
+    receipts = notify(evaluated, "--kind", "receipt")
+    assert receipts["notices"] and {n["kind"] for n in receipts["notices"]} == {"receipt"}
+    chase = notify(evaluated, "--kind", "chase")
+    assert chase["notices"] and {n["kind"] for n in chase["notices"]} == {"chase"}
+    assert len(chase["notices"]) == chase["planned"]
+    assert {r[0] for r in ledger(evaluated)} == {"receipt", "chase"}
+
+
 def test_html_mail_with_a_chinese_subject(
     evaluated: Workspace, env: dict, bot: BotServer, smtp: SmtpServer
 ) -> None:
