@@ -659,15 +659,38 @@ _CLICK_MESSAGES = {
     "Missing argument": "缺少参数",
     "No such command": "没有这个命令",
     "Invalid value": "取值无效",
+    "Got unexpected extra arguments": "多余的参数",
+    "Got unexpected extra argument(s)": "多余的参数",
     "Got unexpected extra argument": "多余的参数",
 }
+# the hints click appends, and its punctuation, in Chinese
+_CLICK_HINTS = {
+    ". Did you mean ": "。是否应为 ", "(Possible options: ": "（可用的选项：", "Did you mean ": "是否应为 ",
+    "?": "？", ")": "）", ": ": "：", "'.": "'", "(": "（",
+}  # fmt: skip
+
+
+_CLICK_PATTERNS = [
+    (r"^Option '(.+?)' requires an argument\.?$", r"选项 '\1' 后面需要一个值"),
+    (r"^Invalid value for '(.+?)': (?:Value error, )?'(.*?)' is not one of (.+?)\.?$", r"选项 '\1' 的值 '\2' 无效，应为 \3 之一"),
+    (r"^Invalid value for '(.+?)': Input should be a valid integer.*$", r"选项 '\1' 的值应为整数"),
+    (r"^Invalid value for '(.+?)': Input should be a valid number.*$", r"选项 '\1' 的值应为数字"),
+]  # fmt: skip
 
 
 def _usage_message(exc: click_exceptions.UsageError) -> str:
+    import re
+
     text = exc.format_message()
+    for pattern, chinese in _CLICK_PATTERNS:
+        if re.match(pattern, text):
+            return re.sub(pattern, chinese, text).replace("', '", "'、'")
     for english, chinese in _CLICK_MESSAGES.items():
         if text.startswith(english):
-            return chinese + text[len(english) :]
+            text = chinese + text[len(english) :]
+            for hint, zh in _CLICK_HINTS.items():
+                text = text.replace(hint, zh)
+            return text.strip()
     return text
 
 

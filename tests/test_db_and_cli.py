@@ -230,3 +230,23 @@ def test_run_stops_before_any_step_on_a_config_mistake(imported: Workspace) -> N
     path.write_text(path.read_text(encoding="utf-8") + "\nrecipients: 5\n", encoding="utf-8")
     assert_user_error(imported, ["run", "--period", "2026-03"], "channels.yaml", "recipients")
     assert not (imported.db.parent / "inbox").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["notify", "--period", "2026-03", "--dry-run", "true"], "错误：多余的参数 （true）"),
+        (["notify", "--period", "2026-03", "--dryrun"], "错误：没有这个选项：--dryrun （可用的选项：--dry-run）"),
+        (["evaluat"], "错误：没有这个命令 'evaluat'。是否应为 'evaluate'？"),
+        (["evaluate"], "错误：缺少选项 '--period'"),
+        (["evaluate", "--period"], "错误：选项 '--period' 后面需要一个值"),
+        (["backup", "--keep", "x"], "错误：选项 '--keep' 的值应为整数"),
+        (["units", "show", "--format", "xml"], "错误：选项 '--format' 的值 'xml' 无效，应为 'text'、'json' 之一"),
+    ],
+)  # fmt: skip
+def test_command_line_mistakes_are_told_in_chinese(
+    ws: Workspace, args: list[str], expected: str
+) -> None:
+    result = ws.run(*args)
+    assert result.code == 2 and result.out == ""
+    assert result.err.strip() == expected + "（用 --help 查看用法）"
