@@ -40,8 +40,12 @@ def _key(ws: Workspace, period: Period, what: str) -> str:
     return f"ducha-{ws.code()}-{period.year}-{period.month:02d}-{what}".lower()
 
 
-# The steps change the database and send messages: a task run is never answered from a cache
-# (NO_CACHE also spares Prefect hashing each task's inputs and source on every call).
+def _step(name: str, retries: int = 0, delays: int | list[int] = 0) -> Any:
+    """A step as a Prefect task: never answered from a cache (the steps change the database and
+    send messages; NO_CACHE also spares Prefect hashing each task's inputs and source on every
+    call), retried only for what may work the next time."""
+    return task(name=name, retries=retries, retry_delay_seconds=delays, cache_policy=NO_CACHE,
+                retry_condition_fn=_not_a_user_error)  # fmt: skip
 
 
 def _not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
@@ -50,24 +54,12 @@ def _not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(state.data, UserError) or isinstance(state.data, DatabaseBusy)
 
 
-@task(
-    name="发送进展表模板",
-    retries=1,
-    retry_delay_seconds=10,
-    cache_policy=NO_CACHE,
-    retry_condition_fn=_not_a_user_error,
-)
+@_step("发送进展表模板", retries=1, delays=10)
 def templates_task(workspace: str, period: str, units: list[str] | None = None) -> int:
     return len(steps.send_templates(_ws(workspace), Period.parse(period), units))
 
 
-@task(
-    name="接收进展表",
-    retries=2,
-    retry_delay_seconds=[10, 60],
-    cache_policy=NO_CACHE,
-    retry_condition_fn=_not_a_user_error,
-)
+@_step("接收进展表", retries=2, delays=[10, 60])
 def ingest_task(workspace: str) -> dict[str, int]:
     results = steps.ingest_files(_ws(workspace))
     counts: dict[str, int] = {}
@@ -76,25 +68,19 @@ def ingest_task(workspace: str) -> dict[str, int]:
     return counts
 
 
-@task(name="研判", cache_policy=NO_CACHE)
+@_step("研判")
 def evaluate_task(workspace: str, period: str) -> dict[str, Any]:
     logger = get_run_logger()
     return steps.evaluate(_ws(workspace), Period.parse(period), warn=logger.warning).to_json()
 
 
-@task(name="生成通报", cache_policy=NO_CACHE)
+@_step("生成通报")
 def report_task(workspace: str, period: str) -> str:
     html, _ = steps.report(_ws(workspace), Period.parse(period))
     return str(html.resolve())
 
 
-@task(
-    name="发送通知",
-    retries=2,
-    retry_delay_seconds=[30, 120],
-    cache_policy=NO_CACHE,
-    retry_condition_fn=_not_a_user_error,
-)
+@_step("发送通知", retries=2, delays=[30, 120])
 def notify_task(
     workspace: str, period: str, kinds: list[str] | None, dry_run: bool, as_of: str | None
 ) -> dict[str, Any]:
@@ -105,13 +91,7 @@ def notify_task(
     return result.to_dict()
 
 
-@task(
-    name="备份数据库",
-    retries=1,
-    retry_delay_seconds=60,
-    cache_policy=NO_CACHE,
-    retry_condition_fn=_not_a_user_error,
-)
+@_step("备份数据库", retries=1, delays=60)
 def backup_task(workspace: str) -> str:
     made = steps.backup(_ws(workspace))
     return str(made.path)
