@@ -52,7 +52,8 @@ def backup_database(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"无法创建备份目录 {out_dir}：{exc.strerror}") from exc
+        reason = _REASONS.get(exc.errno or 0) or exc.strerror
+        raise UserError(f"无法创建备份目录 {out_dir}：{reason}") from exc
     with _only_backup(out_dir):  # another backup into the same folder waits for this one
         final = out_dir / f"{PREFIX}{now():%Y%m%d-%H%M%S}{SUFFIX}"
         partial = final.with_name(final.name + PARTIAL)
@@ -120,6 +121,7 @@ def _copy(con: duckdb.DuckDBPyConnection, target: Path) -> tuple[int, int]:
 _REASONS = {
     errno.ENOSPC: "磁盘空间不足", errno.EDQUOT: "超出磁盘配额", errno.EFBIG: "文件超过允许的大小",
     errno.EACCES: "没有写入权限", errno.EPERM: "没有写入权限", errno.EROFS: "文件系统只读",
+    errno.ENOTDIR: "路径中的某一级是文件而不是目录", errno.EEXIST: "已有同名文件",
 }  # fmt: skip
 
 

@@ -137,6 +137,20 @@ def test_nothing_to_back_up(ws: Workspace) -> None:
     assert_user_error(ws, ["backup", "--keep", "0"], "正整数")
 
 
+def test_a_backup_folder_that_cannot_be_made(confirmed: Workspace) -> None:
+    blocker = confirmed.root / "备份"
+    blocker.write_text("一个文件，不是目录", encoding="utf-8")
+    assert_user_error(
+        confirmed,
+        ["backup", "--out", str(blocker / "2026")],
+        "无法创建备份目录",
+        "是文件而不是目录",
+    )
+    assert_user_error(
+        confirmed, ["backup", "--out", str(blocker)], "无法创建备份目录", "已有同名文件"
+    )
+
+
 def test_a_database_of_an_older_version_is_backed_up_as_it_is(ws: Workspace) -> None:
     """Before a newer ducha upgrades a database, its old form can be kept."""
     from flows import db
