@@ -653,28 +653,22 @@ def serve_cmd(ctx: typer.Context) -> None:
 # ------------------------------------------------------------------ entry
 
 
-_CLICK_MESSAGES = {
-    "No such option": "没有这个选项",
-    "Missing option": "缺少选项",
-    "Missing argument": "缺少参数",
-    "No such command": "没有这个命令",
-    "Invalid value": "取值无效",
-    "Got unexpected extra arguments": "多余的参数",
-    "Got unexpected extra argument(s)": "多余的参数",
-    "Got unexpected extra argument": "多余的参数",
-}
-# the hints click appends, and its punctuation, in Chinese
-_CLICK_HINTS = {
-    ". Did you mean ": "。是否应为 ", "(Possible options: ": "（可用的选项：", "Did you mean ": "是否应为 ",
-    "?": "？", ")": "）", ": ": "：", "'.": "'", "(": "（",
-}  # fmt: skip
-
-
+# click's usage errors, whole templates in Chinese: what the user typed is kept as typed
 _CLICK_PATTERNS = [
-    (r"^Option '(.+?)' requires an argument\.?$", r"选项 '\1' 后面需要一个值"),
-    (r"^Invalid value for '(.+?)': (?:Value error, )?'(.*?)' is not one of (.+?)\.?$", r"选项 '\1' 的值 '\2' 无效，应为 \3 之一"),
-    (r"^Invalid value for '(.+?)': Input should be a valid integer.*$", r"选项 '\1' 的值应为整数"),
-    (r"^Invalid value for '(.+?)': Input should be a valid number.*$", r"选项 '\1' 的值应为数字"),
+    (r"Got unexpected extra arguments? ?(?:\(s\))? \((?P<args>.*)\)", "多余的参数：{args}"),
+    (r"No such option: (?P<opt>\S+) \(Possible options: (?P<alts>.*)\)", "没有这个选项：{opt}（可用的选项：{alts}）"),
+    (r"No such option: (?P<opt>\S+) Did you mean (?P<alt>\S+)\?", "没有这个选项：{opt}（是否应为 {alt}？）"),
+    (r"No such option: (?P<opt>\S+)", "没有这个选项：{opt}"),
+    (r"No such command '(?P<cmd>.*)'\. Did you mean '(?P<alt>.*)'\?", "没有这个命令 '{cmd}'（是否应为 '{alt}'？）"),
+    (r"No such command '(?P<cmd>.*)'\.", "没有这个命令 '{cmd}'"),
+    (r"Missing option '(?P<opt>.*)'\.", "缺少选项 '{opt}'"),
+    (r"Missing argument '(?P<arg>.*)'\.", "缺少参数 '{arg}'"),
+    (r"Option '(?P<opt>.+?)' requires an argument\.", "选项 '{opt}' 后面需要一个值"),
+    (r"Invalid value for '(?P<opt>.+?)': (?:Value error, )?(?P<value>'.*'|\".*\") is not one of (?P<choices>.+?)\.",
+     "选项 '{opt}' 的值 {value} 无效，应为 {choices} 之一"),
+    (r"Invalid value for '(?P<opt>.+?)': Input should be a valid integer.*", "选项 '{opt}' 的值应为整数"),
+    (r"Invalid value for '(?P<opt>.+?)': Input should be a valid number.*", "选项 '{opt}' 的值应为数字"),
+    (r"Invalid value for '(?P<opt>.+?)': (?P<why>.*)", "选项 '{opt}' 的值无效：{why}"),
 ]  # fmt: skip
 
 
@@ -683,14 +677,12 @@ def _usage_message(exc: click_exceptions.UsageError) -> str:
 
     text = exc.format_message()
     for pattern, chinese in _CLICK_PATTERNS:
-        if re.match(pattern, text):
-            return re.sub(pattern, chinese, text).replace("', '", "'、'")
-    for english, chinese in _CLICK_MESSAGES.items():
-        if text.startswith(english):
-            text = chinese + text[len(english) :]
-            for hint, zh in _CLICK_HINTS.items():
-                text = text.replace(hint, zh)
-            return text.strip()
+        found = re.fullmatch(pattern, text, flags=re.DOTALL)
+        if found:
+            parts = found.groupdict()
+            if "choices" in parts:
+                parts["choices"] = parts["choices"].replace("', '", "'、'")
+            return chinese.format(**parts)
     return text
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flows.errors import UserError
+from flows.errors import UserError, os_reason
 from flows.periods import Period
 from flows.workspace import Workspace
 
@@ -37,8 +37,8 @@ def check_config(ws: Workspace, warn: Warn = _ignore) -> None:
     from flows.units import UnitRegister
     from flows.workdays import Schedule, WorkCalendar
 
-    ws.settings()
     ws.code()
+    backup_keep(ws)
     known = {u.name for u in UnitRegister.load(ws.config_dir).units}
     ChannelConfig.load(ws.config_dir, known)
     Settings.load(ws.config_dir)
@@ -86,7 +86,10 @@ def ingest_files(
     register = UnitRegister.load(ws.config_dir)
     sources = list(paths or [ws.data_dir / "inbox"])
     if not paths:  # a new workspace: the inbox is where the units' files are to be put
-        sources[0].mkdir(parents=True, exist_ok=True)
+        try:
+            sources[0].mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"无法创建收件目录 {sources[0]}：{os_reason(exc)}") from exc
     with opened(ws.db_path) as con:
         return ingest(
             con, sources, register=register, workspace=ws.code(), archive_dir=ws.data_dir / "archive",
@@ -197,18 +200,25 @@ def notify(
     )  # fmt: skip
 
 
+def backup_keep(ws: Workspace) -> int:
+    """How many backups to keep: backup_keep in workspace.yaml, else 30."""
+    from flows.backup import DEFAULT_KEEP
+
+    keep = ws.settings().get("backup_keep", DEFAULT_KEEP)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+        raise UserError(
+            f"配置文件 {ws.config_dir / 'workspace.yaml'} 中 backup_keep 应为正整数（保留的备份份数），"
+            f"而不是“{keep}”"
+        )
+    return keep
+
+
 def backup(ws: Workspace, out: Path | None = None, keep: int | None = None) -> Any:
     """Copy the database into data/backups/ (or `out`), keeping the newest `keep` copies
     (default: backup_keep in workspace.yaml, else 30)."""
-    from flows.backup import DEFAULT_KEEP, backup_database
+    from flows.backup import backup_database
 
-    if keep is None:
-        keep = ws.settings().get("backup_keep", DEFAULT_KEEP)
-        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-            raise UserError(
-                f"配置文件 {ws.config_dir / 'workspace.yaml'} 中 backup_keep 应为正整数（保留的备份份数），"
-                f"而不是“{keep}”"
-            )
+    keep = backup_keep(ws) if keep is None else keep
     return backup_database(ws.db_path, out or ws.data_dir / "backups", keep=keep)
 
 

@@ -130,6 +130,9 @@ def test_a_bad_backup_keep_in_workspace_yaml(confirmed: Workspace, value: str) -
         encoding="utf-8",
     )
     assert_user_error(confirmed, ["backup"], "workspace.yaml", "backup_keep", "正整数")
+    # and a monthly run stops on it before any step, not after them all
+    assert_user_error(confirmed, ["run", "--period", "2026-03"], "backup_keep", "正整数")
+    assert not (confirmed.db.parent / "inbox").exists()
 
 
 def test_nothing_to_back_up(ws: Workspace) -> None:
@@ -169,3 +172,47 @@ def test_a_database_of_an_older_version_is_backed_up_as_it_is(ws: Workspace) -> 
     assert_user_error(ws, ["targets", "show", "--year", "2026"], "结构版本较旧（1）")
     made = json.loads(ws.ok("backup", "--format", "json"))
     assert Workspace(ws.root, ws.config, Path(made["path"])).state() == before == ws.state()
+
+
+def test_pruning_never_takes_the_database_or_the_copy_just_made(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    """Backups written next to a database whose name starts like theirs, and a clock that went
+    back: only files named exactly like a backup go, and never the one just made."""
+    out = tmp_path / "同一目录"
+    out.mkdir()
+    db = out / "ducha-2026.duckdb"
+    shutil.copy(confirmed.db, db)
+    later = datetime(2026, 5, 1, 9, 0, 0)
+    first = backup_database(db, out, keep=1, now=lambda: later)
+    second = backup_database(db, out, keep=1, now=lambda: later - timedelta(days=1))  # clock back
+    assert second.path.is_file() and second.removed == [first.path]
+    assert db.is_file() and backups(out) == [second.path]
+
+
+def test_an_existing_backup_folder_that_cannot_be_written(confirmed: Workspace) -> None:
+    """Not root-proof by permissions (the tests may run as root): the lock file's place is
+    taken by a directory, so it cannot be opened for writing."""
+    out = confirmed.db.parent / "backups"
+    (out / ".backup.lock").mkdir(parents=True)
+    assert_user_error(confirmed, ["backup"], "备份", "失败")
+    assert backups(out) == []
+
+
+@pytest.mark.parametrize("name", ["ducha_backup.duckdb", 'a"b.duckdb', "武进 (2026).duckdb"])
+def test_databases_with_unusual_names_and_schemas(tmp_path: Path, name: str) -> None:
+    db = tmp_path / name
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA s")
+    for table in ("main.t", "s.t", 's."odd ""name"""'):
+        con.execute(f"CREATE TABLE {table} AS SELECT range AS x FROM range(3)")
+    con.execute("INSERT INTO s.t VALUES (99)")
+    con.close()
+    made = backup_database(db, tmp_path / "bk", keep=3)
+    assert (made.tables, made.rows) == (3, 10)
+    copy = duckdb.connect(str(made.path), read_only=True)
+    try:
+        assert copy.sql("SELECT count(*) FROM s.t").fetchall() == [(4,)]
+        assert copy.sql('SELECT sum(x) FROM s."odd ""name"""').fetchall() == [(3,)]
+    finally:
+        copy.close()

@@ -235,13 +235,17 @@ def test_run_stops_before_any_step_on_a_config_mistake(imported: Workspace) -> N
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["notify", "--period", "2026-03", "--dry-run", "true"], "错误：多余的参数 （true）"),
-        (["notify", "--period", "2026-03", "--dryrun"], "错误：没有这个选项：--dryrun （可用的选项：--dry-run）"),
-        (["evaluat"], "错误：没有这个命令 'evaluat'。是否应为 'evaluate'？"),
+        (["notify", "--period", "2026-03", "--dry-run", "true"], "错误：多余的参数：true"),
+        (["notify", "--period", "2026-03", "a (1).xlsx", "b?: c"], "错误：多余的参数：a (1).xlsx b?: c"),
+        (["notify", "--period", "2026-03", "--dryrun"], "错误：没有这个选项：--dryrun（可用的选项：--dry-run）"),
+        (["templates", "--period", "2026-03", "--xyz"], "错误：没有这个选项：--xyz"),
+        (["evaluat"], "错误：没有这个命令 'evaluat'（是否应为 'evaluate'？）"),
+        (["evaluat?"], "错误：没有这个命令 'evaluat?'（是否应为 'evaluate'？）"),
         (["evaluate"], "错误：缺少选项 '--period'"),
         (["evaluate", "--period"], "错误：选项 '--period' 后面需要一个值"),
         (["backup", "--keep", "x"], "错误：选项 '--keep' 的值应为整数"),
         (["units", "show", "--format", "xml"], "错误：选项 '--format' 的值 'xml' 无效，应为 'text'、'json' 之一"),
+        (["units", "show", "--format", "a', 'b"], """错误：选项 '--format' 的值 "a', 'b" 无效，应为 'text'、'json' 之一"""),
     ],
 )  # fmt: skip
 def test_command_line_mistakes_are_told_in_chinese(

@@ -560,6 +560,11 @@ def test_a_new_workspace_gets_its_inbox(confirmed: Workspace) -> None:
     assert "中没有待接收的" in confirmed.ok("ingest")
     assert inbox.is_dir() and not any(inbox.iterdir())
     assert confirmed.state() == before
+    from tests.test_targets_import import assert_user_error
+
+    inbox.rmdir()
+    inbox.write_text("一个文件占了收件目录的名字", encoding="utf-8")
+    assert_user_error(confirmed, ["ingest"], "无法创建收件目录", "已有同名文件")
 
 
 def test_ingest_bad_options(confirmed: Workspace, tmp_path: Path) -> None:
