@@ -138,9 +138,10 @@ def prune_backups(out_dir: Path, keep: int, spare: Collection[Path] = ()) -> lis
     """Remove all but the newest `keep` backups, never one of `spare` (the copy just made counts
     as the newest even if the clock went back); returns what was removed."""
     spared = {p.resolve() for p in spare}
-    kept = [p for p in backups(out_dir) if p.resolve() in spared]
-    others = [p for p in backups(out_dir) if p.resolve() not in spared]
-    old = others[: max(0, len(others) - (keep - len(kept)))]
+    found = backups(out_dir)
+    others = [p for p in found if p.resolve() not in spared]
+    room = keep - (len(found) - len(others))  # the spared backups count as the newest
+    old = others[: max(0, len(others) - room)]
     for path in old:
         path.unlink()
     return old

@@ -591,25 +591,27 @@ def run_cmd(
     """立即运行本月督查流程（接收 → 研判 → 通报 → 通知）。未配置 Prefect 服务器时使用临时 API。"""
     import logging
 
+    from flows.db import require_database
     from flows.steps import check_config
 
     Period.parse(period)
     workspace = _workspace_dir(ctx)
     ws = _workspace(ctx)
-    if not ws.db_path.exists():
-        raise UserError(
-            f"数据库 {ws.db_path} 不存在，请先导入目标任务分解表（ducha targets import）"
-        )
+    require_database(ws.db_path)
     check_config(ws, warn=_warn)  # before Prefect starts: a mistake costs no server start
     from flows.orchestration import monthly_supervision
     from flows.receipts import outcome_counts
 
-    for name in (
-        "prefect.flow_runs",
-        "prefect.task_runs",
-    ):  # a user's mistake: its line, no traceback
-        logging.getLogger(name).addFilter(_no_user_error_traceback)
-    result = monthly_supervision(period=period, dry_run=dry_run, workspace=workspace, as_of=as_of)
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in loggers:  # a user's mistake: its line, no traceback
+        logger.addFilter(_no_user_error_traceback)
+    try:
+        result = monthly_supervision(
+            period=period, dry_run=dry_run, workspace=workspace, as_of=as_of
+        )
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_no_user_error_traceback)
     if format is Format.json:
         _echo_json(result)
         return

@@ -55,6 +55,12 @@ def lock_wait() -> float:
         return DEFAULT_LOCK_WAIT
 
 
+def require_database(path: Path) -> None:
+    """A command that reads the database needs one: say how to make it."""
+    if not path.exists():
+        raise UserError(f"数据库 {path} 不存在，请先导入目标任务分解表（ducha targets import）")
+
+
 def connect(
     path: Path, *, read_only: bool = False, wait: float | None = None, any_version: bool = False
 ) -> duckdb.DuckDBPyConnection:
@@ -66,8 +72,8 @@ def connect(
     """
     import duckdb
 
-    if read_only and not path.exists():
-        raise UserError(f"数据库 {path} 不存在，请先导入目标任务分解表（ducha targets import）")
+    if read_only:
+        require_database(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wait = lock_wait() if wait is None else wait
     deadline = time.monotonic() + wait
