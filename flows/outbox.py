@@ -6,7 +6,7 @@ inserts only keys the ledger does not hold, so a re-run renders the same text
 and adds nothing; a notice whose content changed is a new notice.
 
 Delivery sends to several bots at once (`concurrency` in channels.yaml, default
-16) but never has more than one message in flight per bot, so each bot gets its
+32) but never has more than one message in flight per bot, so each bot gets its
 messages in ledger order and its rate limit holds as before. Channels other than
 the group bots (e-mail, other apprise URLs) go one at a time per server
 (flows.channels.lane). One thread (the
