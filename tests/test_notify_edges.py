@@ -106,7 +106,10 @@ def test_an_interrupt_records_the_replies_already_in_hand(
     def interrupted_wait(*args, **kwargs):
         calls[0] += 1
         result = real_wait(*args, **kwargs)
-        if calls[0] == 4:
+        # the second wait, with replies in hand or messages in flight: three rounds (three
+        # messages per bot) make at least three waits however the replies are timed (on a busy
+        # machine the four replies of a round often come together, and no lingering wait follows)
+        if calls[0] == 2:
             raise KeyboardInterrupt
         return result
 
