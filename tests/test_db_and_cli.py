@@ -254,3 +254,72 @@ def test_command_line_mistakes_are_told_in_chinese(
     result = ws.run(*args)
     assert result.code == 2 and result.out == ""
     assert result.err.strip() == expected + "（用 --help 查看用法）"
+
+
+def _other_process_can_open(path: Path) -> bool:
+    """Whether a separate process can open the database for writing right now."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()", str(path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def test_a_held_database_serves_every_step_and_is_released_after(imported: Workspace) -> None:
+    """A run holds the file from its first step to its last: the steps' connections (read-only
+    ones too, and from other threads) share it, another process cannot slip in between two
+    steps, and once the run is over the file is free again and holds what the steps wrote."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with db.held(imported.db) as holding:
+        assert holding
+        with db.opened(imported.db) as con:
+            con.execute("CREATE TABLE step_one AS SELECT 1 AS x")
+        assert not _other_process_can_open(imported.db)  # between two steps: still held
+        with db.opened(imported.db, read_only=True) as con:
+            assert con.sql("SELECT x FROM step_one").fetchall() == [(1,)]
+
+        def count(_: int) -> int:
+            with db.opened(imported.db, read_only=True) as con:
+                return con.sql("SELECT count(*) FROM tasks").fetchall()[0][0]
+
+        with ThreadPoolExecutor(2) as pool:
+            assert list(pool.map(count, range(4))) == [94] * 4
+        with db.held(imported.db) as inner:  # a run inside a run (the daily flow's month)
+            assert inner
+        with db.opened(imported.db) as con:  # the inner one did not close it
+            con.execute("INSERT INTO step_one VALUES (2)")
+    assert _other_process_can_open(imported.db)
+    con = duckdb.connect(str(imported.db), read_only=True)
+    assert con.sql("SELECT x FROM step_one ORDER BY x").fetchall() == [(1,), (2,)]
+    con.close()
+
+
+def test_nothing_is_held_when_the_database_is_missing_or_in_use(ws: Workspace) -> None:
+    """No database yet: nothing is created, and the steps say what is missing as before.
+    Another process has it: the run does not wait at the start; each step waits for the file
+    itself, as without held."""
+    with db.held(ws.db) as holding:
+        assert not holding
+        with pytest.raises(db.UserError, match="不存在"), db.opened(ws.db, read_only=True):
+            pass
+    assert not ws.db.exists()
+    ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(1.5); c.close(); time.sleep(60)", str(ws.db)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with db.held(ws.db) as holding:
+            assert not holding
+            assert time.monotonic() - started < 1.0  # did not wait for the other process
+            with db.opened(ws.db) as con:  # waits until the other process lets go
+                assert time.monotonic() - started >= 1.0
+                assert con.sql("SELECT count(*) FROM tasks").fetchall() == [(94,)]
+    finally:
+        holder.kill()
+        holder.wait()
