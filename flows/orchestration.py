@@ -20,8 +20,17 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+# The modules the steps use are loaded with this one, before a run starts (a worker loads the
+# flow's module first): a missing or broken dependency fails the deployment at load time, before
+# any step has written, and a run's time on the server is the month's work.
+import flows.evaluate
+import flows.ingest
+import flows.notices
+import flows.outbox
+import flows.report  # noqa: F401 (all five: loaded with this module, as said above)
 from flows import steps
 from flows.charts import STATUS_ZH
+from flows.db import held
 from flows.errors import DatabaseBusy, UserError
 from flows.periods import Period
 from flows.workspace import Workspace
@@ -172,10 +181,11 @@ def monthly_supervision(
     ws = _ws(workspace)
     month = _period(period)
     steps.check_config(ws)  # a config mistake stops the run before any step
-    ingested = ingest_task(workspace)
-    evaluation = evaluate_task(workspace, str(month))
-    briefing = report_task(workspace, str(month))
-    notices = notify_task(workspace, str(month), None, dry_run, as_of)
+    with held(ws.db_path):  # the steps follow one another on one open database
+        ingested = ingest_task(workspace)
+        evaluation = evaluate_task(workspace, str(month))
+        briefing = report_task(workspace, str(month))
+        notices = notify_task(workspace, str(month), None, dry_run, as_of)
     publish_artifacts(ws, month, evaluation, briefing, notices, ingested)
     return {"period": str(month), "ingested": ingested, "briefing": briefing,
             "notices": {k: notices[k] for k in ("planned", "new", "sent", "failed", "dry_run")}}  # fmt: skip
