@@ -1,6 +1,6 @@
 """Benchmark: the monthly pipeline end to end against a real Prefect server, and as plain calls.
 
-Run:  .venv/bin/python bench/e2e.py [--repeat 3] [--profile] [--preimport]
+Run:  .venv/bin/python bench/e2e.py [--repeat 3] [--profile]
 
 Prepared once, untimed (in a temp directory):
 
@@ -27,8 +27,10 @@ Prepared once, untimed (in a temp directory):
 Timed, every repeat interleaved (floor, ducha flow, plain calls), each variant in a fresh
 child process of this script with PREFECT_API_URL pointing at the server (no ephemeral
 API anywhere). A fresh process per run is what a Prefect process worker does for every
-flow run, and it treats both flows alike: the same interpreter start and the same
-`import prefect` before the clock starts. The clock, in the child, covers the flow call
+flow run, and it treats both flows alike: the same interpreter start and the same imports
+before the clock starts (`flows.orchestration`, which loads the step modules with itself, as
+a worker loads a deployment's module before its run; the plain child imports the same step
+modules). The clock, in the child, covers the flow call
 (or the four step calls) and nothing else; the child's whole wall time (interpreter
 start, imports, the call, Prefect's shutdown flush) is recorded too, as `process`.
 
@@ -58,8 +60,10 @@ to show where the time goes: the tasks' own run times against Prefect's overhead
 The machine may be shared: wall times move with the load (recorded per run), so the child's
 CPU seconds over the timed call (all its threads) are recorded too. The floor is mostly
 waiting, not CPU: Prefect 3.8's flow-run heartbeat thread sleeps in 1 s steps and is joined
-when the run ends, which costs up to 1 s per flow call (in the ducha flow as well, at a
-random phase: the ratio moves by up to ~0.8 between runs). One Prefect cost falls on the
+when the run ends, which costs up to 1 s per flow call. So a flow call ends on the first
+whole second after its heartbeat started: the floor at about 1.1 s, the ducha flow at about
+1.2 s when the month's work on the server takes under about 1 s, and a whole second later
+when it does not (the ratio jumps between about 1.1 and 2.0). One Prefect cost falls on the
 ducha flow alone: it has parameters, and Prefect serializes them with FastAPI's
 jsonable_encoder, whose first import (~0.25 s) happens inside the flow call; the floor flow
 has no parameters.
@@ -71,11 +75,6 @@ floor, and per flow run the client-side overhead (the call's time minus the flow
 start-to-end on the server). `--profile` also runs each variant once more under cProfile
 (in a child, on a fresh copy) and writes the top functions to
 bench/results/e2e-profile-{floor,flow,plain}.txt.
-
-`--preimport` is a comparison, not the benchmark: the flow child imports every module the
-steps use before the clock starts (as if flows.orchestration imported them when a worker
-loads it), to show how much of the gap to the floor is import time. Its report goes to
-bench/results/e2e-preimport.json.
 """
 
 from __future__ import annotations
@@ -119,11 +118,10 @@ GOAL_RATIO = 1.5
 GOAL_PLAIN_S = 3.0
 ENV_PREFIX = "DUCHA_E2E_BOT_"
 DINGTALK_SECRET_ENV = "DUCHA_E2E_DINGTALK_SECRET"
-PREIMPORT_ENV = "DUCHA_E2E_PREIMPORT"
-PREIMPORTED = (
-    "apprise", "duckdb", "polars", "flows.channels", "flows.evaluate", "flows.ingest",
-    "flows.notices", "flows.outbox", "flows.receipts", "flows.report",
-)  # fmt: skip
+# What flows.orchestration loads with itself (a worker loads the flow's module before the run);
+# the plain variant imports the same before its clock, so that flow - plain is Prefect's share.
+STEP_MODULES = ("flows.steps", "flows.evaluate", "flows.ingest", "flows.notices", "flows.outbox",
+                "flows.report")  # fmt: skip
 SCHEMES = ("dtalk", "wxbot", "fsbot")
 VARIANTS = ("floor", "flow", "plain")
 SERVER_START_TIMEOUT = 180.0
@@ -359,23 +357,19 @@ def flow_run_timing(api: str, flow_run_id: str) -> dict[str, Any]:
 
 
 def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], Any]:
-    """The call to time; imports that both Prefect variants share happen here, untimed."""
+    """The call to time; the imports happen here, untimed: the Prefect variants both import
+    flows.orchestration (which loads the step modules), the plain one the step modules."""
     if kind == "plain":
+        for name in STEP_MODULES:
+            importlib.import_module(name)
         steps_s: dict[str, float] = {}
         record["steps_s"] = steps_s
         return lambda: plain_pipeline(Path(workspace), steps_s)
-    # both Prefect variants import the same modules before the clock starts
     from prefect import flow, task
 
     from flows.orchestration import monthly_supervision
 
     if kind == "flow":
-        if os.environ.get(PREIMPORT_ENV):
-            # --preimport, for comparison only: what the flow call costs when every module its
-            # steps use is already loaded (as if flows.orchestration imported them at load)
-            for name in PREIMPORTED:
-                importlib.import_module(name)
-
         return lambda: monthly_supervision(
             period=PERIOD, workspace=workspace, as_of=AS_OF, return_state=True
         )
@@ -456,13 +450,10 @@ def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
 
 def run_child(
     kind: str, p: Prepared, home: Path, api: str | None, profile: Path | None = None,
-    preimport: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     out = p.root / f"child-{kind}.json"
     out.unlink(missing_ok=True)
     env = {**prefect_env(home, api), **p.env}
-    if preimport:
-        env[PREIMPORT_ENV] = "1"
     args = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
             "--workspace", str(p.workspace), "--out", str(out)]  # fmt: skip
     if profile:
@@ -629,10 +620,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="also cProfile plain and flow once")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
-    parser.add_argument(
-        "--preimport", action="store_true",
-        help="comparison only: the flow's step modules imported before the clock",
-    )  # fmt: skip
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--workspace", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -677,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
                     if kind != "floor":
                         reset(prepared)
                     bot.received.clear()
-                    record = run_child(kind, prepared, home, api, preimport=args.preimport)
+                    record = run_child(kind, prepared, home, api)
                     record["load"] = load1()
                     if kind == "floor":
                         if record["state"] != "COMPLETED" or record["result"] != 1:
@@ -705,9 +692,9 @@ def main(argv: list[str] | None = None) -> int:
                     reset(prepared)
                     bot.received.clear()
                     target = RESULTS / f"e2e-profile-{kind}.txt"
-                    run_child(kind, prepared, home, api, profile=target, preimport=args.preimport)
+                    run_child(kind, prepared, home, api, profile=target)
                     profiles[kind] = str(target.relative_to(ROOT))
-        report = build_report(prepared, runs, server_s, args.repeat, profiles, args.preimport)
+        report = build_report(prepared, runs, server_s, args.repeat, profiles)
     finally:
         bot.stop()
         if not args.keep:
@@ -715,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"kept {tmp}", file=sys.stderr)
     print_table(report)
-    out = RESULTS / ("e2e-preimport.json" if args.preimport else "e2e.json")
+    out = RESULTS / "e2e.json"
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"\nwritten {out.relative_to(ROOT)}")
     return 0  # a broken run raised before this; goals missed are reported, not failed
@@ -723,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_report(
     p: Prepared, runs: dict[str, list[dict[str, Any]]], server_s: float, repeat: int,
-    profiles: dict[str, str], preimport: bool = False,
+    profiles: dict[str, str],
 ) -> dict[str, Any]:  # fmt: skip
     summary = {k: asdict(summarise(v)) for k, v in runs.items()}
     ratio = summary["flow"]["best"] / summary["floor"]["best"]
@@ -748,9 +735,7 @@ def build_report(
         },
         "method": "each run in a fresh child process against one real prefect server on "
         "127.0.0.1; clock around the flow call / the four step calls in the child; "
-        "process = the child's whole wall time"
-        + ("; --preimport: the flow's step modules imported before the clock" if preimport else ""),
-        "preimport": preimport,
+        "process = the child's whole wall time",
         "input": {
             "period": PERIOD,
             "as_of": AS_OF,
@@ -790,10 +775,6 @@ def build_report(
 
 def print_table(r: dict[str, Any]) -> None:
     s = r["summary"]
-    if r["preimport"]:
-        print(
-            "\n--preimport: the flow's step modules were imported before the clock (comparison only)"
-        )
     print(f"\ne2e: {r['input']['march_files']} March files, {r['checked']['notices']} notices to "
           f"{r['checked']['recipients']} recipients over loopback HTTP; best of {r['repeat']}")  # fmt: skip
     print(

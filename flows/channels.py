@@ -60,7 +60,7 @@ BYTE_LIMITS = {
     "fsbots": 28000,
 }
 TIMEOUT = 10.0
-# Bots sent to at once: a district's month (~160 messages to ~60 bots) goes out in about six
+# Bots sent to at once: a district's month (~160 messages to ~60 bots) goes out in about ten
 # rounds of claim → send → record; a crash mid-round can repeat at most this many messages.
 DEFAULT_CONCURRENCY = 32
 _JSON = {"Content-Type": "application/json"}
