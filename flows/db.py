@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -155,8 +156,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     con.execute("COMMIT")
 
 
-# Databases a run keeps open in this process (held): path -> (connection, depth).
-_held: dict[Path, tuple[duckdb.DuckDBPyConnection, int]] = {}
+@dataclass
+class _Hold:
+    """A database this process keeps open for a run (held)."""
+
+    con: duckdb.DuckDBPyConnection
+    depth: int = 1
+
+
+_held: dict[Path, _Hold] = {}  # path -> the hold that serves opened() for it
 _held_lock = threading.Lock()
 
 
@@ -166,38 +174,45 @@ def held(path: Path) -> Iterator[bool]:
 
     Each step still says `opened(...)`, and gets its own connection (a cursor) to the database
     held here: no step opens the file again, nor checkpoints it on closing (about 25 ms a step),
-    and steps may run in threads side by side. Another process waits for the whole run instead
-    of slipping in between two steps. Yields whether the database is held: when it does not
-    exist yet, or another process has it now, nothing is held and every step opens the file
-    itself as usual (and waits for the other process, or says what is missing). Nested: the
-    outermost closes it."""
+    and steps may run in threads side by side. Another process cannot slip in between two
+    steps: it waits (flows.db.connect, up to DUCHA_LOCK_WAIT) for the run to end. Yields whether
+    the database is held: when it does not exist yet, or another process has it now, nothing is
+    held and every step opens the file itself as usual (and waits for the other process, or says
+    what is missing). Nested or from several threads: the last one out closes it. After a step
+    has failed the run lets it go (let_go), so that a retry's wait leaves the file to others."""
     import duckdb
 
     key = path.resolve()
+    hold: _Hold | None = None
     with _held_lock:
         if key in _held:
-            con, depth = _held[key]
-            _held[key] = (con, depth + 1)
-            owner = False
-        else:
-            owner = True
-            con = None
-            if path.exists():
-                with suppress(DatabaseBusy, duckdb.Error):
-                    con = connect(path, wait=0)
-            if con is not None:
-                _held[key] = (con, 1)
+            hold = _held[key]
+            hold.depth += 1
+        elif path.exists():
+            with suppress(DatabaseBusy, duckdb.Error):
+                hold = _held[key] = _Hold(connect(path, wait=0))
     try:
-        yield key in _held
+        yield hold is not None
     finally:
-        with _held_lock:
-            if key in _held:
-                con, depth = _held[key]
-                if depth > 1:
-                    _held[key] = (con, depth - 1)
-                elif owner:
+        if hold is not None:
+            with _held_lock:
+                hold.depth -= 1
+                last = hold.depth == 0
+                if last and _held.get(key) is hold:
                     del _held[key]
-                    con.close()
+            if last:
+                hold.con.close()  # a second close (after let_go) does nothing
+
+
+def let_go() -> None:
+    """Stop holding: close every database this process holds, at once. For a step that failed
+    while no other step runs: its retry may wait for minutes, and the rest of the run opens the
+    file step by step, as without held."""
+    with _held_lock:
+        holds = list(_held.values())
+        _held.clear()
+    for hold in holds:
+        hold.con.close()
 
 
 @contextmanager
@@ -208,8 +223,8 @@ def opened(
     else the file opened (waiting for another writer) and closed afterwards. Under held, a
     read-only step gets a cursor that can write too: the steps that ask for read-only only read."""
     with _held_lock:
-        holder = _held.get(path.resolve())
-        con = holder[0].cursor() if holder else None
+        hold = _held.get(path.resolve())
+        con = hold.con.cursor() if hold else None
     if con is None:
         con = connect(path, read_only=read_only, any_version=any_version)
     try:

@@ -30,7 +30,7 @@ import flows.outbox
 import flows.report  # noqa: F401 (all five: loaded with this module, as said above)
 from flows import steps
 from flows.charts import STATUS_ZH
-from flows.db import held
+from flows.db import held, let_go
 from flows.errors import DatabaseBusy, UserError
 from flows.periods import Period
 from flows.workspace import Workspace
@@ -59,8 +59,13 @@ def _step(name: str, retries: int = 0, delays: int | list[int] = 0) -> Any:
 
 def _not_a_user_error(task: Any, task_run: Any, state: Any) -> bool:
     """Retries are for what may work next time (I/O, a database another run still holds); a
-    user's mistake (a bad file in config/, a missing database) fails at once with its message."""
-    return not isinstance(state.data, UserError) or isinstance(state.data, DatabaseBusy)
+    user's mistake (a bad file in config/, a missing database) fails at once with its message.
+    A step that will be retried first lets go of the database the run holds (flows.db.held):
+    the retry waits for up to minutes, and other runs may use the file meanwhile."""
+    retry = not isinstance(state.data, UserError) or isinstance(state.data, DatabaseBusy)
+    if retry:
+        let_go()
+    return retry
 
 
 @_step("发送进展表模板", retries=1, delays=10)

@@ -323,3 +323,55 @@ def test_nothing_is_held_when_the_database_is_missing_or_in_use(ws: Workspace) -
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_last_holder_out_closes_the_database_whatever_the_order(imported: Workspace) -> None:
+    """Two threads hold the same file; the first in leaves first: the second still has it, and
+    when it leaves the file is free (nobody keeps it locked for the life of the process)."""
+    import threading
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def second() -> None:
+        first_in.wait(10)
+        with db.held(imported.db):
+            second_in.set()
+            first_out.wait(10)
+            with db.opened(imported.db, read_only=True) as con:  # still served by the hold
+                seen.append(con.sql("SELECT count(*) FROM tasks").fetchall()[0][0])
+            seen.append(int(_other_process_can_open(imported.db)))
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with db.held(imported.db):
+        first_in.set()
+        second_in.wait(10)
+    first_out.set()
+    thread.join(30)
+    assert seen == [94, 0]  # the second thread read through the hold, and the file was held
+    assert _other_process_can_open(imported.db)
+
+
+def test_a_step_to_be_retried_lets_the_database_go(imported: Workspace) -> None:
+    """A step failing with something worth a retry (the retry waits 10 s to 2 min): the run stops
+    holding the file at once, the rest of the run opens it step by step, and leaving the run's
+    `held` afterwards is harmless. A user's mistake (no retry: the run ends) changes nothing."""
+    from prefect.states import Failed
+
+    from flows.errors import UserError
+    from flows.orchestration import _not_a_user_error
+
+    with db.held(imported.db) as holding:
+        assert holding
+        assert not _not_a_user_error(None, None, Failed(data=UserError("单位不在名册中")))
+        assert not _other_process_can_open(imported.db)
+        assert _not_a_user_error(None, None, Failed(data=OSError("No space left on device")))
+        assert _other_process_can_open(imported.db)
+        with db.opened(imported.db) as con:  # opens the file itself now
+            con.execute("CREATE TABLE after_retry AS SELECT 1 AS x")
+        assert _other_process_can_open(imported.db)  # and closed it again
+    assert _other_process_can_open(imported.db)
+    con = duckdb.connect(str(imported.db), read_only=True)
+    assert con.sql("SELECT x FROM after_retry").fetchall() == [(1,)]
+    con.close()
