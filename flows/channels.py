@@ -26,6 +26,7 @@ import re
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,21 +294,39 @@ def _endpoint(meta: dict[str, Any], secure: bool) -> str:
     return f"{'https' if secure else 'http'}://{host}{port}{path}"
 
 
-_pool: urllib3.PoolManager | None = None
+_pools: dict[tuple[str | None, str | None, str | None], urllib3.PoolManager] = {}
 _pool_lock = threading.Lock()
 
 
-def _http() -> urllib3.PoolManager:
-    """One connection pool for all bot posts, shared by the sending threads: it keeps
-    connections to a vendor's host open between messages. urllib3 (already there for apprise's
-    requests) costs about half the CPU per post of httpx. Certificates: certifi's, as apprise's."""
-    global _pool
+def _http(url: str) -> urllib3.PoolManager:
+    """The connection pool for a bot URL, shared by the sending threads (it keeps connections to
+    a vendor's host open between messages). urllib3 (already there for apprise's requests) costs
+    about half the CPU per post of httpx, and is told here what httpx and requests read from the
+    environment: the proxy (HTTP_PROXY / HTTPS_PROXY / ALL_PROXY, except NO_PROXY hosts) and the
+    certificates to trust (SSL_CERT_FILE / SSL_CERT_DIR / REQUESTS_CA_BUNDLE, e.g. a private
+    政务钉钉 with the government's own CA), else certifi's."""
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and urllib.request.proxy_bypass(parts.netloc):
+        proxy = None
+    ca_file = os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE")
+    ca_dir = os.environ.get("SSL_CERT_DIR")
+    key = (proxy, ca_file, ca_dir)
     with _pool_lock:
-        if _pool is None:
-            import certifi
+        pool = _pools.get(key)
+        if pool is None:
+            if not ca_file and not ca_dir:
+                import certifi
 
-            _pool = urllib3.PoolManager(maxsize=64, ca_certs=certifi.where())
-        return _pool
+                ca_file = certifi.where()
+            options: dict[str, Any] = {"maxsize": 64, "ca_certs": ca_file, "ca_cert_dir": ca_dir}
+            if proxy:
+                pool = urllib3.ProxyManager(proxy, **options)
+            else:
+                pool = urllib3.PoolManager(**options)
+            _pools[key] = pool
+        return pool
 
 
 def _json_bytes(payload: dict[str, Any]) -> bytes:
@@ -319,7 +338,7 @@ def _post(url: str, payload: dict[str, Any], params: dict[str, str], ok_field: s
     if params:
         url = f"{url}?{urllib.parse.urlencode(params)}"
     try:
-        reply = _http().request(
+        reply = _http(url).request(
             "POST", url, body=_json_bytes(payload), headers=_JSON, timeout=TIMEOUT,
             retries=False,  # a message is sent once per attempt: the ledger decides retries
         )  # fmt: skip
