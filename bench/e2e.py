@@ -419,6 +419,7 @@ def child_main(kind: str, workspace: str, out: str, profile: str | None) -> None
 def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
     """What monthly_supervision does, without Prefect: the four steps, each timed."""
     from flows import steps
+    from flows.db import held
     from flows.periods import Period
     from flows.workspace import Workspace
 
@@ -430,12 +431,13 @@ def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
 
     ws = Workspace.from_dir(wsdir)
     month = Period.parse(PERIOD)
-    results = timed("ingest", lambda: steps.ingest_files(ws))
-    evaluation = timed("evaluate", lambda: steps.evaluate(ws, month))
-    html, _ = timed("report", lambda: steps.report(ws, month))
-    notices = timed(
-        "notify", lambda: steps.notify(ws, month, as_of=datetime.fromisoformat(AS_OF).date())
-    )
+    with held(ws.db_path):  # as monthly_supervision: one open database for the four steps
+        results = timed("ingest", lambda: steps.ingest_files(ws))
+        evaluation = timed("evaluate", lambda: steps.evaluate(ws, month))
+        html, _ = timed("report", lambda: steps.report(ws, month))
+        notices = timed(
+            "notify", lambda: steps.notify(ws, month, as_of=datetime.fromisoformat(AS_OF).date())
+        )
     counts = Counter(r.status for r in results)
     return {
         "period": PERIOD,

@@ -413,7 +413,7 @@ def profile_deliver(workdir: Path, n: int, bots: int, outbox_dir: Path) -> dict[
     wanted = (
         ("send_resolved (flows.channels, pool threads)", "flows/channels.py", "send_resolved", "cum"),
         ("  _post (one bot post)", "flows/channels.py", "_post", "cum"),
-        ("    httpx.Client.post", "httpx/_client.py", "post", "cum"),
+        ("    urllib3 request", "urllib3/_request_methods.py", "request", "cum"),
         ("BEGIN/COMMIT (flows.db.transaction)", "flows/db.py", "transaction", "own"),
         ("replies recorded (outbox._record)", "flows/outbox.py", "_record", "own"),
         ("claims written (outbox._claim)", "flows/outbox.py", "_claim", "own"),

@@ -1,7 +1,8 @@
 """Backups of a workspace's database: a consistent copy, never half-written, the newest N kept.
 
 The copy is taken through a read-only connection, which DuckDB grants only while no process
-writes the file: a backup waits for a running step like any other command (flows.db.connect),
+writes the file: a backup waits for a running step, or a monthly run holding the database for
+all of its steps (flows.db.held), like any other command (flows.db.connect),
 and no step can change the database while it is copied. DuckDB's `COPY FROM DATABASE` writes
 tables, views, sequences and constraints into a new file under a temporary name; the file gets
 its final name only after every table's row count has been checked against the original.

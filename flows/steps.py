@@ -1,9 +1,9 @@
 """The monthly steps as plain functions: the CLI and the Prefect flows both call these.
 
-Each step opens the workspace's database only for as long as it needs it, so a
-scheduled run and a supervisor's run interleave step by step; a second writer
-waits for the first (flows.db.connect) and stops with a clear message if it
-waits too long.
+Each step opens the workspace's database only for as long as it needs it (or takes
+a cursor on it while the monthly flow holds it for all of its steps, flows.db.held);
+a second writer waits for the first (flows.db.connect) and stops with a clear
+message if it waits too long.
 """
 
 from __future__ import annotations
