@@ -82,10 +82,12 @@ def start_worker(env: dict, workers: list, name: str) -> None:
 
 
 def api(env: dict, method: str, path: str, body: dict | None = None) -> object:
-    """A call to the server's API. Reads are tried again on a server error: on a loaded
-    machine the server's SQLite can be busy for a moment (seen once as a 500 in CI-like runs)."""
+    """A call to the server's API, tried again while the server is busy: on a loaded machine
+    its SQLite can be locked for a moment (seen as a 500 on a read, and as a 503 on creating a
+    flow run). Reads are tried again on any server error; writes, like Prefect's own client
+    does, only on 429, 502 and 503 (the server did not take the request)."""
     reads = method == "GET" or path.endswith("/filter")
-    for attempt in range(5 if reads else 1):
+    for attempt in range(5):
         try:
             reply = httpx.request(method, env["PREFECT_API_URL"] + path, json=body, timeout=30)
         except httpx.TransportError:
@@ -93,8 +95,9 @@ def api(env: dict, method: str, path: str, body: dict | None = None) -> object:
                 raise
             time.sleep(1)
             continue
-        if reply.status_code >= 500 and reads and attempt < 4:
-            time.sleep(1)
+        busy = reply.status_code in (429, 502, 503) or (reads and reply.status_code >= 500)
+        if busy and attempt < 4:
+            time.sleep(1 + attempt)
             continue
         reply.raise_for_status()
         return reply.json()
