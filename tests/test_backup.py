@@ -15,6 +15,7 @@ import pytest
 
 from flows.backup import backup_database, backups
 from tests.conftest import ROOT, Workspace
+from tests.servers import database_held_elsewhere
 from tests.test_targets_import import assert_user_error
 
 
@@ -79,19 +80,9 @@ def test_backups_are_pruned_to_the_newest_and_leftovers_cleared(confirmed: Works
 def test_backup_waits_for_a_writer_then_stops_with_a_clear_message(
     confirmed: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(60)", str(confirmed.db)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with database_held_elsewhere(confirmed.db):
         monkeypatch.setenv("DUCHA_LOCK_WAIT", "1")
         result = confirmed.run("backup")
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.code == 2 and "Traceback" not in result.err
     assert "正被另一个 ducha 进程使用" in result.err
     assert not [n for n in _files(confirmed.db.parent / "backups") if n.startswith("ducha-")]

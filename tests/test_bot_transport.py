@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.channels import Secrets, send_resolved
+from tests.servers import reply_json
 
 
 class _AnswersLikeABot(BaseHTTPRequestHandler):
@@ -25,12 +26,7 @@ class _AnswersLikeABot(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         length = int(self.headers.get("Content-Length") or 0)
         self.seen.append(f"{self.path} {json.loads(self.rfile.read(length))['msgtype']}")
-        data = b'{"errcode": 0, "errmsg": "ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, 200, {"errcode": 0, "errmsg": "ok"})
 
     def log_message(self, *args: object) -> None:
         pass

@@ -14,6 +14,7 @@ import pytest
 
 from flows import db
 from tests.conftest import ROOT, SEED_TABLE, Workspace
+from tests.servers import database_held_elsewhere
 from tests.test_targets_import import assert_user_error
 
 
@@ -77,18 +78,7 @@ def test_a_file_that_is_not_a_database(ws: Workspace) -> None:
 
 def test_second_writer_waits_then_stops_with_a_clear_message(ws: Workspace) -> None:
     ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)",
-            str(ws.db),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with database_held_elsewhere(ws.db):
         env = {**os.environ, "DUCHA_LOCK_WAIT": "1"}
         started = time.monotonic()
         proc = subprocess.run(
@@ -110,9 +100,6 @@ def test_second_writer_waits_then_stops_with_a_clear_message(ws: Workspace) -> N
             cwd=ROOT,
         )
         waited = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
     assert proc.returncode == 2
     assert "正被另一个 ducha 进程使用" in proc.stderr and "Traceback" not in proc.stderr
     assert waited >= 1.0
@@ -305,14 +292,7 @@ def test_nothing_is_held_when_the_database_is_missing_or_in_use(ws: Workspace) -
             pass
     assert not ws.db.exists()
     ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "time.sleep(1.5); c.close(); time.sleep(60)", str(ws.db)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with database_held_elsewhere(ws.db, release_after=1.5):
         started = time.monotonic()
         with db.held(ws.db) as holding:
             assert not holding
@@ -320,9 +300,6 @@ def test_nothing_is_held_when_the_database_is_missing_or_in_use(ws: Workspace) -
             with db.opened(ws.db) as con:  # waits until the other process lets go
                 assert time.monotonic() - started >= 1.0
                 assert con.sql("SELECT count(*) FROM tasks").fetchall() == [(94,)]
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_last_holder_out_closes_the_database_whatever_the_order(imported: Workspace) -> None:
