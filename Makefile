@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
 	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
 	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03 --leave-last
-	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03
+	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03 --received-at 2026-04-03T10:00
 	$(BIN)/ducha --db $(DEMO_DB) evaluate --period 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) report --period 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) notify --period 2026-03 --as-of 2026-04-09
@@ -38,7 +38,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check --fix .

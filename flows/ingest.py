@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from math import isfinite
 from operator import attrgetter
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 
+from flows import clock
 from flows.db import sql, transaction
 from flows.errors import UserError
 from flows.intake import Received, receive, worker_count
@@ -159,9 +160,11 @@ class FileResult:
     metrics: list[MetricFigure] = field(default_factory=list)
     tasks: list[TaskNarrative] = field(default_factory=list)
     reporter: str | None = None
-    received_at: datetime = field(default_factory=datetime.now)
+    received_at: datetime = field(default_factory=datetime.now)  # set by ingest (arrival time)
     archive_path: str = ""
     receipt: str = ""
+    moved_to: Path | None = None  # where the file goes when it is taken out of the inbox
+    kept_as: str = ""  # the same, relative to the data folder (shown in the receipt)
     # pid of the process that checked it ahead of its turn (None: checked in its turn)
     worker: int | None = None
 
@@ -987,7 +990,7 @@ def check_file(
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
-    """Files to ingest from files and folders, oldest first (then by name)."""
+    """Files to ingest from files and folders, in the order they arrived (then by name)."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -1000,7 +1003,15 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
         else:
             raise UserError(f"找不到文件或目录 {path}")
     unique = list(dict.fromkeys(p.resolve() for p in found))
-    return sorted(unique, key=lambda p: (p.stat().st_mtime, str(p)))
+
+    def arrival(p: Path) -> tuple[float, float, str]:
+        st = p.stat()
+        return st.st_ctime, st.st_mtime, str(p)
+
+    return sorted(unique, key=arrival)
+
+
+Arrival = datetime | Callable[[Path], datetime] | None
 
 
 def ingest(
@@ -1013,35 +1024,110 @@ def ingest(
     unit: str | None = None,
     period: Period | None = None,
     batch_files: int = BATCH_FILES,
+    inbox: Path | None = None,
+    timezone: str = clock.DEFAULT_TIMEZONE,
+    received_at: Arrival = None,
 ) -> list[FileResult]:
-    """Ingest files and folders; one broken file is one rejection, the others go on."""
+    """Ingest files and folders; one broken file is one rejection, the others go on.
+
+    A file's time of receipt is when it arrived in its folder (flows.clock.arrived), or
+    `received_at` (a time, or one per file) for files the office received another way. Files
+    under `inbox` are moved out of it once their batch is committed (see take_out)."""
     if unit is not None and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
+    arrivals = {p: _arrival(p, received_at, timezone) for p in files}
+    files.sort(key=arrivals.__getitem__)  # stable: files that arrived together keep their order
     ctx = Context(workspace, register, con=con)
     ctx.load_accepted()
     results: list[FileResult] = []
     batch: list[FileResult] = []
     changed: set[tuple[str | None, str | None]] = set()  # (unit, period) stored by this run
     for result in _checked(files, ctx, archive_dir, unit, period, changed):
+        result.received_at = arrivals[result.path]
         if result.ok and result.status != "duplicate":
             ctx.accepted[result.sha256] = (result.unit or "", result.period or "")
         batch.append(result)
         if len(batch) == batch_files:
-            results += _stored(con, ctx, batch, changed)
+            results += _stored(con, ctx, batch, changed, inbox, timezone)
             batch = []
-    results += _stored(con, ctx, batch, changed)
+    results += _stored(con, ctx, batch, changed, inbox, timezone)
     return results
+
+
+def _arrival(path: Path, given: Arrival, timezone: str) -> datetime:
+    if isinstance(given, datetime):
+        return given
+    if given is not None:
+        return given(path)
+    return clock.arrived(path.stat(), timezone)
 
 
 def _stored(
     con: duckdb.DuckDBPyConnection, ctx: Context, batch: list[FileResult],
-    changed: set[tuple[str | None, str | None]],
+    changed: set[tuple[str | None, str | None]], inbox: Path | None, timezone: str,
 ) -> list[FileResult]:  # fmt: skip
+    if inbox is not None:
+        plan_take_out(batch, inbox, clock.today(timezone))
     store_batch(con, batch)
     ctx.previous.clear()  # the batch may have added last month's figures
     changed.update((r.unit, r.period) for r in batch if r.status in ("accepted", "superseded"))
+    if inbox is not None:
+        take_out(batch, inbox)
     return batch
+
+
+# ------------------------------------------------------------------ emptying the inbox
+
+RECEIVED_DIR = "received"  # data/received/YYYY-MM-DD/: files taken in (accepted or duplicate)
+REJECTED_DIR = "rejected"  # data/rejected/YYYY-MM-DD/: files refused, kept for the office
+
+
+def plan_take_out(batch: list[FileResult], inbox: Path, day: date) -> None:
+    """Where each of the batch's files under `inbox` will go once the batch is committed: beside
+    the inbox, under received/ or rejected/ and the day, keeping its folders and name (a name
+    taken already gets （2）, （3）…). Decided before the batch is stored, so that a rejected
+    file's receipt can say where the file is kept."""
+    root = inbox.resolve()
+    taken: set[Path] = set()
+    for result in batch:
+        try:
+            inside = result.path.relative_to(root)
+        except ValueError:  # named on the command line from elsewhere: the sender's own copy
+            continue
+        folder = REJECTED_DIR if not result.ok else RECEIVED_DIR
+        target = root.parent / folder / day.isoformat() / inside
+        n = 1
+        while target in taken or target.exists():
+            n += 1
+            target = target.with_name(f"{Path(inside.name).stem}（{n}）{inside.suffix}")
+        taken.add(target)
+        result.moved_to = target
+        result.kept_as = target.relative_to(root.parent).as_posix()
+
+
+def take_out(batch: list[FileResult], inbox: Path) -> None:
+    """Move the batch's files out of the inbox, as planned: they are archived and their
+    outcome is committed, so a later run neither reads them again nor answers a rejected
+    draft every day. A move that fails leaves the file where it is (the next run finds it a
+    duplicate, or a rejection already answered) and the run goes on."""
+    root = inbox.resolve()
+    for result in batch:
+        if result.moved_to is None:
+            continue
+        try:
+            result.moved_to.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(result.path, result.moved_to)
+        except OSError:
+            result.moved_to, result.kept_as = None, ""
+            continue
+        folder = result.path.parent
+        while folder != root and folder.is_relative_to(root):  # folders left empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
 
 
 def _checked(
@@ -1302,7 +1388,7 @@ _TASK_SCHEMA = {
 def _submission_table(
     ids: list[int], stored: list[FileResult], replaced: list[int | None]
 ) -> pl.DataFrame:
-    now = datetime.now()
+    now = clock.now()
     columns = {
         "submission_id": ids,
         "sha256": [r.sha256 for r in stored],

@@ -59,6 +59,7 @@ def render_receipt(result: FileResult) -> str:
             rows=result.rows,
             errors=[p.line() for p in result.problems if p.severity == "error"],
             warnings=[p.line() for p in result.problems if p.severity == "warning"],
+            kept_as=result.kept_as if result.status == "rejected" else "",
         )
         .strip()
         + "\n"

@@ -11,8 +11,7 @@ last month's files are generated and left in the inbox, for `ducha ingest` to re
 from __future__ import annotations
 
 import argparse
-import os
-import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flows.db import opened
@@ -41,12 +40,9 @@ def main() -> None:
         folder = Path(args.inbox) / str(period)
         with opened(ws.db_path) as con:
             files = generate_month(con, period, folder, workspace=ws.code())
-            # arrival order: spread over the first working days of the next month
-            base = time.mktime(
-                (period.year, period.month + 1 if period.month < 12 else 12, 2, 9, 0, 0, 0, 0, -1)
-            )
-            for i, path in enumerate(files):
-                os.utime(path, (base + 600 * i, base + 600 * i))
+            # when they arrived: spread over the first working days of the next month
+            start = datetime(period.year + period.month // 12, period.month % 12 + 1, 2, 9, 0)
+            arrival = {p.resolve(): start + timedelta(minutes=10 * i) for i, p in enumerate(files)}
             if args.leave_last and n == len(args.months):
                 print(f"{period.zh}：生成 {len(files)} 个报送文件，留在 {folder} 待接收")
                 break
@@ -56,6 +52,7 @@ def main() -> None:
                 register=register,
                 workspace=ws.code(),
                 archive_dir=ws.data_dir / "archive",
+                received_at=arrival.__getitem__,
             )
         counts: dict[str, int] = {}
         for r in results:

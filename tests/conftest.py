@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -123,10 +122,10 @@ def _sample_months_db(
         for month in (1, 2, 3):
             period = Period(2026, month)
             files = generate_month(con, period, root / "inbox" / str(period), workspace="wujin")
-            arrival = datetime(2026, month + 1, 2, 9, 0).timestamp()
-            for i, path in enumerate(files):
-                os.utime(path, (arrival + 600 * i, arrival + 600 * i))
-            ingest(con, files, register=register, workspace="wujin", archive_dir=root / "archive")
+            start = datetime(2026, month + 1, 2, 9, 0)
+            arrival = {p.resolve(): start + timedelta(minutes=10 * i) for i, p in enumerate(files)}
+            ingest(con, files, register=register, workspace="wujin", archive_dir=root / "archive",
+                   received_at=arrival.__getitem__)  # fmt: skip
     return db
 
 
@@ -135,3 +134,16 @@ def sample_months(ws: Workspace, _sample_months_db: Path) -> Workspace:
     ws.db.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(_sample_months_db, ws.db)
     return ws
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Prefect server with prefect.yaml deployed (tests/prefect_server.py). Tests that use
+    it are marked xdist_group("prefect"), so one worker process starts one server for them all."""
+    from tests.prefect_server import start_server
+
+    server = start_server(tmp_path_factory.mktemp("prefect"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -851,3 +851,107 @@ def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path:
     with zipfile.ZipFile(io.BytesIO(package)) as stored:
         assert "xl/media/image1.png" not in stored.namelist()
     assert [s.rows for s in read_workbook(path.name, bytes(damaged)).sheets] == expected
+
+
+# ------------------------------------------------------------------ when a file was received
+
+
+def _received(ws: Workspace) -> dict[str, object]:
+    con = duckdb.connect(str(ws.db), read_only=True)
+    try:
+        return dict(con.sql("SELECT file_name, received_at FROM submissions").fetchall())
+    finally:
+        con.close()
+
+
+def test_received_when_it_arrived_never_by_its_modification_time(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    """The same report, once copied in plainly and once with its modification time set far back
+    (`touch -d`, or as zip and rsync keep the sender's): both are received now, so neither is
+    judged on time for a deadline long past, nor late for one to come."""
+    import datetime as dt
+
+    header = ["任务编号", "指标序号", "本月完成", "累计完成"]
+    made = plain_sheet(tmp_path / "src" / "湖塘镇-2026年3月.xlsx" if (tmp_path / "src").mkdir() is None else None,
+                       header, [["2026-061", 1, 5, 20]])  # fmt: skip
+    inbox = confirmed.db.parent / "inbox"
+    inbox.mkdir(parents=True)
+    plain = inbox / "湖塘镇-2026年3月.xlsx"
+    shutil.copy(made, plain)  # cp
+    old = inbox / "牛塘镇-2026年3月.xlsx"
+    plain_sheet(old, header, [["2026-061", 1, 4, 19]])
+    subprocess.run(["touch", "-d", "2026-04-01 08:00", str(old)], check=True)
+    from flows import clock
+
+    before = clock.now("Asia/Shanghai")  # the workspace's timezone, whatever the machine's
+    ingest(confirmed)
+    after = clock.now("Asia/Shanghai")
+    times = _received(confirmed)
+    assert set(times) == {plain.name, old.name}
+    for name, when in times.items():
+        assert before - dt.timedelta(minutes=1) <= when <= after + dt.timedelta(seconds=1), (
+            name,
+            when,
+        )
+
+
+def test_received_at_given_for_a_file_that_came_another_way(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    """A report that came by e-mail on the deadline and is put in by hand later keeps the time
+    it was received (ducha ingest --received-at)."""
+    path = plain_sheet(tmp_path / "湖塘镇-2026年3月.xlsx", ["任务编号", "指标序号", "本月完成", "累计完成"],
+                       [["2026-061", 1, 5, 20]])  # fmt: skip
+    ingest(confirmed, path, extra=("--received-at", "2026-04-08T16:30"))
+    import datetime as dt
+
+    assert _received(confirmed) == {path.name: dt.datetime(2026, 4, 8, 16, 30)}
+    from tests.test_targets_import import assert_user_error
+
+    assert_user_error(
+        confirmed, ["ingest", str(path), "--received-at", "4月8日"], "收到时间", "2026-04-08T16:30"
+    )
+
+
+def test_the_inbox_is_emptied_and_a_rejected_file_stays_findable(confirmed: Workspace) -> None:
+    """Once its batch is committed a file leaves data/inbox/: an accepted one for
+    data/received/<day>/, a rejected one for data/rejected/<day>/, which its receipt names. The
+    next run reads nothing again and answers no draft twice."""
+
+    header = ["任务编号", "指标序号", "本月完成", "累计完成"]
+    inbox = confirmed.db.parent / "inbox"
+    (inbox / "3月").mkdir(parents=True)
+    good = plain_sheet(inbox / "3月" / "湖塘镇-2026年3月.xlsx", header, [["2026-061", 1, 5, 20]])
+    bad = plain_sheet(inbox / "牛塘镇-2026年3月.xlsx", header, [["2026-061", 1, 3, "约三十"]])
+    good_bytes, bad_bytes = good.read_bytes(), bad.read_bytes()
+    results = {Path(r["file"]).name: r["status"] for r in ingest(confirmed)}
+    assert results == {good.name: "accepted", bad.name: "rejected"}
+    assert not any(inbox.iterdir())  # emptied, the emptied sub-folder too
+    from flows import clock
+
+    day = clock.today("Asia/Shanghai").isoformat()
+    data = confirmed.db.parent
+    assert (data / "received" / day / "3月" / good.name).read_bytes() == good_bytes
+    kept = data / "rejected" / day / bad.name
+    assert kept.read_bytes() == bad_bytes
+    con = duckdb.connect(str(confirmed.db), read_only=True)
+    receipt = con.sql("SELECT receipt FROM submissions WHERE status = 'rejected'").fetchall()[0][0]
+    con.close()
+    assert f"原文件已移出收件目录，留存于数据目录 rejected/{day}/{bad.name}" in receipt
+    before = confirmed.state()
+    assert "中没有待接收的" in confirmed.ok("ingest")  # nothing read again
+    # the same draft sent again: no second receipt row, and it leaves the inbox under another name
+    shutil.copy(kept, inbox / bad.name)
+    assert ingest(confirmed)[0]["status"] == "rejected"
+    assert confirmed.state() == before
+    assert (data / "rejected" / day / "牛塘镇-2026年3月（2）.xlsx").exists()
+
+
+def test_files_named_from_elsewhere_stay_where_they_are(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    path = plain_sheet(tmp_path / "湖塘镇-2026年3月.xlsx", ["任务编号", "指标序号", "本月完成", "累计完成"],
+                       [["2026-061", 1, 5, 20]])  # fmt: skip
+    assert ingest(confirmed, path)[0]["status"] == "accepted"
+    assert path.exists()  # the sender's own copy, not the inbox
