@@ -35,21 +35,13 @@ from typing import TYPE_CHECKING, Any
 import urllib3
 
 from flows.errors import UserError
+from flows.vocabulary import KINDS, NoticeKind
 from flows.workspace import read_yaml
 
 if TYPE_CHECKING:
     from types import ModuleType
 
 FORMATS = ("text", "markdown", "html")
-KINDS = ("reminder", "receipt", "chase", "supervise", "brief", "bulletin")
-KIND_ZH = {
-    "reminder": "催报",
-    "receipt": "回执",
-    "chase": "催办",
-    "supervise": "督办",
-    "brief": "专报",
-    "bulletin": "通报",
-}
 _REF = re.compile(r"\$\{([^}]+)\}")
 # Size limits of a message body in bytes (UTF-8), per scheme.
 BYTE_LIMITS = {
@@ -207,13 +199,12 @@ class ChannelConfig:
                     problems.append(f"{where}缺少 url")
                     continue
                 fmt = str(raw.get("format", "text"))
-                kinds = tuple(raw.get("kinds") or KINDS)
                 if fmt not in FORMATS:
                     problems.append(f"{where}的 format“{fmt}”无效，应为 {'/'.join(FORMATS)}")
-                bad = [k for k in kinds if k not in KINDS]
+                kinds, bad = _kinds(raw.get("kinds"))
                 if bad:
                     problems.append(
-                        f"{where}的 kinds 中“{'、'.join(map(str, bad))}”无效，应为 {'/'.join(KINDS)}"
+                        f"{where}的 kinds 中“{'、'.join(bad)}”无效，应为 {NoticeKind.choices()}"
                     )
                 url = str(raw["url"])
                 if _looks_like_literal_secret(url):
@@ -228,6 +219,23 @@ class ChannelConfig:
 
     def channels_for(self, recipient: str, kind: str) -> list[Channel]:
         return [c for c in self.recipients.get(recipient, []) if kind in c.kinds]
+
+
+def _kinds(listed: Any) -> tuple[tuple[str, ...], list[str]]:
+    """The kinds a channel takes (English names or Chinese words; none listed: all), and the
+    words that are no kind. 催报 (reminder) includes 逾期催报 (overdue), which came later."""
+    if not listed:
+        return KINDS, []
+    items = listed if isinstance(listed, list) else [listed]
+    names, bad = [], []
+    for item in items:
+        try:
+            names.append(NoticeKind.parse(item).name)
+        except UserError:
+            bad.append(str(item))
+    if "reminder" in names and "overdue" not in names:
+        names.append("overdue")
+    return tuple(k for k in KINDS if k in names), bad
 
 
 def _looks_like_literal_secret(url: str) -> bool:

@@ -50,6 +50,15 @@ def _warn(message: str) -> None:
     typer.echo(f"提示：{message}", err=True)
 
 
+def _date(text: str | None):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip()) if text else None
+    except ValueError:
+        raise UserError(f"日期“{text}”格式不正确，应为 2026-04-08") from None
+
+
 def _echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -264,12 +273,13 @@ def targets_confirm(
     format: FormatOption = Format.text,
 ) -> None:
     """载入核对后的指标确认文件，已确认的指标以此为准。"""
-    from flows.db import opened
+    from flows.db import opened, require_database
     from flows.review import load_review
     from flows.units import UnitRegister
 
     ws = _workspace(ctx)
     register = UnitRegister.load(ws.config_dir)
+    require_database(ws.db_path)
     with opened(ws.db_path) as con:
         result = load_review(con, file, register)
     if format is Format.json:
@@ -324,14 +334,31 @@ def ingest_cmd(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="逐个列出所有文件（默认只列出有问题的）")
     ] = False,
+    received_at: Annotated[
+        str | None,
+        typer.Option(
+            "--received-at",
+            help="文件实际收到的时间，如 2026-04-08T16:30（经邮件等途径收到、事后补录时填写；"
+            "默认为文件放入目录的时间）",
+        ),
+    ] = None,
     format: FormatOption = Format.text,
 ) -> None:
-    """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回。"""
+    """接收各单位报送的进展表（.xlsx/.xls/.csv），逐个核验，整份入库或整份退回；收件目录中的文件处理后移出。"""
+    import datetime as dt
+
     from flows.receipts import OUTCOMES_SHORT, outcome_counts
     from flows.steps import ingest_files
 
     month = Period.parse(period) if period else None
-    results = ingest_files(_workspace(ctx), paths, period=month, unit=unit)
+    when = None
+    if received_at:
+        try:
+            when = dt.datetime.fromisoformat(received_at.strip().replace(" ", "T"))
+        except ValueError:
+            raise UserError(f"收到时间“{received_at}”格式不正确，应为 2026-04-08T16:30") from None
+        when = when.replace(tzinfo=None, second=0, microsecond=0) if when.tzinfo is None else when
+    results = ingest_files(_workspace(ctx), paths, period=month, unit=unit, received_at=when)
     if format is Format.json:
         _echo_json([r.to_dict() for r in results])
         return
@@ -350,7 +377,14 @@ def ingest_cmd(
         for p in r.problems:
             mark = "错误" if p.severity == "error" else "提示"
             typer.echo(f"    {mark} {p.line()}")
+        if r.status == "rejected" and r.kept_as:
+            typer.echo(f"    原文件已移至数据目录 {r.kept_as}")
     typer.echo(f"共 {len(results)} 个文件：{outcome_counts(counts)}。")
+    moved = sum(1 for r in results if r.moved_to is not None)
+    if moved:
+        typer.echo(
+            f"收件目录中的 {moved} 个文件已处理并移出（已接收的在 received/，未接收的在 rejected/）。"
+        )
 
 
 # ---------------------------------------------------------------- evaluation
@@ -473,8 +507,8 @@ def notify_cmd(
         list[str] | None,
         typer.Option(
             "--kind",
-            help="只处理这些种类：reminder 催报 / receipt 回执 / chase 催办 / "
-            "supervise 督办 / brief 专报 / bulletin 通报（可重复）",
+            help="只处理这些种类（中文或英文，可重复）：催报 reminder / 逾期催报 overdue / 回执 receipt / "
+            "催办 chase / 督办 supervise / 专报 brief / 通报 bulletin",
         ),
     ] = None,
     dry_run: Annotated[
@@ -486,17 +520,13 @@ def notify_cmd(
     format: FormatOption = Format.text,
 ) -> None:
     """生成应发的通知写入发件箱（幂等），发送待发和失败待重试的通知，每次尝试都记账。"""
-    import datetime as dt
-
-    from flows.channels import KIND_ZH, KINDS
     from flows.steps import notify
+    from flows.vocabulary import KIND_ZH, KINDS, kind_names
 
     month = Period.parse(period)
-    try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise UserError(f"日期“{as_of}”格式不正确，应为 2026-04-08") from None
-    result = notify(_workspace(ctx), month, kinds=kind, dry_run=dry_run, as_of=day, warn=_warn)
+    kinds = kind_names(kind) if kind else None
+    day = _date(as_of)
+    result = notify(_workspace(ctx), month, kinds=kinds, dry_run=dry_run, as_of=day, warn=_warn)
     if format is Format.json:
         _echo_json(result.to_dict())
         return
@@ -560,13 +590,18 @@ def backup_cmd(
 # ------------------------------------------------------------- orchestration
 
 
-def _workspace_dir(ctx: typer.Context) -> str:
-    """The directory holding config/ (the flows take a workspace directory)."""
+def _registered(ctx: typer.Context) -> str:
+    """The code of the command line's workspace, made known to the flows (which take a configured
+    workspace's code): its folder is put first in DUCHA_WORKSPACES for this process."""
+    import os
+
     ws = _workspace(ctx)
     root = ws.config_dir.resolve().parent
     if ws.db_path.resolve() != (root / "data" / "ducha.duckdb").resolve():
         raise UserError("ducha run 使用工作区目录下的 data/ducha.duckdb，请不要同时指定其他 --db")
-    return str(root)
+    listed = [p for p in os.environ.get("DUCHA_WORKSPACES", "").split(os.pathsep) if p.strip()]
+    os.environ["DUCHA_WORKSPACES"] = os.pathsep.join([str(root), *listed])
+    return ws.code()
 
 
 def _no_user_error_traceback(record: object) -> bool:
@@ -590,15 +625,20 @@ def run_cmd(
 ) -> None:
     """立即运行本月督查流程（接收 → 研判 → 通报 → 通知）。未配置 Prefect 服务器时使用临时 API。"""
     import logging
+    import os
 
     from flows.db import require_database
     from flows.steps import check_config
 
     Period.parse(period)
-    workspace = _workspace_dir(ctx)
+    day = _date(as_of)
     ws = _workspace(ctx)
     require_database(ws.db_path)
     check_config(ws, warn=_warn)  # before Prefect starts: a mistake costs no server start
+    workspace = _registered(ctx)
+    # Only ducha's own lines: Prefect's informational lines (the temporary server starting and
+    # stopping, each task finishing) stay out of the terminal; warnings and errors stay in.
+    os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
     from flows.orchestration import monthly_supervision
     from flows.receipts import outcome_counts
 
@@ -606,9 +646,7 @@ def run_cmd(
     for logger in loggers:  # a user's mistake: its line, no traceback
         logger.addFilter(_no_user_error_traceback)
     try:
-        result = monthly_supervision(
-            period=period, dry_run=dry_run, workspace=workspace, as_of=as_of
-        )
+        result = monthly_supervision(period=period, dry_run=dry_run, workspace=workspace, as_of=day)
     finally:
         for logger in loggers:
             logger.removeFilter(_no_user_error_traceback)
@@ -634,13 +672,12 @@ def server_cmd(
     import shutil
 
     prefect = shutil.which("prefect") or str(Path(sys.executable).with_name("prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.execv(prefect, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)])
 
 
 @app.command("serve")
-def serve_cmd(ctx: typer.Context) -> None:
-    """注册并运行部署（每日 9:00 定时和手动运行），使定时任务按时触发；需先运行 ducha server。"""
+def serve_cmd() -> None:
+    """运行 prefect.yaml 中的部署（每日 9:00 定时和手动运行），使定时任务按时触发；需先运行 ducha server。"""
     import os
 
     if not os.environ.get("PREFECT_API_URL"):
@@ -649,7 +686,7 @@ def serve_cmd(ctx: typer.Context) -> None:
         )
     from flows.orchestration import serve_deployments
 
-    serve_deployments(_workspace_dir(ctx))
+    serve_deployments()
 
 
 # ------------------------------------------------------------------ entry
@@ -710,7 +747,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Prefect's usage reports are off in every ducha process (and
+    the Prefect server `ducha server` starts): offices run on intranets, and a report that cannot
+    be sent prints a traceback."""
+    import os
+
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     sys.exit(main())
 
 

@@ -21,17 +21,19 @@ from typing import Any
 import duckdb
 import jinja2
 
-from flows.channels import KIND_ZH, KINDS, ChannelConfig
+from flows.channels import ChannelConfig
 from flows.db import sql
 from flows.errors import UserError
 from flows.periods import Period
 from flows.report import STATUS_ZH, SUBMISSION_ZH, load_briefing, number
 from flows.templating import bytecode_cache
+from flows.vocabulary import EVALUATED_KINDS, KIND_ZH, KINDS
 from flows.workdays import Schedule, WorkCalendar
 from flows.workspace import TEMPLATES_DIR
 
 TITLES = {
     "reminder": "关于报送{period}目标任务进展情况的提醒",
+    "overdue": "关于逾期未报送{period}目标任务进展情况的催报",
     "receipt": "{period}目标任务进展表回执",
     "chase": "关于加快推进滞后目标任务的催办通知（{period}）",
     "supervise": "关于连续滞后目标任务的督办通知（{period}）",
@@ -110,16 +112,23 @@ def plan_notices(
             "deadline": deadline, "date": issued, "reply_by": reply_by}  # fmt: skip
     plan = Plan(period, [])
     if "reminder" in kinds:
-        _reminders(con, period, plan, base, schedule, calendar, as_of, deadline)
+        if as_of <= deadline:
+            _reminders(con, period, plan, base, schedule, calendar, as_of, deadline)
+        elif set(kinds) == {"reminder"}:
+            plan.skipped.append(
+                f"{period.zh}报送截止日 {deadline:%Y-%m-%d} 已过，催报改为逾期催报（--kind overdue）"
+            )
+    if "overdue" in kinds and as_of > deadline:
+        _overdue(con, period, plan, base, calendar, as_of, deadline)
     if "receipt" in kinds:
         _receipts(con, period, plan, base)
-    wants_eval = [k for k in ("chase", "supervise", "brief", "bulletin") if k in kinds]
+    wants_eval = [k for k in EVALUATED_KINDS if k in kinds]
     if wants_eval:
         evaluated = con.sql(
             "SELECT count(*) FROM eval_runs WHERE period = $p", params={"p": str(period)}
         )
         if not evaluated.fetchall()[0][0]:
-            if set(kinds) <= {"chase", "supervise", "brief", "bulletin"}:
+            if set(kinds) <= set(EVALUATED_KINDS):
                 raise UserError(f"{period.zh}尚未研判，请先运行 ducha evaluate --period {period}")
             plan.skipped.append(f"{period.zh}尚未研判，催办、督办、专报、通报暂不生成")
         else:
@@ -145,13 +154,29 @@ def _add_workdays(day: dt.date, n: int, calendar: WorkCalendar) -> dt.date:
 
 def _reminders(con, period: Period, plan: Plan, base: dict, schedule: Schedule, calendar: WorkCalendar,
                as_of: dt.date, deadline: dt.date) -> None:  # fmt: skip
-    final = as_of >= deadline
+    """催报 up to the deadline: dated the reminder day, or on the deadline itself the last call."""
+    final = as_of == deadline
     date = deadline if final else schedule.day("reminder", period.year, period.month, calendar)
     for unit, tasks in con.sql(
         sql("notice_missing_units"), params={"year": period.year, "period": str(period)}
     ).fetchall():
         context = {**base, "date": date, "final": final, "tasks": tasks}
         plan.notices.append(Notice("reminder", unit, _title("reminder", base), context))
+
+
+def _overdue(con, period: Period, plan: Plan, base: dict, calendar: WorkCalendar, as_of: dt.date,
+             deadline: dt.date) -> None:  # fmt: skip
+    """逾期催报 after the deadline, dated the day it is sent: one a day while a unit is missing
+    (each day's is a new notice; the same day's, rendered again, is the same notice)."""
+    days = sum(
+        calendar.is_workday(deadline + dt.timedelta(days=i))
+        for i in range(1, (as_of - deadline).days + 1)
+    )
+    for unit, tasks in con.sql(
+        sql("notice_missing_units"), params={"year": period.year, "period": str(period)}
+    ).fetchall():
+        context = {**base, "date": as_of, "overdue_days": max(days, 1), "tasks": tasks}
+        plan.notices.append(Notice("overdue", unit, _title("overdue", base), context))
 
 
 def _receipts(con, period: Period, plan: Plan, base: dict) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flows.db import require_database
 from flows.errors import UserError, os_reason
 from flows.periods import Period
 from flows.workspace import Workspace
@@ -77,23 +78,29 @@ def ingest_files(
     *,
     period: Period | None = None,
     unit: str | None = None,
+    received_at: dt.datetime | None = None,
 ) -> list[Any]:
-    """Ingest files or folders (default: the workspace's inbox)."""
+    """Ingest files or folders (default: the workspace's inbox). Files in the inbox are moved
+    out of it once taken in (data/received/, data/rejected/)."""
     from flows.db import opened
     from flows.ingest import ingest
     from flows.units import UnitRegister
+    from flows.workdays import Schedule
 
     register = UnitRegister.load(ws.config_dir)
-    sources = list(paths or [ws.data_dir / "inbox"])
+    timezone = Schedule.load(ws.config_dir).timezone
+    inbox = ws.data_dir / "inbox"
+    sources = list(paths or [inbox])
+    require_database(ws.db_path)
     if not paths:  # a new workspace: the inbox is where the units' files are to be put
         try:
-            sources[0].mkdir(parents=True, exist_ok=True)
+            inbox.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"无法创建收件目录 {sources[0]}：{os_reason(exc)}") from exc
+            raise UserError(f"无法创建收件目录 {inbox}：{os_reason(exc)}") from exc
     with opened(ws.db_path) as con:
         return ingest(
             con, sources, register=register, workspace=ws.code(), archive_dir=ws.data_dir / "archive",
-            unit=unit, period=period,
+            unit=unit, period=period, inbox=inbox, timezone=timezone, received_at=received_at,
         )  # fmt: skip
 
 
@@ -105,10 +112,18 @@ def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
 
     settings = Settings.load(ws.config_dir)
     calendar = WorkCalendar.load(ws.config_dir, warn=warn)
+    require_database(ws.db_path)
     with opened(ws.db_path) as con:
-        return evaluate_period(
+        result = evaluate_period(
             con, period, settings=settings, calendar=calendar, schedule=Schedule.load(ws.config_dir)
         )
+    units = result.units
+    if units.height and units.filter(units["submission"] != "missing").is_empty():
+        warn(
+            f"{period.zh}没有收到任何单位的报表（报送截止 {result.deadline:%Y-%m-%d}），"
+            f"全部 {units.height} 个报送单位记为未报送；如报送期有误，请改正后重新研判"
+        )
+    return result
 
 
 def report(ws: Workspace, period: Period, out: Path | None = None) -> tuple[Path, Path]:
@@ -152,13 +167,15 @@ def notify(
     """Render the due notices into the outbox (idempotent) and deliver what is due."""
     from collections import Counter
 
-    from flows.channels import KINDS, ChannelConfig, Secrets
+    from flows.channels import ChannelConfig, Secrets
     from flows.db import opened
     from flows.notices import plan_notices
     from flows.outbox import deliver, enqueue, messages_for
     from flows.units import UnitRegister
+    from flows.vocabulary import KINDS
     from flows.workdays import Schedule, WorkCalendar
 
+    require_database(ws.db_path)
     known_names = {u.name for u in UnitRegister.load(ws.config_dir).units}
     channels = ChannelConfig.load(ws.config_dir, known_names)
     calendar = WorkCalendar.load(ws.config_dir, warn=warn)
@@ -230,14 +247,86 @@ def reporting_period(today: dt.date) -> Period:
     return Period(today.year - 1, 12) if today.month == 1 else Period(today.year, today.month - 1)
 
 
+def local_today(ws: Workspace) -> dt.date:
+    """Today in the workspace's timezone (config/schedule.yaml), whatever the server's."""
+    from flows import clock
+    from flows.workdays import Schedule
+
+    return clock.today(Schedule.load(ws.config_dir).timezone)
+
+
 def due_today(ws: Workspace, today: dt.date, warn: Warn = _ignore) -> tuple[Period, list[str]]:
     """Which steps are due today, by Chinese working days (config/schedule.yaml)."""
-    from flows.workdays import STEPS, Schedule, WorkCalendar
+    from flows.workdays import Schedule, WorkCalendar
 
     calendar = WorkCalendar.load(ws.config_dir, warn=warn)
-    schedule = Schedule.load(ws.config_dir)
-    period = reporting_period(today)
-    n = calendar.workday_number(today)
-    if n is None:
-        return period, []
-    return period, [step for step in STEPS if getattr(schedule, f"{step}_workday") == n]
+    return reporting_period(today), Schedule.load(ws.config_dir).due(today, calendar)
+
+
+@dataclass(frozen=True)
+class DailyPlan:
+    """What the daily run does beyond receiving files and answering them with receipts."""
+
+    templates: bool = False
+    monthly: bool = False  # evaluate, report and every notice due (the monthly flow)
+    kinds: tuple[str, ...] = ("receipt",)  # notices sent when the monthly flow does not run
+    labels: tuple[str, ...] = ()
+
+
+def daily_plan(due: Sequence[str]) -> DailyPlan:
+    """The day's work from the steps due (Schedule.due)."""
+    kinds = ["receipt"]
+    labels = []
+    if "templates" in due:
+        labels.append("发模板")
+    if "reminder" in due:
+        kinds.append("reminder")
+        labels.append("催报")
+    if "deadline" in due:
+        kinds.append("reminder")
+        labels.append("截止日催报")
+    if "overdue" in due:
+        kinds.append("overdue")
+        labels.append("逾期催报")
+    if "evaluate" in due:
+        labels.append("研判、生成通报、发送催办督办专报和通报")
+    return DailyPlan(
+        "templates" in due, "evaluate" in due, tuple(dict.fromkeys(kinds)), tuple(labels)
+    )
+
+
+def daily_summary(
+    ws: Workspace, day: dt.date, period: Period, plan: DailyPlan, done: dict[str, Any]
+) -> str:
+    """The daily run in a few lines of Markdown (the Prefect artifact)."""
+    from flows.receipts import outcome_counts
+    from flows.vocabulary import KIND_ZH
+
+    lines = [f"# {workspace_name(ws)} {day:%Y-%m-%d} 每日督查（报送期 {period.zh}）", ""]
+    lines.append(f"今日应办：{'、'.join(plan.labels) or '接收报表、发回执'}")
+    if "templates" in done:
+        lines.append(f"- 发出进展表模板 {done['templates']} 份")
+    monthly = done.get("monthly")
+    ingested = monthly["ingested"] if monthly else done.get("ingested", {})
+    lines.append(f"- 接收报表：{outcome_counts(ingested)}")
+    if monthly:
+        n = monthly["notices"]
+        lines.append(
+            f"- 研判并生成通报；通知应发 {n['planned']} 条，发送成功 {n['sent']} 条，失败 {n['failed']} 条"
+        )
+    else:
+        sent = done.get("notices") or {}
+        lines.append("- 通知：" + ("、".join(f"{KIND_ZH[k]} {n}" for k, n in sent.items()) or "无"))
+    lines.append(f"- 数据库已备份：{Path(done['backup']).name}")
+    return "\n".join(lines)
+
+
+def task_titles(ws: Workspace, year: int) -> dict[str, tuple[str, str]]:
+    """task id → (goal, content) of the year's active tasks."""
+    from flows.db import opened, sql
+
+    with opened(ws.db_path, read_only=True) as con:
+        return {
+            r[0]: (r[1] or "", r[2] or "")
+            for r in con.sql(sql("task_titles"), params={"year": year}).fetchall()
+        }

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import chinese_calendar
 
+from flows.clock import DEFAULT_TIMEZONE, zone
 from flows.errors import UserError
 from flows.workspace import read_yaml
 
@@ -101,13 +102,16 @@ STEPS = ("templates", "reminder", "deadline", "evaluate")
 
 @dataclass(frozen=True)
 class Schedule:
-    """When each monthly step is due: the n-th working day of the month after the period."""
+    """When each monthly step is due: the n-th working day of the month after the period.
+    After the deadline, a unit still missing is reminded on every following working day of
+    that month (overdue_reminders)."""
 
     templates_workday: int = 1
     reminder_workday: int = 3
     deadline_workday: int = 5
     evaluate_workday: int = 6
-    timezone: str = "Asia/Shanghai"
+    overdue_reminders: bool = True
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def load(cls, config_dir: Path) -> Schedule:
@@ -125,9 +129,28 @@ class Schedule:
                 if not isinstance(n, int) or not 1 <= n <= 15:
                     raise UserError(f"{path}：{key} 应为 1 到 15 之间的整数")
                 values[key] = n
+        if "overdue_reminders" in data:
+            if not isinstance(data["overdue_reminders"], bool):
+                raise UserError(f"{path}：overdue_reminders 应为 true 或 false")
+            values["overdue_reminders"] = data["overdue_reminders"]
         if "timezone" in data:
+            try:
+                zone(str(data["timezone"]))
+            except UserError as exc:
+                raise UserError(f"{path}：timezone {exc.message}") from None
             values["timezone"] = str(data["timezone"])
         return cls(**values)  # type: ignore[arg-type]
+
+    def due(self, day: dt.date, calendar: WorkCalendar) -> list[str]:
+        """The steps due on `day` for the period reported in its month: templates, reminder,
+        deadline, overdue (a working day after the deadline) and evaluate."""
+        n = calendar.workday_number(day)
+        if n is None:
+            return []
+        due = [step for step in STEPS if getattr(self, f"{step}_workday") == n]
+        if self.overdue_reminders and n > self.deadline_workday:
+            due.insert(due.index("evaluate") if "evaluate" in due else len(due), "overdue")
+        return due
 
     def day(self, step: str, year: int, month: int, calendar: WorkCalendar) -> dt.date:
         """The date of `step` for the reporting period year-month."""

@@ -89,3 +89,54 @@ class Workspace:
         ):
             raise UserError(f"配置文件 {path} 中 {year} 年的内容应为“任务编号: [单位…]”")
         return {str(k): [str(u) for u in v] for k, v in year_map.items()}
+
+
+# ------------------------------------------------------------------ configured workspaces
+
+WORKSPACES_DIR = PROJECT_ROOT / "workspaces"
+
+
+def configured_workspaces() -> dict[str, Path]:
+    """The workspaces this installation runs, code → directory: the project root, every folder
+    under workspaces/ that has a config/, and the folders listed in DUCHA_WORKSPACES (separated
+    by ':'). A listed folder wins over a found one of the same code; two folders of one code
+    otherwise are a mistake. Read afresh on each call: a new workspace needs no restart of the
+    workers (the choices offered in the Prefect UI change when the deployments are made again)."""
+    found: dict[str, Path] = {}
+    candidates = [PROJECT_ROOT] + (
+        sorted(p for p in WORKSPACES_DIR.iterdir() if (p / "config").is_dir())
+        if WORKSPACES_DIR.is_dir()
+        else []
+    )
+    for root in candidates:
+        if (root / "config").is_dir():
+            _add_workspace(found, root, explicit=False)
+    listed: dict[str, Path] = {}
+    for entry in os.environ.get("DUCHA_WORKSPACES", "").split(os.pathsep):
+        if entry.strip():
+            root = Path(entry.strip()).expanduser().resolve()
+            if not (root / "config").is_dir():
+                raise UserError(f"环境变量 DUCHA_WORKSPACES 中的 {root} 下没有 config/ 目录")
+            _add_workspace(listed, root, explicit=True)
+    return {**found, **listed}
+
+
+def _add_workspace(into: dict[str, Path], root: Path, explicit: bool) -> None:
+    code = Workspace.from_dir(root).code()
+    other = into.get(code)
+    if other is not None and other.resolve() != root.resolve():
+        where = "环境变量 DUCHA_WORKSPACES 中" if explicit else ""
+        raise UserError(
+            f"{where}工作区 {other} 与 {root} 的代码都是“{code}”，请在 workspace.yaml 中改用不同的 code"
+        )
+    into[code] = root.resolve()
+
+
+def workspace_by_code(code: str | None) -> Workspace:
+    """The workspace a run is for: a configured workspace's code (None: the project root)."""
+    if code is None:
+        return Workspace.from_dir(PROJECT_ROOT)
+    known = configured_workspaces()
+    if code not in known:
+        raise UserError(f"工作区“{code}”未配置，应为 {'、'.join(known) or '（无）'} 之一")
+    return Workspace.from_dir(known[code])

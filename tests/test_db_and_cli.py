@@ -352,3 +352,73 @@ def test_a_step_to_be_retried_lets_the_database_go(imported: Workspace) -> None:
     con = duckdb.connect(str(imported.db), read_only=True)
     assert con.sql("SELECT x FROM after_retry").fetchall() == [(1,)]
     con.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "--period", "2026-03"],
+        ["notify", "--period", "2026-03"],
+        ["ingest"],
+        ["report", "--period", "2026-03"],
+        ["templates", "--period", "2026-03"],
+        ["targets", "confirm", str(ROOT / "config" / "reviews" / "targets-2026.yaml")],
+    ],
+)
+def test_a_mistyped_database_is_refused_and_nothing_is_made(ws: Workspace, args: list[str]) -> None:
+    """`--db data/duhca.duckdb`: a reading or judging command says the database does not exist
+    instead of making an empty one (and its folder)."""
+    typo = ws.root / "dat" / "duhca.duckdb"
+    result = Workspace(ws.root, ws.config, typo).run(*args)
+    assert result.code == 2 and "不存在" in result.err, result.err
+    assert not typo.exists() and not typo.parent.exists()
+
+
+def test_evaluating_a_month_nobody_reported_warns(confirmed: Workspace) -> None:
+    result = confirmed.run("evaluate", "--period", "2026-03")
+    assert result.code == 0
+    assert "提示：2026年3月没有收到任何单位的报表" in result.err
+    assert "全部 50 个报送单位记为未报送" in result.err
+
+
+def test_kinds_in_chinese_or_english(sample_months: Workspace) -> None:
+    sample_months.ok("evaluate", "--period", "2026-03")
+    base = [
+        "notify",
+        "--period",
+        "2026-03",
+        "--as-of",
+        "2026-04-08",
+        "--dry-run",
+        "--format",
+        "json",
+    ]
+    chinese = json.loads(sample_months.ok(*base, "--kind", "催报", "--kind", "通报"))
+    english = json.loads(sample_months.ok(*base, "--kind", "reminder", "--kind", "bulletin"))
+    assert chinese == english and set(chinese["per_kind"]) == {"reminder", "bulletin"}
+    assert_user_error(
+        sample_months, [*base, "--kind", "催促"], "通知种类“催促”无效", "逾期催报（overdue）"
+    )
+
+
+def test_after_the_deadline_reminders_say_overdue(sample_months: Workspace) -> None:
+    """On the deadline 催报 says it is the last day; after it, a unit still missing gets
+    逾期催报, dated the day, saying how many working days it is overdue — never “今天是截止日”."""
+    base = ["notify", "--period", "2026-03", "--dry-run", "--format", "json"]
+    on = json.loads(sample_months.ok(*base, "--as-of", "2026-04-08"))
+    assert on["per_kind"].get("reminder") == 1 and "overdue" not in on["per_kind"]
+    after = json.loads(
+        sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报", "--kind", "逾期催报")
+    )
+    assert after["per_kind"] == {"overdue": 1}
+    assert any(
+        "已过" in s
+        for s in json.loads(sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报"))[
+            "skipped"
+        ]
+    )
+    sample_months.ok("notify", "--period", "2026-03", "--as-of", "2026-04-10", "--kind", "overdue")
+    (body,) = (sample_months.db.parent / "outbox" / "2026-03").glob("overdue-嘉泽镇-*")
+    text = body.read_text(encoding="utf-8")
+    assert "已逾期 2 个工作日" in text and "2026年4月10日" in text
+    assert "今天是" not in text and "截止日（" not in text

@@ -16,6 +16,7 @@ import pytest
 from flows.channels import ChannelConfig
 from flows.notices import plan_notices, render
 from flows.periods import Period
+from flows.vocabulary import KINDS
 from flows.workdays import Schedule, WorkCalendar
 from tests.conftest import ROOT, Workspace
 
@@ -24,6 +25,7 @@ GOLDEN = Path(__file__).parent / "golden" / "notices"
 # one recipient per kind: a unit that did not report, a receipt, a lead unit, a leader, a town
 CASES = {
     "reminder": "嘉泽镇",
+    "overdue": "嘉泽镇",
     "receipt": "湟里镇",
     "chase": "工信局",
     "supervise": "发改局",
@@ -34,19 +36,25 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def plan(_sample_months_db: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Every notice of March: on the deadline (8 April), and 逾期催报 two working days after."""
     root = tmp_path_factory.mktemp("golden")
     ws = Workspace(root, ROOT / "config", root / "ducha.duckdb")
     ws.db.write_bytes(_sample_months_db.read_bytes())
     ws.ok("evaluate", "--period", "2026-03")
     con = duckdb.connect(str(ws.db), read_only=True)
     try:
-        return plan_notices(
-            con, Period(2026, 3), workspace="武进区", channels=ChannelConfig.load(ROOT / "config"),
-            calendar=WorkCalendar.load(ROOT / "config"), schedule=Schedule.load(ROOT / "config"),
-            as_of=dt.date(2026, 4, 8),
-        )  # fmt: skip
+        plans = [
+            plan_notices(
+                con, Period(2026, 3), workspace="武进区", channels=ChannelConfig.load(ROOT / "config"),
+                calendar=WorkCalendar.load(ROOT / "config"), schedule=Schedule.load(ROOT / "config"),
+                as_of=as_of, kinds=kinds,
+            )
+            for as_of, kinds in ((dt.date(2026, 4, 8), KINDS), (dt.date(2026, 4, 10), ("overdue",)))
+        ]  # fmt: skip
     finally:
         con.close()
+    plans[0].notices += plans[1].notices
+    return plans[0]
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])

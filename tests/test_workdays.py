@@ -52,7 +52,10 @@ def test_national_day_2026_with_make_up_saturday(calendar: WorkCalendar) -> None
         (D(2026, 10, 8), "2026-09", ["templates"]),
         (D(2026, 10, 10), "2026-09", ["reminder"]),
         (D(2026, 10, 13), "2026-09", ["deadline"]),
-        (D(2026, 10, 14), "2026-09", ["evaluate"]),
+        (D(2026, 10, 14), "2026-09", ["overdue", "evaluate"]),  # units still missing: 逾期催报
+        (D(2026, 10, 15), "2026-09", ["overdue"]),  # every working day after the deadline
+        (D(2026, 10, 31), "2026-09", []),  # a Saturday: nothing
+        (D(2026, 11, 2), "2026-10", ["templates"]),  # a new month: its first working day
         (D(2026, 10, 3), "2026-09", []),  # holiday: nothing due
         (D(2026, 10, 11), "2026-09", []),  # an ordinary Sunday
         (D(2026, 4, 8), "2026-03", ["deadline"]),  # after 清明 (4-6 April)
