@@ -689,6 +689,44 @@ def serve_cmd() -> None:
     serve_deployments()
 
 
+@app.command("upcoming")
+def upcoming_cmd(
+    limit: Annotated[int, typer.Option("--limit", help="最多列出几次")] = 10,
+    format: FormatOption = Format.text,
+) -> None:
+    """列出 Prefect 服务器上即将自动运行的流程（检查定时任务是否已排上），需设置 PREFECT_API_URL。"""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError(
+            "请设置 PREFECT_API_URL（如 http://127.0.0.1:4200/api），指向运行定时任务的 Prefect 服务器"
+        )
+    from flows.orchestration import upcoming_runs
+
+    try:
+        runs = upcoming_runs(limit)
+    except Exception as exc:  # the server is not there: say so in one line
+        if "connect" in str(exc).lower() or "ConnectError" in type(exc).__name__:
+            raise UserError(
+                f"无法连接 Prefect 服务器 {os.environ['PREFECT_API_URL']}，请确认 ducha server 正在运行"
+            ) from None
+        raise
+    if format is Format.json:
+        _echo_json([{**r, "at": r["at"].isoformat(timespec="minutes")} for r in runs])
+        return
+    if not runs:
+        raise UserError(
+            "Prefect 服务器上没有即将运行的定时流程：请确认 ducha serve 正在运行（或已 prefect deploy --all 并启动 worker），且部署未暂停"
+        )
+    weekdays = "一二三四五六日"
+    typer.echo("即将自动运行的流程（北京时间）：")
+    for r in runs:
+        at = r["at"]
+        typer.echo(
+            f"  {at:%Y-%m-%d %H:%M}（周{weekdays[at.weekday()]}）{r['deployment']}，工作区 {r['workspace']}"
+        )
+
+
 # ------------------------------------------------------------------ entry
 
 

@@ -504,3 +504,41 @@ def serve_deployments(path: Path = PREFECT_YAML) -> None:
     from prefect import serve
 
     serve(*deployments_from_yaml(path), pause_on_shutdown=False)
+
+
+def upcoming_runs(limit: int = 10, timezone: str = "Asia/Shanghai") -> list[dict[str, Any]]:
+    """The next runs the server has scheduled (what `ducha upcoming` shows): when, in local
+    time, which deployment, for which workspace."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    from flows.clock import zone
+
+    scheduled = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+    )
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=scheduled, sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=limit
+        )
+        names: dict[Any, str] = {}
+        for run in runs:
+            if run.deployment_id and run.deployment_id not in names:
+                deployment = client.read_deployment(run.deployment_id)
+                flow_name = client.read_flow(deployment.flow_id).name
+                names[run.deployment_id] = f"{flow_name}/{deployment.name}"
+    return [
+        {
+            "at": run.expected_start_time.astimezone(zone(timezone)).replace(tzinfo=None),
+            "deployment": names.get(run.deployment_id, "—"),
+            "workspace": (run.parameters or {}).get("workspace") or "默认工作区",
+            "auto": run.auto_scheduled,
+        }
+        for run in runs
+    ]

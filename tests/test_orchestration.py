@@ -82,6 +82,28 @@ def test_the_scheduler_creates_the_daily_runs_by_itself(prefect_server: PrefectS
     assert "Traceback" not in log and "InvalidRequestError" not in log, log[-3000:]
 
 
+def test_upcoming_shows_when_the_daily_round_runs_next(prefect_server: PrefectServer) -> None:
+    """How a supervisor checks a live installation: `ducha upcoming` lists the scheduled runs."""
+    server = prefect_server
+    deadline = time.monotonic() + 60
+    while True:
+        proc = subprocess.run([str(BIN / "ducha"), "upcoming"], env=server.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        if proc.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "即将自动运行的流程（北京时间）："
+    daily = [line for line in lines if "ducha-daily/daily" in line]
+    assert daily and all(" 09:00（周" in line for line in daily)
+    gone = subprocess.run([str(BIN / "ducha"), "upcoming"], env={**server.env, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert gone.returncode == 2 and gone.stderr.startswith("错误：无法连接 Prefect 服务器"), (
+        gone.stderr
+    )
+
+
 def test_a_short_schedule_is_run_by_a_worker(
     prefect_server: PrefectServer, _sample_months_db: Path
 ) -> None:
