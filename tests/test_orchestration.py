@@ -433,10 +433,12 @@ def test_serve_stops_on_sigterm_even_when_the_server_went_first(tmp_path: Path) 
 
 
 def test_ducha_run_prints_only_its_own_lines(sample_months) -> None:
-    """A new user's shell sets nothing for Prefect: `ducha run` still prints just its result
-    (no telemetry traceback, no lines of the temporary server)."""
+    """Whatever a user's shell says about Prefect (nothing, or analytics on and chatty logging),
+    `ducha run` prints just its result: no telemetry traceback, no lines of the temporary server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DUCHA_"))}
     env["PREFECT_HOME"] = str(sample_months.root / "prefect-home")
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "true"
+    env["PREFECT_LOGGING_LEVEL"] = "INFO"
     proc = subprocess.run(
         [str(BIN / "ducha"), "run", "--period", "2026-03", "--as-of", "2026-04-09", "--dry-run"],
         cwd=sample_months.root, env=env, capture_output=True, text=True, timeout=300,
