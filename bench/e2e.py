@@ -368,10 +368,12 @@ def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], A
     from prefect import flow, task
 
     from flows.orchestration import monthly_supervision
+    from flows.workspace import Workspace
 
-    if kind == "flow":
+    if kind == "flow":  # the flows take a configured workspace's code (run_child lists its folder)
+        code = Workspace.from_dir(Path(workspace)).code()
         return lambda: monthly_supervision(
-            period=PERIOD, workspace=workspace, as_of=AS_OF, return_state=True
+            period=PERIOD, workspace=code, as_of=AS_OF, return_state=True
         )
 
     @task(name="noop")
@@ -407,6 +409,7 @@ def child_main(kind: str, workspace: str, out: str, profile: str | None) -> None
         result = state.result()
     record["result"] = result
     if profiler and profile:
+        profiler.dump_stats(str(Path(profile).with_suffix(".prof")))  # for pstats / snakeviz
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text).sort_stats("cumulative")
         stats.print_stats(60)
@@ -455,7 +458,7 @@ def run_child(
 ) -> dict[str, Any]:  # fmt: skip
     out = p.root / f"child-{kind}.json"
     out.unlink(missing_ok=True)
-    env = {**prefect_env(home, api), **p.env}
+    env = {**prefect_env(home, api), **p.env, "DUCHA_WORKSPACES": str(p.workspace)}
     args = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
             "--workspace", str(p.workspace), "--out", str(out)]  # fmt: skip
     if profile:

@@ -17,22 +17,24 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+# The modules the steps use are loaded with this one, before a run starts (a worker loads the
+# flow's module first): a missing or broken dependency fails the deployment at load time, before
+# any step has written, and a run's time on the server is the month's work.
+import fastapi.encoders  # noqa: F401 (Prefect encodes a flow's parameters with it, on the first call)
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic_core import core_schema
 
-# The modules the steps use are loaded with this one, before a run starts (a worker loads the
-# flow's module first): a missing or broken dependency fails the deployment at load time, before
-# any step has written, and a run's time on the server is the month's work.
 import flows.evaluate
 import flows.ingest
 import flows.notices
@@ -102,57 +104,90 @@ _SLOTS: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar(
     "ducha_slots", default=frozenset()
 )
 SLOT_WAIT_SECONDS = 6 * 3600  # a run that waits longer than this for another fails, and says so
+LEASE_SECONDS = 300  # a run that dies holds its slot this long at most; a live one renews it
 
 
 @contextmanager
 def workspace_slot(ws: Workspace) -> Iterator[None]:
     """Hold the workspace's slot (global concurrency limit ducha-<code>-run, limit 1, made when
-    missing) while a run works on it; a nested flow of the same run holds it already. With
+    missing) while a run works on it; a nested flow of the same run holds it already. Two calls
+    to the server (take with a lease, give back), the lease renewed while the run lasts. With
     Prefect's temporary API (no PREFECT_API_URL: `ducha run` on its own) there is no server to
     queue on, nor one to free a dead run's slot: the database lock alone keeps runs apart."""
+    from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     name = _key(ws, None, "run")
     if name in _SLOTS.get() or not PREFECT_API_URL.value():
         yield
         return
-    from prefect.client.orchestration import get_client
-
-    logger = get_run_logger()
     with get_client(sync_client=True) as client:
+        lease = _take_slot(client, name, ws)
+    stop = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(lease, stop), name="ducha-slot", daemon=True)
+    renewer.start()
+    token = _SLOTS.set(_SLOTS.get() | {name})
+    try:
+        yield
+    finally:
+        _SLOTS.reset(token)
+        stop.set()
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease)
+
+
+def _take_slot(client: Any, name: str, ws: Workspace) -> Any:
+    """The lease on the workspace's slot, once the slot is free (waiting in the open)."""
+    import time
+    from uuid import UUID
+
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    said = False
+    while True:
         try:
-            client.upsert_global_concurrency_limit_by_name(name, 1)
-        except Exception as exc:  # made by another run at the same moment
-            if "409" not in str(exc) and "already exists" not in str(exc).lower():
-                raise
-    with ExitStack() as stack:
-        if not _take_slot(stack, name, 0.5):
-            logger.warning(
-                "工作区 %s 正在进行另一次运行，本次排队等待其结束（并发限制 %s）", ws.code(), name
+            reply = client.increment_concurrency_slots_with_lease(
+                [name], 1, "concurrency", LEASE_SECONDS
             )
-            if not _take_slot(stack, name, SLOT_WAIT_SECONDS):
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            if response is None or response.status_code != 423:  # 423: the slot is taken
+                raise
+            if not said:
+                get_run_logger().warning(
+                    "工作区 %s 正在进行另一次运行，本次排队等待其结束（并发限制 %s）",
+                    ws.code(),
+                    name,
+                )
+                said = True
+            if time.monotonic() > deadline:
                 raise UserError(
                     f"工作区 {ws.code()} 的另一次运行超过 {SLOT_WAIT_SECONDS // 3600} 小时仍未结束，本次未运行"
-                )
-            logger.info("工作区 %s 的上一次运行已结束，本次开始", ws.code())
-        token = _SLOTS.set(_SLOTS.get() | {name})
+                ) from None
+            time.sleep(min(max(float(response.headers.get("Retry-After") or 2), 0.5), 10))
+            continue
+        body = reply.json()
+        if body.get("limits"):
+            if said:
+                get_run_logger().info("工作区 %s 的上一次运行已结束，本次开始", ws.code())
+            return UUID(body["lease_id"])
+        try:  # the first run of this workspace on this server: make its limit
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+        except Exception as exc:  # made by another run at the same moment
+            if getattr(getattr(exc, "response", None), "status_code", None) != 409:
+                raise
+
+
+def _renew(lease: Any, stop: threading.Event) -> None:
+    from prefect.client.orchestration import get_client
+
+    while not stop.wait(LEASE_SECONDS / 3):
         try:
-            yield
-        finally:
-            _SLOTS.reset(token)
-
-
-def _take_slot(stack: ExitStack, name: str, timeout: float) -> bool:
-    """Take the slot within `timeout` seconds, to be given back when `stack` closes."""
-    from prefect.concurrency.sync import concurrency
-
-    slot = concurrency(name, occupy=1, timeout_seconds=timeout, strict=True)
-    try:
-        slot.__enter__()
-    except TimeoutError:
-        return False
-    stack.push(slot)
-    return True
+            with get_client(sync_client=True) as client:
+                client.renew_concurrency_lease(lease, LEASE_SECONDS)
+        except Exception:  # the server is away for a moment: try again at the next turn
+            continue
 
 
 # ------------------------------------------------------------------ steps as tasks
