@@ -20,7 +20,7 @@ $(STAMP): requirements.lock pyproject.toml
 # Byte-compile ducha's own modules (a no-op when current): an editable install is not
 # compiled by pip, and where PYTHONDONTWRITEBYTECODE is set every run would compile them again.
 install: $(STAMP)
-	$(BIN)/python -m compileall -q flows
+	$(BIN)/python -m compileall -q ducha flows
 
 demo: install
 	rm -rf $(DEMO_DIR)
@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/ducha --db $(DEMO_DB) targets import data/samples/wujin-2026-target-decomposition-table.txt --year 2026
 	$(BIN)/ducha --db $(DEMO_DB) targets confirm config/reviews/targets-2026.yaml
 	$(BIN)/ducha --db $(DEMO_DB) targets show --year 2026 --task 2026-005 --task 2026-007 --task 2026-061 --task 2026-075
-	$(BIN)/python scripts/make_sample_submissions.py --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03 --leave-last
+	$(BIN)/python -m demo.make_sample_submissions --db $(DEMO_DB) --inbox $(DEMO_INBOX) --months 2026-01 2026-02 2026-03 --leave-last
 	$(BIN)/ducha --db $(DEMO_DB) ingest $(DEMO_INBOX)/2026-03 --received-at 2026-04-03T10:00
 	$(BIN)/ducha --db $(DEMO_DB) evaluate --period 2026-03
 	$(BIN)/ducha --db $(DEMO_DB) report --period 2026-03

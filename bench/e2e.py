@@ -28,17 +28,17 @@ Timed, every repeat interleaved (floor, ducha flow, plain calls), each variant i
 child process of this script with PREFECT_API_URL pointing at the server (no ephemeral
 API anywhere). A fresh process per run is what a Prefect process worker does for every
 flow run, and it treats both flows alike: the same interpreter start and the same imports
-before the clock starts (`flows.orchestration`, which loads the step modules with itself, as
+before the clock starts (`flows.monthly`, which loads the step modules with itself, as
 a worker loads a deployment's module before its run; the plain child imports the same step
 modules). The clock, in the child, covers the flow call
 (or the four step calls) and nothing else; the child's whole wall time (interpreter
 start, imports, the call, Prefect's shutdown flush) is recorded too, as `process`.
 
 * floor   a trivial Prefect flow: one flow, one no-op task, on the same server.
-* flow    flows.orchestration.monthly_supervision(period="2026-03", workspace=<ws>,
+* flow    flows.monthly.monthly_supervision(period="2026-03", workspace=<ws>,
           as_of="2026-04-09"): ingest the inbox, evaluate, write the briefing, render and
           deliver every notice over loopback HTTP, publish the artifacts.
-* plain   flows.steps.ingest_files / evaluate / report / notify called directly (no
+* plain   ducha.operations.ingest_files / evaluate / report / notify called directly (no
           Prefect), each step timed.
 
 Before every ducha run (flow and plain) the workspace's data/ is restored from the pristine
@@ -118,10 +118,10 @@ GOAL_RATIO = 1.5
 GOAL_PLAIN_S = 3.0
 ENV_PREFIX = "DUCHA_E2E_BOT_"
 DINGTALK_SECRET_ENV = "DUCHA_E2E_DINGTALK_SECRET"
-# What flows.orchestration loads with itself (a worker loads the flow's module before the run);
+# What flows.tasks loads with itself (a worker loads the flow's module before the run);
 # the plain variant imports the same before its clock, so that flow - plain is Prefect's share.
-STEP_MODULES = ("flows.steps", "flows.evaluate", "flows.ingest", "flows.notices", "flows.outbox",
-                "flows.report")  # fmt: skip
+STEP_MODULES = ("ducha.operations", "ducha.evaluation.rules", "ducha.submissions.ingest", "ducha.notices.planning", "ducha.notices.outbox",
+                "ducha.reporting.briefing")  # fmt: skip
 SCHEMES = ("dtalk", "wxbot", "fsbot")
 VARIANTS = ("floor", "flow", "plain")
 SERVER_START_TIMEOUT = 180.0
@@ -146,7 +146,7 @@ class Prepared:
 
 def _cli(db: Path, config: Path, *args: str) -> None:
     """Run `ducha --db … --config … ARGS` in this process (quietly); fail loudly."""
-    from flows.cli import main as ducha
+    from ducha.cli import main as ducha
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -169,7 +169,7 @@ def _channels_yaml(
     holding the secrets, each recipient's bot token)."""
     import yaml
 
-    from flows.units import UnitRegister
+    from ducha.units import UnitRegister
 
     base = yaml.safe_load((config_dir / "channels.yaml").read_text(encoding="utf-8")) or {}
     names = [u.name for u in UnitRegister.load(config_dir).units]
@@ -199,13 +199,13 @@ def prepare(root: Path, bot_port: int) -> Prepared:
     import duckdb
     import yaml
 
-    from flows import steps
-    from flows.db import opened
-    from flows.ingest import ingest
-    from flows.periods import Period
-    from flows.sample_progress import Plan, generate_month
-    from flows.units import UnitRegister
-    from flows.workspace import Workspace
+    from demo.sample_progress import Plan, generate_month
+    from ducha import operations as steps
+    from ducha.db import opened
+    from ducha.periods import Period
+    from ducha.submissions.ingest import ingest
+    from ducha.units import UnitRegister
+    from ducha.workspace import Workspace
 
     started = time.perf_counter()
     wsdir = root / "wujin"
@@ -358,7 +358,7 @@ def flow_run_timing(api: str, flow_run_id: str) -> dict[str, Any]:
 
 def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], Any]:
     """The call to time; the imports happen here, untimed: the Prefect variants both import
-    flows.orchestration (which loads the step modules), the plain one the step modules."""
+    flows.monthly (which loads the step modules), the plain one the step modules."""
     if kind == "plain":
         for name in STEP_MODULES:
             importlib.import_module(name)
@@ -367,8 +367,8 @@ def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], A
         return lambda: plain_pipeline(Path(workspace), steps_s)
     from prefect import flow, task
 
-    from flows.orchestration import monthly_supervision
-    from flows.workspace import Workspace
+    from ducha.workspace import Workspace
+    from flows.monthly import monthly_supervision
 
     if kind == "flow":  # the flows take a configured workspace's code (run_child lists its folder)
         code = Workspace.from_dir(Path(workspace)).code()
@@ -421,10 +421,10 @@ def child_main(kind: str, workspace: str, out: str, profile: str | None) -> None
 
 def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
     """What monthly_supervision does, without Prefect: the four steps, each timed."""
-    from flows import steps
-    from flows.db import held
-    from flows.periods import Period
-    from flows.workspace import Workspace
+    from ducha import operations as steps
+    from ducha.db import held
+    from ducha.periods import Period
+    from ducha.workspace import Workspace
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
         t = time.perf_counter()
@@ -647,7 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     # ducha's modules byte-compiled first, as an installed package is (`make install` does the
     # same): where PYTHONDONTWRITEBYTECODE is set, every child would compile them from source.
-    compileall.compile_dir(ROOT / "flows", quiet=1)
+    for package in ("ducha", "flows"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     tmp = Path(tempfile.mkdtemp(prefix="ducha-e2e-"))
     bot = BotServer().start()
     try:

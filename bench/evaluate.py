@@ -1,4 +1,4 @@
-"""Benchmark: judging one period (flows.evaluate) against pandas and plain DuckDB SQL.
+"""Benchmark: judging one period (ducha.evaluation.rules) against pandas and plain DuckDB SQL.
 
 Run:  .venv/bin/python bench/evaluate.py [--units 1500] [--metrics 300] [--months 12]
                                          [--period-month 12] [--seed 2026] [--repeat 3]
@@ -20,7 +20,7 @@ figures (a late or corrected file for an earlier month must count). Before this 
 every variant aggregated all figures of the year (arg_max over ~4.9M rows; --profile
 times that query next to the new one).
 
-* ducha   flows.evaluate.load_inputs + evaluate: small SQL files for the register, the
+* ducha   ducha.evaluation.rules.load_inputs + evaluate: small SQL files for the register, the
           assignments built in polars from the tasks' unit lists, eval_latest_figures
           with those assignments registered as an Arrow table; the rules in polars on
           Enum / integer keys (one merge join of assignments and figures); store() timed
@@ -55,7 +55,7 @@ ducha's lead order) and makes the exit status 1 after the table is printed.
 
 Input (synthetic, seeded, cached under bench/results/evaluate-cache/ keyed by the
 parameters and the migrations; generation is never timed): a DuckDB file created with
-flows.db.connect (migrations), filled by bulk inserts of polars frames: N towns and
+ducha.db.connect (migrations), filled by bulk inserts of polars frames: N towns and
 --depts departments; tasks with 1-3 metrics each up to --metrics metrics (about 75 %
 cumulative, 13 % growth, 12 % level; bounds at_least / about / at_most), one milestone task
 per 8 metric tasks; lead unit one department (7 % of tasks two, in list order), responsible
@@ -125,7 +125,7 @@ OUTPUTS = ("district", "unit_metrics", "tasks", "units")
 
 @dataclass(frozen=True)
 class Settings:
-    """The judging thresholds (the defaults of flows.evaluate.Settings = config/evaluation.yaml)."""
+    """The judging thresholds (the defaults of ducha.evaluation.rules.Settings = config/evaluation.yaml)."""
 
     red_threshold: float = 0.20
     about_tolerance: float = 0.10
@@ -337,11 +337,11 @@ def generate(p: Params, db_path: Path) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
-    from flows.db import connect
-    from flows.evaluate import Settings as DuchaSettings
-    from flows.evaluate import evaluate_period
-    from flows.periods import Period
-    from flows.workdays import Schedule, WorkCalendar
+    from ducha.db import connect
+    from ducha.evaluation.rules import Settings as DuchaSettings
+    from ducha.evaluation.rules import evaluate_period
+    from ducha.periods import Period
+    from ducha.workdays import Schedule, WorkCalendar
 
     started = time.perf_counter()
     rng = np.random.default_rng(p.seed)
@@ -775,10 +775,10 @@ def build_dataset(p: Params) -> Dataset:
 def run_ducha(spec: Spec) -> dict[str, Any]:
     import pyarrow  # noqa: F401 - imported before the clock (DuckDB's .pl() needs it)
 
-    from flows.db import connect
-    from flows.evaluate import Settings as DuchaSettings
-    from flows.evaluate import evaluate, load_inputs, store
-    from flows.periods import Period
+    from ducha.db import connect
+    from ducha.evaluation.rules import Settings as DuchaSettings
+    from ducha.evaluation.rules import evaluate, load_inputs, store
+    from ducha.periods import Period
 
     settings = DuchaSettings(**spec.settings)
     period = Period(spec.year, spec.month)
@@ -832,9 +832,9 @@ GROUP BY p.unit, p.task_id, p.position
 
 
 def ducha_queries(spec: Spec) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The queries of flows.evaluate.load_inputs, by name (eval_latest_figures needs
+    """The queries of ducha.evaluation.rules.load_inputs, by name (eval_latest_figures needs
     eval_assigned registered), and the whole-year aggregate it replaced, for comparison."""
-    from flows.db import sql
+    from ducha.db import sql
 
     year = {"year": spec.year}
     period = {"period": spec.period}
@@ -902,9 +902,9 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
 
     import polars as pl
 
-    from flows import evaluate as ev
-    from flows.db import connect, sql
-    from flows.periods import Period
+    from ducha.db import connect, sql
+    from ducha.evaluation import rules as ev
+    from ducha.periods import Period
 
     settings = ev.Settings(**spec.settings)
     period = Period(spec.year, spec.month)
@@ -972,7 +972,7 @@ def profile_store(spec: Spec, result: Any, settings: Any) -> dict[str, Any]:
     commit again into a copy of the table without its PRIMARY KEY."""
     import polars as pl
 
-    from flows.db import connect
+    from ducha.db import connect
 
     period = spec.period
     frames = {

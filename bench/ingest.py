@@ -8,7 +8,7 @@ fork + exec) belongs to that variant alone, imports included. Only the ingest it
 timed, in wall seconds (the figures and ratios) and CPU seconds of the child (shown too:
 they move less when other work shares the machine; the 1-minute load is recorded):
 
-* ducha     flows.ingest.ingest(...) into a fresh DuckDB file (migrations and the
+* ducha     ducha.submissions.ingest.ingest(...) into a fresh DuckDB file (migrations and the
             target table import happen first, untimed): archive under SHA-256,
             read with python-calamine, identify unit and period, map rows to tasks
             and metrics, check values, write a batch of files per transaction.
@@ -30,13 +30,13 @@ keyed by the parameters and the sources that shape the files; generation is neve
 * config: a copy of config/ with units.yaml replaced by N towns 测试镇0001… (kind town),
   one department 测试局 (lead unit of every task) and one leader 测试领导; group
   镇 = all towns; workspace.yaml code "bench"; related_units.yaml emptied.
-* table.txt: a decomposition table in the plain-text form flows.table_reader.read_text
+* table.txt: a decomposition table in the plain-text form ducha.targets.tables.read_text
   reads (each cell a line starting with TAB, six cells a row), --tasks tasks whose
   责任单位 is 各镇, so every town reports all of them. Task texts carry numbers, so most
   tasks get one metric (about 75% one count metric, 8% a growth rate, 5% two metrics
   in one task - merged task cells - and 12% none: milestone tasks reporting a status).
 * files: for each town the real template, written by
-  flows.progress_template.write_template (layout, formats, validation, protection,
+  ducha.submissions.templates.write_template (layout, formats, validation, protection,
   guide sheet, hidden ducha sheet - byte-for-byte what units receive), with the yellow
   input cells filled just before the workbook is closed: xlsxwriter.Workbook is swapped
   for a subclass whose close() first writes 本月完成 / 累计完成 numbers, 完成状态,
@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flows.progress_template import TaskLines
+    from ducha.submissions.templates import TaskLines
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -82,7 +82,7 @@ GENERATOR_VERSION = 1  # bump when the generator below changes what it writes
 YEAR, MONTH = 2026, 3
 WORKSPACE_CODE = "bench"
 LEAD_UNIT, LEADER = "测试局", "测试领导"
-MAIN_SHEET = "进展表"  # flows.progress_template.MAIN_SHEET (checked at generation)
+MAIN_SHEET = "进展表"  # ducha.submissions.templates.MAIN_SHEET (checked at generation)
 REPORTED = ("本月完成", "累计完成", "完成状态", "进展情况")
 VARIANTS = ("floor", "baseline", "ducha")
 GOAL_BASELINE_OVER_DUCHA = 5.0
@@ -176,7 +176,7 @@ def write_config(config: Path, n_files: int) -> None:
 
 
 def write_table(path: Path, tasks: Sequence[tuple[str, str]]) -> None:
-    """The plain-text form of a Word table, as flows.table_reader.read_text reads it."""
+    """The plain-text form of a Word table, as ducha.targets.tables.read_text reads it."""
     lines = [f"《{YEAR}年政府工作报告》目标任务分解表（基准测试）", ""]
     lines += [
         f"\t{h}" for h in ("序号", "目标名称", "工作内容", "区政府分管领导", "牵头单位", "责任单位")
@@ -195,7 +195,7 @@ def write_table(path: Path, tasks: Sequence[tuple[str, str]]) -> None:
 
 def import_targets(db: Path, config: Path, table: Path) -> None:
     """Create the database (migrations) and import the target table, as `ducha targets import`."""
-    from flows.cli import main
+    from ducha.cli import main
 
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
@@ -234,7 +234,7 @@ class FileFill:
 
 def plan_fill(unit: str, tasks: Sequence[TaskLines], seed: int) -> FileFill:
     """The figures and texts of one unit's file, laid out like write_template's rows."""
-    from flows.progress_template import HEADER_ROW, STATUSES
+    from ducha.submissions.templates import HEADER_ROW, STATUSES
 
     rng = random.Random(f"{seed}:{unit}")
     fill = FileFill([], 0, "", "")
@@ -280,8 +280,8 @@ def write_filled(path: Path, unit: str, tasks: Sequence[TaskLines], fill: FileFi
 
     import xlsxwriter
 
-    from flows import progress_template as template
-    from flows.periods import Period
+    from ducha.periods import Period
+    from ducha.submissions import templates as template
 
     assert template.MAIN_SHEET == MAIN_SHEET
     COL = template.COL
@@ -376,8 +376,8 @@ def build_dataset(n_files: int, n_tasks: int, seed: int) -> Dataset:
 
     import duckdb
 
-    from flows.periods import Period
-    from flows.progress_template import template_name, unit_tasks
+    from ducha.periods import Period
+    from ducha.submissions.templates import template_name, unit_tasks
 
     started = time.perf_counter()
     for stale in CACHE.glob(f"f{n_files}-t{n_tasks}-s{seed}-*"):  # older sources, same parameters
@@ -503,10 +503,10 @@ def peak_rss_mb() -> float:
 
 
 def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
-    from flows.db import connect
-    from flows.ingest import ERROR, WARNING, ingest
-    from flows.units import UnitRegister
-    from flows.workspace import Workspace
+    from ducha.db import connect
+    from ducha.submissions.ingest import ERROR, WARNING, ingest
+    from ducha.units import UnitRegister
+    from ducha.workspace import Workspace
 
     for module in ("pandas", "polars"):  # imports are untimed (pyarrow imports pandas on first
         _import_if_installed(module)  # pa.array(); the batch write imports polars)
@@ -522,7 +522,7 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
             con, [ds.files], register=register, workspace=workspace, archive_dir=work / "archive"
         )
 
-    from flows.intake import worker_count
+    from ducha.submissions.intake import worker_count
 
     workers = worker_count(len(ds.paths))
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)

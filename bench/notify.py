@@ -4,11 +4,11 @@ Run:  .venv/bin/python bench/notify.py [--notices 2000] [--bots 40] [--profile]
 
 Everything goes to one real threaded HTTP server on 127.0.0.1 (tests.servers.BotServer)
 that answers like DingTalk (加签 checked), WeCom and Feishu group bots; nothing leaves the
-machine. Every phase uses a fresh DuckDB file (flows.db.connect applies the migrations).
+machine. Every phase uses a fresh DuckDB file (ducha.db.connect applies the migrations).
 
 1. throughput  --notices 催办 notices for distinct recipients, spread round-robin over --bots
                bots (dtalk:// / wxbot:// / fsbot:// in turn, each with its own access token as
-               a ${ENV} reference resolved by flows.channels.Secrets), markdown. Timed apart:
+               a ${ENV} reference resolved by ducha.notices.channels.Secrets), markdown. Timed apart:
                messages_for (rendering), enqueue (ledger insert), deliver (rate limit off:
                RateLimit(10**9, 60)). Verified: the receiver got exactly one message per
                notice (no duplicate by token + text, each recipient once, the right number
@@ -27,7 +27,7 @@ machine. Every phase uses a fresh DuckDB file (flows.db.connect applies the migr
                delivery is too slow for any bot to reach count/seconds in the interleaved run
                (so it proves nothing), a third run widens the window until every bot waits.
 4. across runs one bot, `count` messages by one deliver call and `count` more by a second
-               call right after it (flows.orchestration.daily makes two such calls on an
+               call right after it (flows.daily.daily makes two such calls on an
                evaluation day): the receiver must still see <= count per window.
 5. what-if     (skip with --no-what-if; not the measured code path) the throughput deliver
                with one bot at a time (concurrency 1: one commit per message, as before
@@ -72,11 +72,11 @@ if str(ROOT) not in sys.path:
 
 import duckdb  # noqa: E402
 
-from flows import outbox  # noqa: E402
-from flows.channels import Channel, ChannelConfig, RateLimit, Secrets  # noqa: E402
-from flows.db import connect, transaction  # noqa: E402
-from flows.notices import Notice  # noqa: E402
-from flows.outbox import DeliveryReport, Message, deliver, enqueue, messages_for  # noqa: E402
+from ducha.db import connect, transaction  # noqa: E402
+from ducha.notices import outbox  # noqa: E402
+from ducha.notices.channels import Channel, ChannelConfig, RateLimit, Secrets  # noqa: E402
+from ducha.notices.outbox import DeliveryReport, Message, deliver, enqueue, messages_for  # noqa: E402
+from ducha.notices.planning import Notice  # noqa: E402
 from tests.servers import BotServer, Received  # noqa: E402
 
 # The loopback receiver stands in for the vendors' gateways, which accept many connections at
@@ -411,10 +411,10 @@ def profile_deliver(workdir: Path, n: int, bots: int, outbox_dir: Path) -> dict[
     # (label, file suffix, function, cumulative or own time). DuckDB's execute is invisible to
     # cProfile: its time shows as the own time of the Python function calling it.
     wanted = (
-        ("send_resolved (flows.channels, pool threads)", "flows/channels.py", "send_resolved", "cum"),
+        ("send_resolved (ducha.notices.channels, pool threads)", "flows/channels.py", "send_resolved", "cum"),
         ("  _post (one bot post)", "flows/channels.py", "_post", "cum"),
         ("    urllib3 request", "urllib3/_request_methods.py", "request", "cum"),
-        ("BEGIN/COMMIT (flows.db.transaction)", "flows/db.py", "transaction", "own"),
+        ("BEGIN/COMMIT (ducha.db.transaction)", "flows/db.py", "transaction", "own"),
         ("replies recorded (outbox._record)", "flows/outbox.py", "_record", "own"),
         ("claims written (outbox._claim)", "flows/outbox.py", "_claim", "own"),
         ("waiting for replies (futures.wait)", "concurrent/futures/_base.py", "wait", "cum"),
@@ -666,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             bool(engaged), f"such runs: {engaged}",
         ))  # fmt: skip
 
-        # 4. the limit across two deliver runs back to back (flows.orchestration.daily does this:
+        # 4. the limit across two deliver runs back to back (flows.daily.daily does this:
         #    receipts, then monthly_supervision's notices, each through a new deliver call)
         result["rate_limit"]["across_runs"], found = across_runs(workdir, outbox_dir, args)
         checks += found

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import main
+from ducha.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -108,11 +108,11 @@ def _sample_months_db(
     _prepared_dbs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The confirmed sample workspace with its generated submissions for 2026-01..03 ingested."""
-    from flows.db import opened
-    from flows.ingest import ingest
-    from flows.periods import Period
-    from flows.sample_progress import generate_month
-    from flows.units import UnitRegister
+    from demo.sample_progress import generate_month
+    from ducha.db import opened
+    from ducha.periods import Period
+    from ducha.submissions.ingest import ingest
+    from ducha.units import UnitRegister
 
     root = tmp_path_factory.mktemp("sample-months")
     db = root / "ducha.duckdb"

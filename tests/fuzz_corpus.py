@@ -16,7 +16,7 @@ from typing import Any
 
 import openpyxl
 
-from flows.progress_template import COL, HEADER, HEADER_ROW, MAIN_SHEET, META_SHEET
+from ducha.submissions.templates import COL, HEADER, HEADER_ROW, MAIN_SHEET, META_SHEET
 from tests.fuzz_files import (
     ACCEPT,
     ANY,

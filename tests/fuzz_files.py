@@ -1,6 +1,6 @@
 """Deterministic generators of monthly progress files for the ingest fuzz and crash tests.
 
-Files are written with real tools: the templates by flows.progress_template.write_templates,
+Files are written with real tools: the templates by ducha.submissions.templates.write_templates,
 filled in with openpyxl as a person would, rebuilt with xlsxwriter where a break needs it
 (formulas with or without cached values, merged cells, 100,000 rows), CSV with the csv module,
 and zip archives with zipfile. Each generated file comes with a `Case`: what the ingester must
@@ -27,8 +27,8 @@ import openpyxl
 import xlsxwriter
 from python_calamine import CalamineWorkbook
 
-from flows.periods import Period
-from flows.progress_template import (
+from ducha.periods import Period
+from ducha.submissions.templates import (
     COL,
     GUIDE_SHEET,
     HEADER_ROW,

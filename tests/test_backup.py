@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.backup import backup_database, backups
+from ducha.backup import backup_database, backups
 from tests.conftest import ROOT, Workspace
 from tests.servers import database_held_elsewhere
 from tests.test_targets_import import assert_user_error
@@ -96,7 +96,7 @@ def test_a_backup_that_cannot_be_written_leaves_nothing_behind(confirmed: Worksp
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
-        "from flows.cli import main\n"
+        "from ducha.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     proc = subprocess.run(
@@ -147,7 +147,7 @@ def test_a_backup_folder_that_cannot_be_made(confirmed: Workspace) -> None:
 
 def test_a_database_of_an_older_version_is_backed_up_as_it_is(ws: Workspace) -> None:
     """Before a newer ducha upgrades a database, its old form can be kept."""
-    from flows import db
+    from ducha import db
 
     ws.db.parent.mkdir(parents=True)
     con = duckdb.connect(str(ws.db))

@@ -1,4 +1,4 @@
-"""How a bot message travels (flows.channels._http): through the proxy the environment names, and
+"""How a bot message travels (ducha.notices.channels._http): through the proxy the environment names, and
 trusting the certificates it names, as httpx and requests do. Real servers on 127.0.0.1: a
 forward proxy that answers like a bot, and an HTTPS bot with a certificate of its own CA (a
 private 政务钉钉 signed by the government's CA)."""
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.channels import Secrets, send_resolved
+from ducha.notices.channels import Secrets, send_resolved
 from tests.servers import reply_json
 
 

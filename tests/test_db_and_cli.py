@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import db
+from ducha import db
 from tests.conftest import ROOT, SEED_TABLE, Workspace
 from tests.servers import database_held_elsewhere
 from tests.test_targets_import import assert_user_error
@@ -160,9 +160,9 @@ def test_extract_reads_lines_from_stdin(ws: Workspace) -> None:
 
 def test_two_runs_at_once_wait_for_each_other(sample_months: Workspace) -> None:
     """A scheduled run and a supervisor's run at the same moment: one waits, nothing is corrupted."""
-    from flows.db import opened
-    from flows.periods import Period
-    from flows.sample_progress import generate_month
+    from demo.sample_progress import generate_month
+    from ducha.db import opened
+    from ducha.periods import Period
 
     sample_months.ok("evaluate", "--period", "2026-03")
     inbox = sample_months.root / "inbox-04"
@@ -336,8 +336,8 @@ def test_a_step_to_be_retried_lets_the_database_go(imported: Workspace) -> None:
     `held` afterwards is harmless. A user's mistake (no retry: the run ends) changes nothing."""
     from prefect.states import Failed
 
-    from flows.errors import UserError
-    from flows.orchestration import _not_a_user_error
+    from ducha.errors import UserError
+    from flows.tasks import _not_a_user_error
 
     with db.held(imported.db) as holding:
         assert holding

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.db import connect
-from flows.evaluate import load_inputs
-from flows.periods import Period
+from ducha.db import connect
+from ducha.evaluation.rules import load_inputs
+from ducha.periods import Period
 from tests.conftest import Workspace
 from tests.test_targets_import import assert_user_error
 

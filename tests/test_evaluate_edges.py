@@ -1,10 +1,10 @@
-"""Edges of the keyed joins in flows.evaluate.prepare (hand-made inputs, no database)."""
+"""Edges of the keyed joins in ducha.evaluation.rules.prepare (hand-made inputs, no database)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flows.evaluate import evaluate
+from ducha.evaluation.rules import evaluate
 from tests.test_evaluate_rules import SETTINGS, cumulative_task, make_inputs, metric
 
 

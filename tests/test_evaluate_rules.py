@@ -7,8 +7,8 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from flows.evaluate import Inputs, Settings, evaluate
-from flows.periods import Period
+from ducha.evaluation.rules import Inputs, Settings, evaluate
+from ducha.periods import Period
 
 SETTINGS = Settings(
     red_threshold=0.20, about_tolerance=0.10, unit_share="equal", not_started_critical_month=7

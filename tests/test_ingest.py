@@ -14,10 +14,10 @@ import openpyxl
 import pytest
 import xlsxwriter
 
-from flows.periods import Period
-from flows.progress_template import COL, HEADER_ROW, MAIN_SHEET, unit_tasks
-from flows.progress_values import ValueProblem, parse_number, parse_status
-from flows.sample_progress import figures, responsible_count, write_csv_gbk, write_retyped
+from demo.sample_progress import figures, responsible_count, write_csv_gbk, write_retyped
+from ducha.periods import Period
+from ducha.submissions.templates import COL, HEADER_ROW, MAIN_SHEET, unit_tasks
+from ducha.submissions.values import ValueProblem, parse_number, parse_status
 from tests.conftest import Workspace
 
 MARCH = Period(2026, 3)
@@ -623,9 +623,9 @@ def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
     """Found in review: “注重生态保护，…” was taken for a notes row (it starts with 注) and
     dropped. A notes row needs a colon after its word (填报人 and 联系人 also a space), and a
     row whose text names one of the unit's tasks is never a notes row."""
-    from flows.ingest import FileResult, UnitIndex, parse_rows
-    from flows.progress_template import MetricLine, TaskLines
-    from flows.spreadsheet import Sheet, Workbook
+    from ducha.submissions.ingest import FileResult, UnitIndex, parse_rows
+    from ducha.submissions.spreadsheet import Sheet, Workbook
+    from ducha.submissions.templates import MetricLine, TaskLines
 
     def task(task_id: str, seq: int, content: str) -> TaskLines:
         metric = MetricLine(1, "数量", 100.0, "处", "cumulative", None)
@@ -695,9 +695,9 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     March file whose 累计完成 is left blank needs February's figure, which this same run
     stores first (one file per batch): the March file is checked again in the main process,
     so the result is what one process checking every file would store."""
-    import flows.ingest
-    from flows.db import opened
-    from flows.units import UnitRegister
+    import ducha.submissions.ingest
+    from ducha.db import opened
+    from ducha.units import UnitRegister
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -707,9 +707,9 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     os.utime(feb, (1_775_000_000, 1_775_000_000))
     os.utime(march, (1_775_000_060, 1_775_000_060))
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", "2")
-    monkeypatch.setattr(flows.ingest, "SERIAL_CHUNKS", 0)  # every file to the workers
+    monkeypatch.setattr(ducha.submissions.ingest, "SERIAL_CHUNKS", 0)  # every file to the workers
     with opened(confirmed.db) as con:
-        results = flows.ingest.ingest(
+        results = ducha.submissions.ingest.ingest(
             con, [folder], register=UnitRegister.load(confirmed.config), workspace="wujin",
             archive_dir=tmp_path / "archive", batch_files=1,
         )  # fmt: skip
@@ -750,7 +750,7 @@ def test_worker_results_survive_pickling() -> None:
     import pickle
     from datetime import datetime
 
-    from flows.ingest import ERROR, FileResult, MetricFigure, TaskNarrative
+    from ducha.submissions.ingest import ERROR, FileResult, MetricFigure, TaskNarrative
 
     sent = FileResult(
         Path("湖塘镇-2026年3月.xlsx"), "ab" * 32, "湖塘镇", "2026-03", status="accepted",
@@ -769,10 +769,10 @@ def test_worker_results_survive_pickling() -> None:
 
 
 def test_checking_files_needs_neither_duckdb_nor_polars() -> None:
-    """Worker processes import flows.ingest to check files; DuckDB and polars (0.4 s of
+    """Worker processes import ducha.submissions.ingest to check files; DuckDB and polars (0.4 s of
     their start) are imported only where the batch is written."""
     code = (
-        "import sys, flows.ingest; "
+        "import sys, ducha.submissions.ingest; "
         "print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
     )
     done = subprocess.run(
@@ -790,8 +790,8 @@ def test_unit_tasks_sent_to_workers_read_the_same(confirmed: Workspace) -> None:
 
     import pyarrow as pa
 
-    from flows.periods import Period
-    from flows.progress_template import unit_tasks
+    from ducha.periods import Period
+    from ducha.submissions.templates import unit_tasks
 
     con = duckdb.connect(str(confirmed.db), read_only=True)
     try:
@@ -814,7 +814,7 @@ def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path:
 
     from python_calamine import CalamineWorkbook
 
-    from flows.spreadsheet import _check_xlsx_package, read_workbook
+    from ducha.submissions.spreadsheet import _check_xlsx_package, read_workbook
 
     [path] = templates(confirmed, tmp_path / "t", "2026-03", "湖塘镇")
     fill(path, {("2026-061", 1): (5, 45)}, {"2026-001": "滞后"})
@@ -882,7 +882,7 @@ def test_received_when_it_arrived_never_by_its_modification_time(
     old = inbox / "牛塘镇-2026年3月.xlsx"
     plain_sheet(old, header, [["2026-061", 1, 4, 19]])
     subprocess.run(["touch", "-d", "2026-04-01 08:00", str(old)], check=True)
-    from flows import clock
+    from ducha import clock
 
     before = clock.now("Asia/Shanghai")  # the workspace's timezone, whatever the machine's
     ingest(confirmed)
@@ -928,7 +928,7 @@ def test_the_inbox_is_emptied_and_a_rejected_file_stays_findable(confirmed: Work
     results = {Path(r["file"]).name: r["status"] for r in ingest(confirmed)}
     assert results == {good.name: "accepted", bad.name: "rejected"}
     assert not any(inbox.iterdir())  # emptied, the emptied sub-folder too
-    from flows import clock
+    from ducha import clock
 
     day = clock.today("Asia/Shanghai").isoformat()
     data = confirmed.db.parent

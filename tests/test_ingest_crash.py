@@ -5,7 +5,7 @@ earlier ones; byte-identical copies, which are duplicates; a few broken files, w
 rejected) is ingested three ways:
 
 - reference: one uninterrupted `ducha ingest FOLDER` (the console script, in a subprocess);
-- interrupted: `flows.ingest.ingest(..., batch_files=5)` in a child process (the CLI has no
+- interrupted: `ducha.submissions.ingest.ingest(..., batch_files=5)` in a child process (the CLI has no
   batch option), killed with SIGKILL after some batches have committed — at a random moment,
   between two batches, inside a batch's open transaction, or while a file is being archived;
 - then `ducha ingest FOLDER` again, to completion.
@@ -39,7 +39,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from flows.progress_template import COL
+from ducha.submissions.templates import COL
 from tests.conftest import ROOT, Workspace
 from tests.fuzz_files import PERIOD, Templates, prepared_database, set_mtimes, workspace_from
 
@@ -57,10 +57,10 @@ import os, sys, time
 from contextlib import contextmanager
 from pathlib import Path
 
-import flows.ingest as ingest
-from flows.db import opened
-from flows.units import UnitRegister
-from flows.workspace import Workspace
+import ducha.submissions.ingest as ingest
+from ducha.db import opened
+from ducha.units import UnitRegister
+from ducha.workspace import Workspace
 
 db, config, folder, batch, mode, at = sys.argv[1:7]
 batch, at = int(batch), int(at)
@@ -447,16 +447,16 @@ def _ingest_in_parallel(
     **settings: int,
 ) -> list[Any]:  # fmt: skip
     """The scenario's folder ingested with `workers` worker processes; `settings`: module
-    constants of flows.ingest (SERIAL_CHUNKS, CHUNK) for this run."""
-    import flows.ingest
-    from flows.db import opened
-    from flows.units import UnitRegister
+    constants of ducha.submissions.ingest (SERIAL_CHUNKS, CHUNK) for this run."""
+    import ducha.submissions.ingest
+    from ducha.db import opened
+    from ducha.units import UnitRegister
 
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", str(workers))
     for name, value in settings.items():
-        monkeypatch.setattr(flows.ingest, name, value)
+        monkeypatch.setattr(ducha.submissions.ingest, name, value)
     with opened(ws.db) as con:
-        return flows.ingest.ingest(
+        return ducha.submissions.ingest.ingest(
             con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
             archive_dir=ws.db.parent / "archive", batch_files=BATCH,
         )  # fmt: skip

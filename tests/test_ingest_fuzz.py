@@ -30,7 +30,7 @@ import duckdb
 import pytest
 import xlsxwriter
 
-from flows.progress_template import COL, MAIN_SHEET
+from ducha.submissions.templates import COL, MAIN_SHEET
 from tests.conftest import ROOT, Workspace
 from tests.fuzz_corpus import GOOD_UNITS, build_corpus
 from tests.fuzz_files import (
@@ -389,13 +389,13 @@ def _patched_sheet(sheet_xml: Callable[[bytes], bytes], rows: int, cols: int) ->
 
 
 def _read_within(tmp_path: Path, data: bytes, seconds: float) -> None:
-    """flows.spreadsheet.read_workbook must reject or read `data` within `seconds` (run in a
+    """ducha.submissions.spreadsheet.read_workbook must reject or read `data` within `seconds` (run in a
     child process so that a runaway parse can be stopped)."""
     path = tmp_path / "hostile.xlsx"
     path.write_bytes(data)
     code = (
         "import sys\n"
-        "from flows.spreadsheet import FileRejected, read_workbook\n"
+        "from ducha.submissions.spreadsheet import FileRejected, read_workbook\n"
         "try:\n"
         "    read_workbook('hostile.xlsx', open(sys.argv[1], 'rb').read())\n"
         "except FileRejected:\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.metrics import Metric, extract_metrics
+from ducha.targets.metrics import Metric, extract_metrics
 
 LABELS = Path(__file__).parent / "data" / "metric_labels.yaml"
 FLOORS = {"seed-table": 0.95, "wujin-report": 0.85, "changzhou-key-work": 0.85}

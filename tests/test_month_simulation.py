@@ -9,7 +9,7 @@ then the corrected file. Six recipients have a (stand-in) DingTalk bot; the rest
 
 Every day is run through the `daily` flow against a real Prefect server: 8 May by a real worker
 from the deployment, the other days by calling the flow in this process, with ducha's clock
-set to 09:00 of the day (flows.clock.now: the time files are received at).
+set to 09:00 of the day (ducha.clock.now: the time files are received at).
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def month(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    from flows.db import opened
-    from flows.periods import Period
-    from flows.sample_progress import Plan, generate_month
+    from demo.sample_progress import Plan, generate_month
+    from ducha.db import opened
+    from ducha.periods import Period
 
     server = prefect_server
     root = server.workspace("month")
@@ -118,8 +118,8 @@ def month(
 def test_a_month_day_by_day(month, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    import flows.clock
-    from flows.orchestration import daily
+    import ducha.clock
+    from flows.daily import daily
 
     server, root, code, arrivals, bot = month
     db = root / "data" / "ducha.duckdb"
@@ -150,7 +150,7 @@ def test_a_month_day_by_day(month, monkeypatch: pytest.MonkeyPatch) -> None:
         else:
             nine = dt.datetime.combine(day, dt.time(9, 0))
             monkeypatch.setattr(
-                flows.clock, "now", lambda timezone="Asia/Shanghai", nine=nine: nine
+                ducha.clock, "now", lambda timezone="Asia/Shanghai", nine=nine: nine
             )
             with temporary_settings({PREFECT_API_URL: server.url}):
                 result = daily(workspace=code, today=day)
@@ -242,7 +242,7 @@ def test_a_month_day_by_day(month, monkeypatch: pytest.MonkeyPatch) -> None:
     # a supervisor runs the evaluation day again: nothing new is sent
     before = len(bot.received)
     monkeypatch.setattr(
-        flows.clock, "now", lambda timezone="Asia/Shanghai": dt.datetime(2026, 5, 12, 15, 0)
+        ducha.clock, "now", lambda timezone="Asia/Shanghai": dt.datetime(2026, 5, 12, 15, 0)
     )
     with temporary_settings({PREFECT_API_URL: server.url}):
         daily(workspace=code, today=D(2026, 5, 12))

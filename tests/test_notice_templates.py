@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.channels import ChannelConfig
-from flows.notices import plan_notices, render
-from flows.periods import Period
-from flows.vocabulary import KINDS
-from flows.workdays import Schedule, WorkCalendar
+from ducha.notices.channels import ChannelConfig
+from ducha.notices.planning import plan_notices, render
+from ducha.periods import Period
+from ducha.vocabulary import KINDS
+from ducha.workdays import Schedule, WorkCalendar
 from tests.conftest import ROOT, Workspace
 
 SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
@@ -91,7 +91,7 @@ def test_compiled_templates_are_kept_between_processes(tmp_path: Path) -> None:
 
     cache_dir = tmp_path / "cache"
     code = (
-        "from flows import notices, receipts, report\n"
+        "from ducha.notices import planning as notices\nfrom ducha.submissions import receipts\nfrom ducha.reporting import briefing as report\n"
         "print(notices._environment().get_template('chase.txt.j2').render.__name__)\n"
         "print(receipts._environment().get_template('receipt.txt.j2').filename)\n"
         "print(report._environment().get_template('briefing.html.j2').filename)\n"

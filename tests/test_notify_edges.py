@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from flows import outbox
-from flows.channels import ChannelConfig, RateLimit, Secrets, lane
-from flows.db import connect
-from flows.notices import Notice
+from ducha.db import connect
+from ducha.notices import outbox
+from ducha.notices.channels import ChannelConfig, RateLimit, Secrets, lane
+from ducha.notices.planning import Notice
 
 
 def _ledger(tmp_path: Path, urls: list[str], n: int):

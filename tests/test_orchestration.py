@@ -114,7 +114,7 @@ def test_a_short_schedule_is_run_by_a_worker(
     if not server.workers:
         server.start_worker("worker-a")
     server.prefect(
-        "--no-prompt", "deploy", "flows/orchestration.py:run_step", "--name", "every-5s",
+        "--no-prompt", "deploy", "flows/step.py:run_step", "--name", "every-5s",
         "--pool", "ducha", "--interval", "5",
         "--param", "step=研判", "--param", "period=\"2026-03\"", "--param", f"workspace={code_of(root)}",
     )  # fmt: skip
@@ -253,7 +253,7 @@ def test_the_daily_deployment_ends_with_a_backup(
         "--watch", "--watch-timeout", "240",
     )  # fmt: skip
     assert "Completed" in out
-    from flows.backup import backups
+    from ducha.backup import backups
 
     (copy,) = backups(ws / "data" / "backups")
     counts = []
@@ -269,9 +269,9 @@ def test_the_daily_deployment_ends_with_a_backup(
 
 
 def changzhou_workspace(root: Path) -> Path:
-    from flows.db import opened
-    from flows.periods import Period
-    from flows.sample_progress import generate_month
+    from demo.sample_progress import generate_month
+    from ducha.db import opened
+    from ducha.periods import Period
     from tests.conftest import Workspace
 
     ws = Workspace(root, root / "config", root / "data" / "ducha.duckdb")
@@ -370,8 +370,8 @@ def test_a_users_mistake_is_not_retried() -> None:
     that did not answer); a user's mistake fails at once with its message."""
     from prefect.states import Failed
 
-    from flows.errors import DatabaseBusy, UserError
-    from flows.orchestration import _not_a_user_error, ingest_task, notify_task
+    from ducha.errors import DatabaseBusy, UserError
+    from flows.tasks import _not_a_user_error, ingest_task, notify_task
 
     assert ingest_task.retry_condition_fn is notify_task.retry_condition_fn is _not_a_user_error
     assert not _not_a_user_error(None, None, Failed(data=UserError("单位“火星镇”不在单位名册中")))
@@ -388,7 +388,7 @@ def test_a_users_mistake_is_not_retried() -> None:
 def test_serve_runs_what_prefect_yaml_declares() -> None:
     """`ducha serve` and `prefect deploy --all` read the one declaration: the same deployments,
     flows, schedules and parameters."""
-    from flows.orchestration import deployments_from_yaml
+    from flows.deployments import deployments_from_yaml
 
     declared = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
     served = deployments_from_yaml()

@@ -13,8 +13,8 @@ import docx
 import pytest
 import xlsxwriter
 
-from flows.samples import write_docx, write_xlsx
-from flows.table_reader import read_table
+from demo.samples import write_docx, write_xlsx
+from ducha.targets.tables import read_table
 from tests.conftest import ROOT, SEED_TABLE, Workspace
 
 TOWNS = ["湖塘镇", "牛塘镇", "洛阳镇", "雪堰镇", "前黄镇", "礼嘉镇", "嘉泽镇", "湟里镇"]

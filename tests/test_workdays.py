@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.steps import due_today, reporting_period
-from flows.workdays import Schedule, WorkCalendar
-from flows.workspace import Workspace
+from ducha.operations import due_today, reporting_period
+from ducha.workdays import Schedule, WorkCalendar
+from ducha.workspace import Workspace
 from tests.conftest import ROOT
 
 D = dt.date
@@ -93,7 +93,7 @@ def test_a_new_year_added_by_hand(tmp_path: Path) -> None:
 
 
 def test_bad_calendar_file(tmp_path: Path) -> None:
-    from flows.errors import UserError
+    from ducha.errors import UserError
 
     (tmp_path / "calendar.yaml").write_text("2027:\n  holidays: [明年元旦]\n", encoding="utf-8")
     with pytest.raises(UserError, match="明年元旦"):

@@ -1,0 +1,155 @@
+"""The units register: reporting units, departments, companies and leaders.
+
+Names in the decomposition table and in spreadsheets are resolved here, and
+group phrases such as 各镇、开发区、街道 expand through the configured groups.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ducha.errors import UserError
+from ducha.workspace import read_yaml
+
+KINDS = ("town", "zone", "street", "district", "dept", "company", "leader")
+KIND_NAMES = {
+    "town": "镇",
+    "zone": "开发区（园区）",
+    "street": "街道",
+    "district": "辖市区",
+    "dept": "部门",
+    "company": "国有企业",
+    "leader": "区政府分管领导",
+}
+# Kinds that report progress as territorial units (镇 / 开发区 / 街道; a city's 辖市区).
+TERRITORIAL = ("town", "zone", "street", "district")
+
+RELATED_UNITS = "相关单位"
+_SPACE = re.compile(r"\s+")
+_GROUP_PHRASE = re.compile(r"^(各|相关)(.+)$")
+
+
+def normalise_name(name: str) -> str:
+    """Drop all white space (王  斐 → 王斐) and unify brackets to full width."""
+    name = _SPACE.sub("", name)
+    return name.replace("(", "（").replace(")", "）")
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    kind: str
+    aliases: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "aliases": list(self.aliases)}
+
+
+@dataclass
+class UnitRegister:
+    units: list[Unit]
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    _index: dict[str, Unit] = field(default_factory=dict, repr=False)
+
+    source: str = "config/units.yaml"
+
+    def __post_init__(self) -> None:
+        for unit in self.units:
+            for key in (unit.name, *unit.aliases):
+                norm = normalise_name(key)
+                other = self._index.get(norm)
+                if other is not None and other.name != unit.name:
+                    raise UserError(
+                        f"单位名册 {self.source} 中“{key}”同时指向“{other.name}”和“{unit.name}”"
+                    )
+                self._index[norm] = unit
+
+    @classmethod
+    def load(cls, config_dir: Path) -> UnitRegister:
+        path = config_dir / "units.yaml"
+        data = read_yaml(path)
+        if not isinstance(data, dict) or not isinstance(data.get("units"), list):
+            raise UserError(f"单位名册 {path} 应包含 units 列表")
+        units: list[Unit] = []
+        for i, item in enumerate(data["units"], start=1):
+            if not isinstance(item, dict) or not item.get("name"):
+                raise UserError(f"单位名册 {path} 第 {i} 个单位缺少 name")
+            kind = item.get("kind")
+            if kind not in KINDS:
+                raise UserError(
+                    f"单位名册 {path} 中“{item['name']}”的类别“{kind}”无效，应为 {'/'.join(KINDS)}"
+                )
+            aliases = tuple(normalise_name(str(a)) for a in item.get("aliases") or [])
+            units.append(Unit(normalise_name(str(item["name"])), kind, aliases))
+        register = cls(units, source=str(path))
+        groups = data.get("groups") or {}
+        if not isinstance(groups, dict):
+            raise UserError(f"单位名册 {path} 中 groups 应为“集合词: {{kinds/units}}”")
+        for word, spec in groups.items():
+            register.groups[str(word)] = register._group_members(path, str(word), spec)
+        return register
+
+    def _group_members(self, path: Path, word: str, spec: object) -> list[str]:
+        if not isinstance(spec, dict):
+            raise UserError(f"单位名册 {path} 中集合词“{word}”应写 kinds 或 units")
+        members: list[str] = []
+        for kind in spec.get("kinds") or []:
+            if kind not in KINDS:
+                raise UserError(f"单位名册 {path} 中集合词“{word}”的类别“{kind}”无效")
+            members += [u.name for u in self.units if u.kind == kind]
+        for name in spec.get("units") or []:
+            unit = self.find(str(name))
+            if unit is None:
+                raise UserError(f"单位名册 {path} 中集合词“{word}”的成员“{name}”不在名册中")
+            members.append(unit.name)
+        return list(dict.fromkeys(members))
+
+    def find(self, name: str) -> Unit | None:
+        return self._index.get(normalise_name(name))
+
+    def of_kind(self, *kinds: str) -> list[Unit]:
+        return [u for u in self.units if u.kind in kinds]
+
+    def resolve_leader(self, name: str) -> str | None:
+        unit = self.find(name)
+        return unit.name if unit is not None and unit.kind == "leader" else None
+
+    def resolve_unit(self, name: str) -> str | None:
+        unit = self.find(name)
+        return unit.name if unit is not None and unit.kind != "leader" else None
+
+    def expand_phrase(self, phrase: str) -> list[str] | None:
+        """Expand 各镇、开发区、街道 / 相关镇、街道 … into unit names.
+
+        Returns None when the phrase is not a group phrase (or names an
+        unknown group word).
+        """
+        match = _GROUP_PHRASE.match(normalise_name(phrase))
+        if not match:
+            return None
+        members: list[str] = []
+        for word in re.split(r"[、，,和及/]", match.group(2)):
+            if word not in self.groups:
+                return None
+            members += self.groups[word]
+        return list(dict.fromkeys(members))
+
+
+def split_names(text: str) -> list[str]:
+    """Split a table cell of names (one a line, or separated by 、，;) into names.
+
+    Group phrases such as 各镇、开发区、街道 are kept whole: they are split by
+    lines only, and the phrase itself holds 、.
+    """
+    names: list[str] = []
+    for line in re.split(r"[\n\r；;]+", text):
+        line = line.strip()
+        if not line:
+            continue
+        if _GROUP_PHRASE.match(normalise_name(line)) and line != RELATED_UNITS:
+            names.append(line)
+            continue
+        names += [p for p in re.split(r"[、，,]+", line) if p.strip()]
+    return [normalise_name(n) for n in names]

@@ -1,0 +1,52 @@
+"""The monthly flow: receive → evaluate → report → notify, for one period (deployment ducha-monthly/monthly)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import flow
+
+from ducha import operations
+from ducha.db import held
+from ducha.periods import PeriodText
+from ducha.workspace import WorkspaceCode
+from flows.tasks import (
+    _period,
+    _run_name,
+    _ws,
+    evaluate_task,
+    ingest_task,
+    notify_task,
+    publish_artifacts,
+    report_task,
+    workspace_slot,
+)
+
+
+@flow(name="ducha-monthly", log_prints=True, flow_run_name=_run_name("月度督查"))
+def monthly_supervision(
+    period: PeriodText | None = None,
+    dry_run: bool = False,
+    workspace: WorkspaceCode | None = None,
+    as_of: dt.date | None = None,
+) -> dict[str, Any]:
+    """本月督查：接收 → 研判 → 通报 → 通知。
+
+    Args:
+        period: 报送期，年-月，如 2026-03；不填为上个月
+        dry_run: 演练：只列出应发的通知，不写发件箱、不发送
+        workspace: 工作区代码；不填为项目根目录的工作区
+        as_of: 按哪一天判断催报、逾期催报等（不填为当天）
+    """
+    ws = _ws(workspace)
+    month = _period(ws, period)
+    operations.check_config(ws)  # a config mistake stops the run before any step
+    with workspace_slot(ws), held(ws.db_path):  # the steps follow one another on one open database
+        ingested = ingest_task(workspace)
+        evaluation = evaluate_task(workspace, str(month))
+        briefing = report_task(workspace, str(month))
+        notices = notify_task(workspace, str(month), None, dry_run, as_of)
+        publish_artifacts(ws, month, evaluation, briefing, notices, ingested)
+    return {"period": str(month), "ingested": ingested, "briefing": briefing,
+            "notices": {k: notices[k] for k in ("planned", "new", "sent", "failed", "dry_run")}}  # fmt: skip
