@@ -623,7 +623,8 @@ def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
     """Found in review: “注重生态保护，…” was taken for a notes row (it starts with 注) and
     dropped. A notes row needs a colon after its word (填报人 and 联系人 also a space), and a
     row whose text names one of the unit's tasks is never a notes row."""
-    from ducha.submissions.ingest import FileResult, UnitIndex, parse_rows
+    from ducha.submissions.results import FileResult
+    from ducha.submissions.rows import UnitIndex, parse_rows
     from ducha.submissions.spreadsheet import Sheet, Workbook
     from ducha.submissions.templates import MetricLine, TaskLines
 
@@ -696,6 +697,7 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     stores first (one file per batch): the March file is checked again in the main process,
     so the result is what one process checking every file would store."""
     import ducha.submissions.ingest
+    import ducha.submissions.parallel
     from ducha.db import opened
     from ducha.units import UnitRegister
 
@@ -707,7 +709,7 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     os.utime(feb, (1_775_000_000, 1_775_000_000))
     os.utime(march, (1_775_000_060, 1_775_000_060))
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", "2")
-    monkeypatch.setattr(ducha.submissions.ingest, "SERIAL_CHUNKS", 0)  # every file to the workers
+    monkeypatch.setattr(ducha.submissions.parallel, "SERIAL_CHUNKS", 0)  # every file to the workers
     with opened(confirmed.db) as con:
         results = ducha.submissions.ingest.ingest(
             con, [folder], register=UnitRegister.load(confirmed.config), workspace="wujin",
@@ -750,7 +752,7 @@ def test_worker_results_survive_pickling() -> None:
     import pickle
     from datetime import datetime
 
-    from ducha.submissions.ingest import ERROR, FileResult, MetricFigure, TaskNarrative
+    from ducha.submissions.results import ERROR, FileResult, MetricFigure, TaskNarrative
 
     sent = FileResult(
         Path("湖塘镇-2026年3月.xlsx"), "ab" * 32, "湖塘镇", "2026-03", status="accepted",
@@ -769,10 +771,10 @@ def test_worker_results_survive_pickling() -> None:
 
 
 def test_checking_files_needs_neither_duckdb_nor_polars() -> None:
-    """Worker processes import ducha.submissions.ingest to check files; DuckDB and polars (0.4 s of
+    """Worker processes import ducha.submissions.parallel to check files; DuckDB and polars (0.4 s of
     their start) are imported only where the batch is written."""
     code = (
-        "import sys, ducha.submissions.ingest; "
+        "import sys, ducha.submissions.parallel; "
         "print(sorted(m for m in ('duckdb', 'polars') if m in sys.modules))"
     )
     done = subprocess.run(

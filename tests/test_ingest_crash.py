@@ -58,6 +58,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import ducha.submissions.ingest as ingest
+import ducha.submissions.store as store
 from ducha.db import opened
 from ducha.units import UnitRegister
 from ducha.workspace import Workspace
@@ -86,7 +87,7 @@ def counted_store_batch(con, results):
 ingest.store_batch = counted_store_batch
 
 if mode == "transaction":  # stop inside batch `at`'s transaction, before its COMMIT
-    transaction = ingest.transaction
+    transaction = store.transaction
 
     @contextmanager
     def paused_transaction(con):
@@ -96,7 +97,7 @@ if mode == "transaction":  # stop inside batch `at`'s transaction, before its CO
             if state["transactions"] == at:
                 pause()
 
-    ingest.transaction = paused_transaction
+    store.transaction = paused_transaction
 
 if mode == "archive":  # stop between writing an archive's .part file and renaming it
     replace = os.replace
@@ -447,14 +448,15 @@ def _ingest_in_parallel(
     **settings: int,
 ) -> list[Any]:  # fmt: skip
     """The scenario's folder ingested with `workers` worker processes; `settings`: module
-    constants of ducha.submissions.ingest (SERIAL_CHUNKS, CHUNK) for this run."""
+    constants of ducha.submissions.parallel (SERIAL_CHUNKS, CHUNK) for this run."""
     import ducha.submissions.ingest
+    import ducha.submissions.parallel
     from ducha.db import opened
     from ducha.units import UnitRegister
 
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", str(workers))
     for name, value in settings.items():
-        monkeypatch.setattr(ducha.submissions.ingest, name, value)
+        monkeypatch.setattr(ducha.submissions.parallel, name, value)
     with opened(ws.db) as con:
         return ducha.submissions.ingest.ingest(
             con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",

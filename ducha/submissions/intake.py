@@ -3,7 +3,7 @@
 Each file is archived unchanged under its SHA-256 before it is parsed. A file that cannot
 be read or parsed comes back with the reason; only a failure to archive (disk full, no
 permission) stops the batch, as it must: no submission is stored without its file. Large
-batches are checked by worker processes (ducha.submissions.ingest; python-calamine holds the GIL, so
+batches are checked by worker processes (ducha.submissions.parallel; python-calamine holds the GIL, so
 threads would not help); `worker_count` decides how many.
 """
 
@@ -103,5 +103,5 @@ def worker_count(files: int) -> int:
     if files < PARALLEL_FROM:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    # this process checks files too whenever it is not storing (ducha.submissions.ingest._check_in_workers)
+    # this process checks files too whenever it is not storing (ducha.submissions.parallel._check_in_workers)
     return min((cpus or 1) - 1, 4)

@@ -13,7 +13,7 @@ from ducha.templating import bytecode_cache
 from ducha.workspace import TEMPLATES_DIR
 
 if TYPE_CHECKING:
-    from ducha.submissions.ingest import FileResult
+    from ducha.submissions.results import FileResult
 
 
 @cache

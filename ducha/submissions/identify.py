@@ -1,0 +1,188 @@
+"""Whose report a file is and for which month: from the template's hidden sheet, the title lines, the file name and the command line's options, which must all agree."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ducha.errors import UserError
+from ducha.periods import Period
+from ducha.submissions.spreadsheet import (
+    Workbook,
+)
+from ducha.submissions.templates import META_SHEET
+from ducha.submissions.values import (
+    normalise_text,
+)
+from ducha.units import UnitRegister, normalise_name
+
+if TYPE_CHECKING:
+    from ducha.submissions.checking import (
+        Context,  # the worker processes that check files import neither (0.4 s of their start)
+    )
+
+    pass
+from ducha.submissions.layout import BRACKETS
+from ducha.submissions.results import ERROR, FileResult
+
+TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
+
+
+_PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
+
+
+_PERIOD_NAME = re.compile(
+    r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
+)
+
+
+_UNIT_LINE = re.compile(r"填报单位\s*[:：]\s*([^\s:：　]+)")
+
+
+def _meta(book: Workbook) -> dict[str, str]:
+    for sheet in book.sheets:
+        if sheet.name == META_SHEET and sheet.rows and str(sheet.rows[0][0]) == "ducha-template":
+            return {str(r[0]).strip(): normalise_text(r[1]) for r in sheet.rows if len(r) > 1}
+    return {}
+
+
+def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
+    """The first 填报单位 line and the first 某年某月 in the top rows of the sheets, in order
+    (the search stops once both are found: later sheets hold instructions, long texts
+    that are slow to normalise)."""
+    unit = period = None
+    for sheet in book.sheets:
+        if sheet.name == META_SHEET:
+            continue
+        for row in sheet.rows[:6]:
+            for value in row:
+                if not isinstance(value, str) or ("年" not in value and "填报单位" not in value):
+                    continue  # neither a period nor a unit line
+                text = normalise_text(value)
+                if unit is None and (m := _UNIT_LINE.search(text)):
+                    unit = m.group(1)
+                if period is None and (m := _PERIOD_TEXT.search(text)):
+                    period = _period_or_none(m.group(1), m.group(2))
+                if unit is not None and period is not None:
+                    return unit, period
+    return unit, period
+
+
+def _period_or_none(year: str, month: str) -> Period | None:
+    if 1 <= int(month) <= 12:
+        return Period(int(year), int(month))
+    return None
+
+
+@dataclass
+class UnitNames:
+    """Every reporting unit's name and aliases, longest first, to find in a file name."""
+
+    ranked: list[tuple[str, str]]  # (name or alias, unit)
+    rank: dict[str, int]  # name or alias -> its place in `ranked`
+    longest: int
+
+    @classmethod
+    def of(cls, register: UnitRegister) -> UnitNames:
+        ranked = sorted(
+            ((key, unit.name) for unit in register.units if unit.kind != "leader"
+             for key in (unit.name, *unit.aliases) if key),
+            key=lambda kv: -len(kv[0]),
+        )  # fmt: skip
+        rank: dict[str, int] = {}
+        for i, (key, _) in enumerate(ranked):
+            rank.setdefault(key, i)
+        return cls(ranked, rank, max((len(k) for k, _ in ranked), default=0))
+
+    def find(self, text: str) -> list[str]:
+        """Units named in `text`. Names are taken longest first, and a name found is cut out
+        of the text, so that a shorter name inside it does not count as well."""
+        found: list[str] = []
+        candidates = {
+            self.rank[part]
+            for i in range(len(text))
+            for part in (text[i:j] for j in range(i + 1, min(len(text), i + self.longest) + 1))
+            if part in self.rank
+        }  # only names that occur at all, in the order of `ranked`
+        for i in sorted(candidates):
+            key, name = self.ranked[i]
+            if key in text:
+                found.append(name)
+                text = text.replace(key, "|")
+        return list(dict.fromkeys(found))
+
+
+def _name_signals(stem: str, names: UnitNames) -> tuple[list[str], Period | None]:
+    text = normalise_text(stem)
+    period = None
+    if m := _PERIOD_NAME.search(text):
+        year, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        period = _period_or_none(year, month)
+    return names.find(normalise_name(text)), period
+
+
+def identify(
+    result: FileResult, book: Workbook, ctx: Context, unit_option: str | None,
+    period_option: Period | None,
+) -> tuple[str | None, Period | None]:  # fmt: skip
+    """Unit and period from the template's data, a title line, the file name, the options.
+
+    Every signal present must agree; the first one wins.
+    """
+    register, workspace = ctx.register, ctx.workspace
+    meta = _meta(book)
+    units: list[tuple[str, str]] = []  # (source, raw name)
+    periods: list[tuple[str, Period]] = []
+    if meta:
+        if meta.get("工作区") and meta["工作区"] != workspace:
+            result.add(ERROR, f"这是“{meta['工作区']}”工作区的模板，不是本工作区（{workspace}）的")
+        if meta.get("填报单位"):
+            units.append(("模板信息", meta["填报单位"]))
+        try:
+            periods.append(("模板信息", Period.parse(meta.get("报送期", ""))))
+        except UserError:
+            result.add(ERROR, f"模板信息中的报送期“{meta.get('报送期')}”无效")
+    title_unit, title_period = _title_signals(book)
+    if title_unit:
+        units.append(("表头“填报单位”", title_unit))
+    if title_period:
+        periods.append(("表头", title_period))
+    name_units, name_period = _name_signals(result.path.stem, ctx.unit_names)
+    if len(name_units) > 1:
+        result.add(ERROR, f"文件名中出现多个单位（{'、'.join(name_units)}），无法确定填报单位")
+    elif name_units:
+        units.append(("文件名", name_units[0]))
+    if name_period:
+        periods.append(("文件名", name_period))
+    if unit_option:
+        units.append(("--unit 选项", unit_option))
+    if period_option:
+        periods.append(("--period 选项", period_option))
+
+    resolved: list[tuple[str, str]] = []
+    for source, raw in units:
+        # 政府办（金融） is a name; 湖塘镇（盖章） is a name and a remark
+        name = register.resolve_unit(raw) or register.resolve_unit(BRACKETS.sub("", raw))
+        if name is None:
+            result.add(ERROR, f"{source}中的填报单位“{raw}”不在单位名册中")
+        else:
+            resolved.append((source, name))
+    unit = resolved[0][1] if resolved else None
+    for source, name in resolved[1:]:
+        if name != unit:
+            result.add(ERROR, f"{resolved[0][0]}的填报单位（{unit}）与{source}（{name}）不一致")
+    period = periods[0][1] if periods else None
+    for source, other in periods[1:]:
+        if other != period:
+            result.add(
+                ERROR, f"{periods[0][0]}的报送期（{period.zh}）与{source}（{other.zh}）不一致"
+            )
+    if unit is None and not units:
+        result.add(
+            ERROR,
+            "无法确定填报单位：文件中没有“填报单位”，文件名中也没有单位名称（可用 --unit 指定）",
+        )
+    if period is None:
+        result.add(ERROR, "无法确定报送期：文件中和文件名中都没有“某年某月”（可用 --period 指定）")
+    return unit, period

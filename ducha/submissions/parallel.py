@@ -1,0 +1,168 @@
+"""Large batches checked by worker processes, the results yielded in order: python-calamine holds the GIL, so threads would not help. Workers import neither DuckDB nor polars; each gets a frozen copy of the context once, then chunks of files; this process checks from the tail of the queue while it waits."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ducha.periods import Period
+from ducha.submissions.intake import receive, worker_count
+
+if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
+    pass
+from ducha.submissions.checking import Context, NeedsMain, check_file
+from ducha.submissions.results import FileResult
+
+
+def checked_in_order(
+    files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
+    period: Period | None, changed: set[tuple[str | None, str | None]],
+) -> Iterator[FileResult]:  # fmt: skip
+    """Every file checked, in order: here, or for a large batch in worker processes (see
+    _check_in_workers); the results are the same."""
+    workers = worker_count(len(files))
+    if not workers:
+        for path in files:
+            found = receive(path, archive_dir, ctx.accepted)  # accepted before: not parsed
+            yield check_file(found, ctx, unit=unit, period=period)
+        return
+    for path, checked in _check_in_workers(files, ctx, archive_dir, unit, period, workers):
+        if checked is not None and checked.sha256 in ctx.accepted and checked.status != "duplicate":
+            checked = None  # the same bytes were accepted earlier in this run
+        elif checked is not None and checked.period and checked.unit:
+            before = Period.parse(checked.period).previous()
+            if before is not None and (checked.unit, str(before)) in changed:
+                checked = None  # last month's figures changed since the worker's copy
+        if checked is None:  # checked again here, from the archived copy
+            checked = check_file(receive(path, archive_dir), ctx, unit=unit, period=period)
+        yield checked
+
+
+# Worker processes: each gets a frozen copy of the context once, then chunks of files.
+CHUNK = 8
+
+
+SERIAL_CHUNKS = 8  # checked here while the workers start (about 0.5 s)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(
+    ctx: Context, archive_dir: Path, unit: str | None, period: Period | None, parent: int
+) -> None:
+    _WORKER.update(
+        ctx=ctx, known=frozenset(ctx.accepted), archive_dir=archive_dir, unit=unit, period=period
+    )
+    gc.freeze()  # the context lives as long as the worker: collections need not walk it
+    threading.Thread(target=_exit_with, args=(parent,), name="ducha-parent", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker once the process that started it is gone: killed, it shuts nothing
+    down, and a worker waiting for work would wait for ever."""
+    stat = Path(f"/proc/{parent}/stat")
+    while True:
+        time.sleep(0.5)
+        try:
+            os.kill(parent, 0)
+            gone = stat.read_text().rsplit(")", 1)[-1].split()[0] in ("Z", "X")  # killed, unreaped
+        except ProcessLookupError:
+            gone = True
+        except OSError:  # no /proc: the signal test alone
+            gone = False
+        if gone:
+            os._exit(1)
+
+
+def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
+    """A chunk of files checked in a worker; None: the caller checks that file itself."""
+    done: list[FileResult | None] = []
+    for path in paths:
+        found = receive(path, _WORKER["archive_dir"], _WORKER["known"])
+        try:
+            result = check_file(
+                found, _WORKER["ctx"], unit=_WORKER["unit"], period=_WORKER["period"]
+            )
+        except NeedsMain:
+            done.append(None)
+            continue
+        result.worker = os.getpid()
+        done.append(result)
+    return done
+
+
+def _check_ahead(
+    path: Path, ctx: Context, archive_dir: Path, unit: str | None, period: Period | None
+) -> FileResult:
+    """A file of a chunk taken from the workers, checked here before its turn (its `worker`
+    is this process): like a worker's result, it is checked again in its turn if the run
+    has since changed what it depends on."""
+    result = check_file(receive(path, archive_dir, ctx.accepted), ctx, unit=unit, period=period)
+    result.worker = os.getpid()
+    return result
+
+
+def _check_in_workers(
+    files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
+    period: Period | None, workers: int,
+) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
+    """Files checked by worker processes, yielded in order (None: check it here). Workers
+    take about half a second to start (they import what checking needs): they are started
+    on a thread while this process checks the first files itself. After that, whenever the
+    next chunk is not back yet, this process takes the last chunk no worker has started
+    and checks it itself (as a worker would, with its own context): it stores the batches
+    too, and its idle time is spent on the files no one will reach soon."""
+    context = multiprocessing.get_context("forkserver")  # never fork DuckDB's threads
+    context.set_forkserver_preload(["ducha.submissions.parallel"])
+    multiprocessing.forkserver.ensure_running()  # it imports ducha.submissions.parallel while the context loads
+    frozen = ctx.frozen_copy()
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    own = min(len(chunks), SERIAL_CHUNKS)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker,
+        initargs=(frozen, archive_dir, unit, period, os.getpid()),
+    )  # fmt: skip
+    submitted: list[Future[list[FileResult | None]]] = []
+
+    def submit_all() -> None:
+        for chunk in chunks[own:]:
+            submitted.append(pool.submit(_check_chunk, chunk))
+
+    starter = threading.Thread(target=submit_all, name="ducha-ingest-workers", daemon=True)
+    starter.start()
+    try:
+        for chunk in chunks[:own]:
+            for path in chunk:
+                yield path, None
+        starter.join()
+        if len(submitted) < len(chunks) - own:  # the pool failed to start
+            raise RuntimeError("无法启动读取进展表的工作进程")
+        stolen: dict[int, list[FileResult | None]] = {}
+        tail = len(submitted) - 1  # the last chunk that may still be waiting for a worker
+        for k, (chunk, future) in enumerate(zip(chunks[own:], submitted, strict=True)):
+            if k in stolen:
+                yield from zip(chunk, stolen.pop(k), strict=True)
+                continue
+            # Only chunks beyond those the workers may hold already; a chunk that can no
+            # longer be cancelled has started, and so have all before it.
+            while not future.done() and tail > k + workers and submitted[tail].cancel():
+                stolen[tail] = [_check_ahead(path, ctx, archive_dir, unit, period)
+                                for path in chunks[own + tail]]  # fmt: skip
+                tail -= 1
+            if not future.done():
+                tail = -1
+            yield from zip(chunk, future.result(), strict=True)
+    finally:
+        starter.join()
+        for future in submitted:
+            future.cancel()
+        pool.shutdown(wait=True)
