@@ -338,8 +338,8 @@ def generate(p: Params, db_path: Path) -> dict[str, Any]:
     import polars as pl
 
     from ducha.db import connect
-    from ducha.evaluation.rules import Settings as DuchaSettings
-    from ducha.evaluation.rules import evaluate_period
+    from ducha.evaluation.inputs import Settings as DuchaSettings
+    from ducha.evaluation.store import evaluate_period
     from ducha.periods import Period
     from ducha.workdays import Schedule, WorkCalendar
 
@@ -776,8 +776,10 @@ def run_ducha(spec: Spec) -> dict[str, Any]:
     import pyarrow  # noqa: F401 - imported before the clock (DuckDB's .pl() needs it)
 
     from ducha.db import connect
-    from ducha.evaluation.rules import Settings as DuchaSettings
-    from ducha.evaluation.rules import evaluate, load_inputs, store
+    from ducha.evaluation.inputs import Settings as DuchaSettings
+    from ducha.evaluation.inputs import load_inputs
+    from ducha.evaluation.judgements import evaluate
+    from ducha.evaluation.store import store
     from ducha.periods import Period
 
     settings = DuchaSettings(**spec.settings)

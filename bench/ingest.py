@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ducha.submissions.templates import TaskLines
+    from ducha.submissions.assignments import TaskLines
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -377,7 +377,8 @@ def build_dataset(n_files: int, n_tasks: int, seed: int) -> Dataset:
     import duckdb
 
     from ducha.periods import Period
-    from ducha.submissions.templates import template_name, unit_tasks
+    from ducha.submissions.assignments import unit_tasks
+    from ducha.submissions.templates import template_name
 
     started = time.perf_counter()
     for stale in CACHE.glob(f"f{n_files}-t{n_tasks}-s{seed}-*"):  # older sources, same parameters
@@ -504,7 +505,8 @@ def peak_rss_mb() -> float:
 
 def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
     from ducha.db import connect
-    from ducha.submissions.ingest import ERROR, WARNING, ingest
+    from ducha.submissions.ingest import ingest
+    from ducha.submissions.results import ERROR, WARNING
     from ducha.units import UnitRegister
     from ducha.workspace import Workspace
 

@@ -74,9 +74,10 @@ import duckdb  # noqa: E402
 
 from ducha.db import connect, transaction  # noqa: E402
 from ducha.notices import outbox  # noqa: E402
-from ducha.notices.channels import Channel, ChannelConfig, RateLimit, Secrets  # noqa: E402
+from ducha.notices.channels import Channel, ChannelConfig, RateLimit  # noqa: E402
 from ducha.notices.outbox import DeliveryReport, Message, deliver, enqueue, messages_for  # noqa: E402
 from ducha.notices.planning import Notice  # noqa: E402
+from ducha.notices.secrets import Secrets  # noqa: E402
 from tests.servers import BotServer, Received  # noqa: E402
 
 # The loopback receiver stands in for the vendors' gateways, which accept many connections at

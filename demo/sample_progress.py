@@ -24,15 +24,8 @@ from pathlib import Path
 import duckdb
 
 from ducha.periods import Period
-from ducha.submissions.templates import (
-    COL,
-    HEADER_ROW,
-    MAIN_SHEET,
-    TaskLines,
-    template_name,
-    unit_tasks,
-    write_template,
-)
+from ducha.submissions.assignments import TaskLines, unit_tasks
+from ducha.submissions.templates import COL, HEADER_ROW, MAIN_SHEET, template_name, write_template
 
 STATUS_CHOICES = ("序时推进",) * 12 + ("已完成",) * 2 + ("未启动",)
 PROGRESS_TEXT = (

@@ -471,7 +471,8 @@ def _known_recipients(config_dir: Path) -> set[str]:
 @channels_app.command("check")
 def channels_check(ctx: typer.Context, format: FormatOption = Format.text) -> None:
     """检查渠道配置（地址格式、引用的环境变量、收件单位），不发送任何通知。"""
-    from ducha.notices.channels import ChannelConfig, Secrets, masked_url, references, validate_url
+    from ducha.notices.channels import ChannelConfig, validate_url
+    from ducha.notices.secrets import Secrets, masked_url, references
 
     ws = _workspace(ctx)
     config = ChannelConfig.load(ws.config_dir, _known_recipients(ws.config_dir))

@@ -33,7 +33,7 @@ def workspace_name(ws: Workspace) -> str:
 def check_config(ws: Workspace, warn: Warn = _ignore) -> None:
     """Read every file in config/ as the steps will: a mistake stops a run before any step has
     written anything (raises UserError naming the file)."""
-    from ducha.evaluation.rules import Settings
+    from ducha.evaluation.inputs import Settings
     from ducha.notices.channels import ChannelConfig
     from ducha.units import UnitRegister
     from ducha.workdays import Schedule, WorkCalendar
@@ -107,7 +107,8 @@ def ingest_files(
 def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
     """Judge the period and store the results (earlier months first if never judged)."""
     from ducha.db import opened
-    from ducha.evaluation.rules import Settings, evaluate_period
+    from ducha.evaluation.inputs import Settings
+    from ducha.evaluation.store import evaluate_period
     from ducha.workdays import Schedule, WorkCalendar
 
     settings = Settings.load(ws.config_dir)
@@ -129,7 +130,8 @@ def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
 def report(ws: Workspace, period: Period, out: Path | None = None) -> tuple[Path, Path]:
     """Write the briefing (HTML and .xlsx) for an evaluated period."""
     from ducha.db import opened
-    from ducha.reporting.briefing import load_briefing, write_briefing
+    from ducha.reporting.briefing import load_briefing
+    from ducha.reporting.files import write_briefing
 
     with opened(ws.db_path, read_only=True) as con:
         briefing = load_briefing(con, period, workspace_name(ws))
@@ -168,9 +170,10 @@ def notify(
     from collections import Counter
 
     from ducha.db import opened
-    from ducha.notices.channels import ChannelConfig, Secrets
+    from ducha.notices.channels import ChannelConfig
     from ducha.notices.outbox import deliver, enqueue, messages_for
     from ducha.notices.planning import plan_notices
+    from ducha.notices.secrets import Secrets
     from ducha.units import UnitRegister
     from ducha.vocabulary import KINDS
     from ducha.workdays import Schedule, WorkCalendar

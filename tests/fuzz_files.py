@@ -28,6 +28,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from ducha.periods import Period
+from ducha.submissions.assignments import MetricLine, TaskLines, unit_tasks
 from ducha.submissions.templates import (
     COL,
     GUIDE_SHEET,
@@ -35,10 +36,7 @@ from ducha.submissions.templates import (
     MAIN_SHEET,
     META_SHEET,
     STATUSES,
-    MetricLine,
-    TaskLines,
     template_name,
-    unit_tasks,
     write_templates,
 )
 from tests.conftest import REVIEW_2026, ROOT, SEED_TABLE, Workspace

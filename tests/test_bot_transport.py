@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ducha.notices.channels import Secrets, send_resolved
+from ducha.notices.secrets import Secrets
+from ducha.notices.transports import send_resolved
 from tests.servers import reply_json
 
 

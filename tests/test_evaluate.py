@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from ducha.db import connect
-from ducha.evaluation.rules import load_inputs
+from ducha.evaluation.inputs import load_inputs
 from ducha.periods import Period
 from tests.conftest import Workspace
 from tests.test_targets_import import assert_user_error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ducha.evaluation.rules import evaluate
+from ducha.evaluation.judgements import evaluate
 from tests.test_evaluate_rules import SETTINGS, cumulative_task, make_inputs, metric
 
 

@@ -7,7 +7,8 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from ducha.evaluation.rules import Inputs, Settings, evaluate
+from ducha.evaluation.inputs import Inputs, Settings
+from ducha.evaluation.judgements import evaluate
 from ducha.periods import Period
 
 SETTINGS = Settings(

@@ -16,7 +16,8 @@ import xlsxwriter
 
 from demo.sample_progress import figures, responsible_count, write_csv_gbk, write_retyped
 from ducha.periods import Period
-from ducha.submissions.templates import COL, HEADER_ROW, MAIN_SHEET, unit_tasks
+from ducha.submissions.assignments import unit_tasks
+from ducha.submissions.templates import COL, HEADER_ROW, MAIN_SHEET
 from ducha.submissions.values import ValueProblem, parse_number, parse_status
 from tests.conftest import Workspace
 
@@ -623,10 +624,10 @@ def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
     """Found in review: “注重生态保护，…” was taken for a notes row (it starts with 注) and
     dropped. A notes row needs a colon after its word (填报人 and 联系人 also a space), and a
     row whose text names one of the unit's tasks is never a notes row."""
+    from ducha.submissions.assignments import MetricLine, TaskLines
     from ducha.submissions.results import FileResult
     from ducha.submissions.rows import UnitIndex, parse_rows
     from ducha.submissions.spreadsheet import Sheet, Workbook
-    from ducha.submissions.templates import MetricLine, TaskLines
 
     def task(task_id: str, seq: int, content: str) -> TaskLines:
         metric = MetricLine(1, "数量", 100.0, "处", "cumulative", None)
@@ -793,7 +794,7 @@ def test_unit_tasks_sent_to_workers_read_the_same(confirmed: Workspace) -> None:
     import pyarrow as pa
 
     from ducha.periods import Period
-    from ducha.submissions.templates import unit_tasks
+    from ducha.submissions.assignments import unit_tasks
 
     con = duckdb.connect(str(confirmed.db), read_only=True)
     try:

@@ -14,7 +14,8 @@ import duckdb
 import pytest
 
 from ducha.notices.channels import ChannelConfig
-from ducha.notices.planning import plan_notices, render
+from ducha.notices.planning import plan_notices
+from ducha.notices.rendering import render
 from ducha.periods import Period
 from ducha.vocabulary import KINDS
 from ducha.workdays import Schedule, WorkCalendar
@@ -91,7 +92,7 @@ def test_compiled_templates_are_kept_between_processes(tmp_path: Path) -> None:
 
     cache_dir = tmp_path / "cache"
     code = (
-        "from ducha.notices import planning as notices\nfrom ducha.submissions import receipts\nfrom ducha.reporting import briefing as report\n"
+        "from ducha.notices import rendering as notices\nfrom ducha.submissions import receipts\nfrom ducha.reporting import html as report\n"
         "print(notices._environment().get_template('chase.txt.j2').render.__name__)\n"
         "print(receipts._environment().get_template('receipt.txt.j2').filename)\n"
         "print(report._environment().get_template('briefing.html.j2').filename)\n"

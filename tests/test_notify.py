@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import yaml
 
-from ducha.notices.channels import split_by_bytes
+from ducha.notices.transports import split_by_bytes
 from tests.conftest import ROOT, Workspace
 from tests.servers import BotServer, SmtpServer
 from tests.test_targets_import import assert_user_error
@@ -176,9 +176,9 @@ def test_a_receiver_down_for_one_run_gets_each_notice_once_later(
     if mode == "down":
         bot.stop()
     elif mode == "slow":
-        import ducha.notices.channels
+        import ducha.notices.transports
 
-        monkeypatch.setattr(ducha.notices.channels, "TIMEOUT", 0.3)
+        monkeypatch.setattr(ducha.notices.transports, "TIMEOUT", 0.3)
         bot.delay = 1.0
     else:
         bot.mode = mode
@@ -414,7 +414,8 @@ def test_bots_are_sent_to_at_once_each_one_message_at_a_time_in_ledger_order(
 
 def test_own_bot_schemes_send_what_apprise_would_send(env: dict, bot: BotServer) -> None:
     """ducha posts to its bots itself; the requests are those apprise's plugin path makes."""
-    from ducha.notices.channels import Secrets, _apprise, checked_url, send_resolved
+    from ducha.notices.secrets import Secrets
+    from ducha.notices.transports import _apprise, checked_url, send_resolved
 
     bot.dingtalk_secret = TOKENS["DUCHA_TEST_DINGTALK_SECRET"]
     urls = [c[0]["url"] for c in channels_yaml(bot)["recipients"].values()]
@@ -471,7 +472,7 @@ def test_bot_urls_are_split_as_apprise_splits_them() -> None:
     """ducha splits plain bot URLs itself (no apprise import); the result is apprise's."""
     from apprise.utils.parse import parse_url
 
-    from ducha.notices.channels import _PLAIN_URL, _meta
+    from ducha.notices.transports import _PLAIN_URL, _meta
 
     urls = [
         "dtalks://oapi.dingtalk.com/robot/send?access_token=abc-123&secret=SEC0a9",
@@ -505,8 +506,10 @@ def test_one_message_at_a_time_per_bot_and_per_mail_server(
 
     from ducha.db import connect
     from ducha.notices import outbox
-    from ducha.notices.channels import ChannelConfig, Secrets, lane
+    from ducha.notices.channels import ChannelConfig
     from ducha.notices.planning import Notice
+    from ducha.notices.secrets import Secrets
+    from ducha.notices.transports import lane
 
     urls = [f"wxbot://127.0.0.1:9/cgi-bin/webhook/send?key=bot{b}" for b in range(3)] + [
         f"mailtos://ducha:pw@smtp.example.gov.cn?to=u{m}@example.gov.cn" for m in range(4)

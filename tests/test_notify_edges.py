@@ -14,8 +14,10 @@ import pytest
 
 from ducha.db import connect
 from ducha.notices import outbox
-from ducha.notices.channels import ChannelConfig, RateLimit, Secrets, lane
+from ducha.notices.channels import ChannelConfig, RateLimit
 from ducha.notices.planning import Notice
+from ducha.notices.secrets import Secrets
+from ducha.notices.transports import lane
 
 
 def _ledger(tmp_path: Path, urls: list[str], n: int):

@@ -129,6 +129,15 @@ def test_a_short_schedule_is_run_by_a_worker(
             time.sleep(2)
         assert done, runs_of(server, deployment["id"])
     finally:
+        server.api("POST", f"/deployments/{deployment['id']}/pause_deployment")
+        for _ in range(3):  # a run the worker took already finishes before we read
+            time.sleep(2)
+            taken = [
+                r["id"]
+                for r in runs_of(server, deployment["id"])
+                if r["state"]["type"] in ("PENDING", "RUNNING")
+            ]
+            server.wait_for_runs(taken)
         server.api("DELETE", f"/deployments/{deployment['id']}")
     con = duckdb.connect(str(root / "data" / "ducha.duckdb"), read_only=True)
     try:

@@ -48,18 +48,11 @@ from typing import Any
 import duckdb
 
 from ducha.db import transaction
-from ducha.notices.channels import (
-    ChannelConfig,
-    RateLimiter,
-    Secrets,
-    bot_identity,
-    lane,
-    masked_url,
-    resolve,
-    send_resolved,
-    split_by_bytes,
-)
-from ducha.notices.planning import Notice, render
+from ducha.notices.channels import ChannelConfig, RateLimit
+from ducha.notices.planning import Notice
+from ducha.notices.rendering import render
+from ducha.notices.secrets import Secrets, masked_url
+from ducha.notices.transports import bot_identity, lane, resolve, send_resolved, split_by_bytes
 
 SUFFIX = {"text": ".txt", "markdown": ".md", "html": ".html"}
 # Seconds a reply waits for the other messages in flight, to be recorded in one commit with
@@ -433,3 +426,23 @@ def _record(
             if r.claim.attempt >= channels.max_attempts:
                 report.gave_up += 1
             report.errors.append(f"{r.claim.notice_id}: {r.error}")
+
+
+class RateLimiter:
+    """At most `count` messages per `seconds` to one bot (sliding window)."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._sent: dict[str, deque[float]] = {}
+
+    def wait_time(self, key: str, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        window = self._sent.setdefault(key, deque())
+        while window and now - window[0] >= self.limit.seconds:
+            window.popleft()
+        if len(window) < self.limit.count:
+            return 0.0
+        return self.limit.seconds - (now - window[0])
+
+    def record(self, key: str, now: float | None = None) -> None:
+        self._sent.setdefault(key, deque()).append(time.time() if now is None else now)

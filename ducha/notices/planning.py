@@ -15,21 +15,17 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import duckdb
-import jinja2
 
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.notices.channels import ChannelConfig
 from ducha.periods import Period
-from ducha.reporting.briefing import STATUS_ZH, SUBMISSION_ZH, load_briefing, number
-from ducha.templating import bytecode_cache
+from ducha.reporting.briefing import load_briefing
 from ducha.vocabulary import EVALUATED_KINDS, KIND_ZH, KINDS
 from ducha.workdays import Schedule, WorkCalendar
-from ducha.workspace import TEMPLATES_DIR
 
 TITLES = {
     "reminder": "关于报送{period}目标任务进展情况的提醒",
@@ -55,32 +51,6 @@ class Notice:
     @property
     def key(self) -> tuple[str, str]:
         return self.kind, self.recipient
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "notices"),
-        bytecode_cache=bytecode_cache(),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "html.j2"), default_for_string=False
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
-    env.filters["date"] = lambda d: f"{d.year}年{d.month}月{d.day}日"
-    env.globals.update(STATUS_ZH=STATUS_ZH, SUBMISSION_ZH=SUBMISSION_ZH, KIND_ZH=KIND_ZH)
-    return env
-
-
-def render(notice: Notice, body_format: str) -> str:
-    """The body of a notice in text, markdown or html (html is autoescaped)."""
-    suffix = "html" if body_format == "html" else "txt"
-    template = _environment().get_template(f"{notice.kind}.{suffix}.j2")
-    return template.render(**notice.context, recipient=notice.recipient, cc=notice.cc,
-                           md=body_format == "markdown").strip() + "\n"  # fmt: skip
 
 
 @dataclass

@@ -6,11 +6,11 @@ from math import isfinite
 from typing import TYPE_CHECKING, Any
 
 from ducha.periods import Period
+from ducha.submissions.assignments import MetricLine, TaskLines
 from ducha.submissions.spreadsheet import (
     Sheet,
     cell_ref,
 )
-from ducha.submissions.templates import MetricLine, TaskLines
 from ducha.submissions.values import (
     ValueProblem,
     parse_number,

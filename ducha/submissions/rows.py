@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from rapidfuzz import fuzz, process
 
 from ducha.periods import Period
+from ducha.submissions.assignments import MetricLine, TaskLines
 from ducha.submissions.spreadsheet import (
     Sheet,
     Workbook,
     cell_ref,
 )
-from ducha.submissions.templates import META_SHEET, MetricLine, TaskLines
+from ducha.submissions.templates import META_SHEET
 from ducha.submissions.values import (
     ValueProblem,
     is_empty,

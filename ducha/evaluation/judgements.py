@@ -1,0 +1,368 @@
+"""A period judged: each metric for the district and for each unit, each task (its worst metric, lagging and missing units, streak), each unit (on time, late, missing; share on track; rank)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+
+from ducha.evaluation.inputs import Inputs, Settings
+from ducha.evaluation.rules import (
+    BAD,
+    SUBMISSION_ORDER,
+    Prepared,
+    declared_status,
+    judge,
+    prepare,
+    status_lit,
+    worst,
+)
+from ducha.periods import Period
+
+
+def district_metrics(inputs: Inputs, settings: Settings, prepared: Prepared) -> pl.DataFrame:
+    """Each metric for the district: the lead unit's own figure, else the sum of the units."""
+    rows = prepared.rows
+    has_figure = pl.col("value").is_not_null()
+    # the lead units in the order the table lists them: the first one with a figure speaks for the district
+    lead_order = prepared.keys.encode(
+        inputs.metrics.select("task_id", "position", "lead_units")
+        .with_columns(pl.int_ranges(pl.col("lead_units").list.len()).alias("lead_order"))
+        .explode("lead_units", "lead_order")
+        .rename({"lead_units": "unit"}),
+        "unit", "task_id",
+    )  # fmt: skip
+    lead = (
+        rows.filter((pl.col("role") == "lead") & has_figure)
+        .join(lead_order, on=["unit", "task_id", "position"], how="inner")
+        .sort("lead_order")
+        .group_by("metric")
+        .agg(
+            pl.col("value").first().alias("lead_value"),
+            pl.col("carried").first().alias("lead_carried"),
+        )
+    )
+    units = (
+        rows.filter((pl.col("role") == "responsible") & has_figure)
+        .group_by("metric")
+        .agg(
+            pl.col("value").sum().alias("units_value"),
+            pl.col("carried").any().alias("units_carried"),
+        )
+    )
+    frame = prepared.shares.join(lead, on="metric", how="left").join(units, on="metric", how="left")
+    cumulative = pl.col("kind") == "cumulative"
+    frame = frame.with_columns(
+        pl.when(pl.col("lead_value").is_not_null())
+        .then(pl.col("lead_value"))
+        .when(cumulative)
+        .then(pl.col("units_value"))
+        .alias("actual"),
+        pl.when(pl.col("lead_value").is_not_null())
+        .then(pl.lit("lead"))
+        .when(cumulative & pl.col("units_value").is_not_null())
+        .then(pl.lit("units"))
+        .alias("source"),
+        pl.when(pl.col("lead_value").is_not_null())
+        .then(pl.col("lead_carried"))
+        .when(cumulative)
+        .then(pl.col("units_carried"))
+        .fill_null(False)
+        .alias("carried"),
+        pl.when(cumulative)
+        .then(pl.col("target") * pl.col("share"))
+        .otherwise(pl.col("target"))
+        .alias("expected"),
+    )
+    frame = frame.with_columns(
+        judge(settings).alias("status"),
+        (pl.col("actual") / pl.col("target")).alias("completion"),
+        pl.when(cumulative)
+        .then((pl.col("actual") - pl.col("expected")) / pl.col("target") * 100)
+        .otherwise(pl.col("actual") - pl.col("target"))
+        .alias("gap"),
+        pl.col("task_id").cast(pl.String),
+    )
+    frame = frame.join(
+        inputs.previous_metrics.rename({"streak": "previous_streak"}),
+        on=["task_id", "position"],
+        how="left",
+    ).with_columns(
+        pl.when(pl.col("status").is_in(BAD))
+        .then(pl.col("previous_streak").fill_null(0) + 1)
+        .otherwise(0)
+        .cast(pl.Int32)
+        .alias("streak")
+    )
+    return frame.with_columns(pl.col("kind", "bound").cast(pl.String)).select(
+        "task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
+        "completion", "gap", "source", "carried", "status", "streak",
+    ).sort("task_id", "position")  # fmt: skip
+
+
+def unit_metrics(
+    inputs: Inputs, settings: Settings, prepared: Prepared, district: pl.DataFrame
+) -> pl.DataFrame:
+    """Each reporting unit on each of its tasks: its own figure against its own share.
+    unit and task_id stay Enums here (see Prepared); rows are ordered by unit, task, position."""
+    rows = prepared.rows
+    submitted = prepared.keys.encode(inputs.submissions.select("unit"), "unit")["unit"]
+    n_responsible = (
+        rows.filter(pl.col("role") == "responsible")
+        .group_by("task_id")
+        .agg(pl.col("unit").n_unique().alias("n_responsible"))
+    )
+    per_metric = (
+        prepared.shares.select("metric", "task_id", "position", "kind", "bound", "target", "share")
+        .join(
+            prepared.keys.encode(
+                district.select(
+                    "task_id",
+                    "position",
+                    pl.col("status").alias("district_status"),
+                    pl.col("actual").alias("district_actual"),
+                    pl.col("expected").alias("district_expected"),
+                ),
+                "task_id",
+            ),
+            on=["task_id", "position"],
+            how="left",
+        )  # fmt: skip
+        .join(n_responsible, on="task_id", how="left")
+        .drop("task_id", "position")
+    )
+    declared = prepared.keys.encode(
+        inputs.declared.select("unit", "task_id", "status"), "unit", "task_id"
+    )
+    declared = declared.select(
+        prepared.keys.unit_task().alias("unit_task"), pl.col("status").alias("declared")
+    )
+    rows = (
+        rows.join(per_metric, on="metric", how="left")
+        .with_columns(prepared.keys.unit_task().alias("unit_task"))
+        .join(declared, on="unit_task", how="left")
+        .with_columns(
+            pl.col("unit").is_in(submitted.implode()).alias("submitted"),
+            pl.col("n_responsible").fill_null(0),
+        )
+    )
+    milestone = pl.col("position") == 0
+    lead_role = pl.col("role") == "lead"
+    cumulative = pl.col("kind") == "cumulative"
+    others_report = pl.col("n_responsible") > 0
+    # lead units answer for the district figure (the first listed reports it)
+    on_district = lead_role
+    equal = settings.unit_share == "equal"
+    own_target = (
+        pl.when(~cumulative | on_district)
+        .then(pl.col("target"))
+        .when(pl.col("allocation").is_not_null())
+        .then(pl.col("allocation"))
+        .when(lead_role & ~others_report)
+        .then(pl.col("target"))
+        .when(pl.lit(equal) & (pl.col("n_responsible") > 0))
+        .then(pl.col("target") / pl.col("n_responsible"))
+    )
+    rows = rows.with_columns(
+        own_target.alias("target"),
+        pl.col("value").alias("actual"),
+    ).with_columns(
+        pl.when(cumulative)
+        .then(pl.col("target") * pl.col("share"))
+        .otherwise(pl.col("target"))
+        .alias("expected")
+    )
+    judged = judge(settings)
+    status = (
+        pl.when(~pl.col("submitted"))
+        .then(status_lit("missing"))
+        .when(milestone)
+        .then(declared_status(settings, inputs.period.month))
+        .when(on_district)
+        .then(pl.col("district_status"))
+        .when(pl.col("target").is_null())
+        .then(status_lit(None))  # no own target: not judged
+        .when(~cumulative & ~lead_role & pl.col("actual").is_null())
+        .then(status_lit(None))  # rates: the lead unit's figure is the district's
+        .otherwise(judged)
+    )
+    rows = rows.with_columns(status.alias("status")).with_columns(
+        pl.when(on_district)
+        .then(pl.col("district_actual"))
+        .otherwise(pl.col("actual"))
+        .alias("actual"),
+        pl.when(on_district)
+        .then(pl.col("district_expected"))
+        .otherwise(pl.col("expected"))
+        .alias("expected"),
+    )
+    return rows.filter(pl.col("status").is_not_null()).select(
+        "unit",
+        "task_id",
+        "position",
+        "role",
+        "target",
+        "actual",
+        "expected",
+        "carried",
+        "status",
+    )
+
+
+def task_results(
+    inputs: Inputs, prepared: Prepared, district: pl.DataFrame, units: pl.DataFrame
+) -> pl.DataFrame:
+    """A task is as bad as its worst metric (milestone tasks: its worst unit)."""
+    as_names = pl.col("task_id").cast(pl.String)
+    from_metrics = district.group_by("task_id").agg(worst().alias("status"))
+    from_units = (
+        units.filter(pl.col("position") == 0)
+        .group_by("task_id")
+        .agg(worst().alias("milestone_status"))
+        .with_columns(as_names)
+    )
+    tasks = prepared.rows.select(pl.col("task_id").unique().cast(pl.String))
+    status = (
+        tasks.join(from_metrics, on="task_id", how="left")
+        .join(from_units, on="task_id", how="left")
+        .with_columns(
+            pl.coalesce("status", "milestone_status", status_lit("missing")).alias("status")
+        )
+        .drop("milestone_status")
+    )
+    names = pl.List(pl.String)
+    lagging = (
+        units.filter(pl.col("status").is_in(BAD) & (pl.col("role") == "responsible"))
+        .group_by("task_id")
+        .agg(pl.col("unit").unique().sort().alias("lagging_units"))
+        .with_columns(as_names, pl.col("lagging_units").cast(names))
+    )
+    missing = (
+        units.filter(pl.col("status") == "missing")
+        .group_by("task_id")
+        .agg(pl.col("unit").unique().sort().alias("missing_units"))
+        .with_columns(as_names, pl.col("missing_units").cast(names))
+    )
+    leads = inputs.tasks.select("task_id", "lead_units")
+    return (
+        status.join(leads, on="task_id", how="left")
+        .join(lagging, on="task_id", how="left")
+        .join(missing, on="task_id", how="left")
+        .join(inputs.previous_tasks.rename({"streak": "previous_streak"}), on="task_id", how="left")
+        .with_columns(
+            pl.col("lead_units").fill_null(pl.lit([], dtype=names)),
+            pl.col("lagging_units").fill_null(pl.lit([], dtype=names)),
+            pl.col("missing_units").fill_null(pl.lit([], dtype=names)),
+            pl.when(pl.col("status").is_in(BAD))
+            .then(pl.col("previous_streak").fill_null(0) + 1)
+            .otherwise(0)
+            .cast(pl.Int32)
+            .alias("streak"),
+        )
+        .select("task_id", "status", "streak", "lead_units", "lagging_units", "missing_units")
+        .sort("task_id")
+    )
+
+
+def unit_results(inputs: Inputs, prepared: Prepared, units: pl.DataFrame) -> pl.DataFrame:
+    """Submission on time / late / missing, share of judged metrics on track, and rank."""
+    deadline_end = datetime.combine(inputs.deadline, datetime.max.time())
+    reporting = prepared.rows.select(pl.col("unit").unique().cast(pl.String)).join(
+        inputs.units, on="unit", how="left"
+    )
+    scores = (
+        units.group_by("unit")
+        .agg(
+            pl.len().alias("judged"),
+            pl.col("status").is_in(("on_track", "done")).sum().alias("on_track"),
+        )
+        .with_columns(pl.col("unit").cast(pl.String))
+    )
+    frame = (
+        reporting.join(inputs.submissions, on="unit", how="left")
+        .join(scores, on="unit", how="left")
+        .with_columns(
+            pl.when(pl.col("received_at").is_null())
+            .then(pl.lit("missing"))
+            .when(pl.col("received_at") <= deadline_end)
+            .then(pl.lit("on_time"))
+            .otherwise(pl.lit("late"))
+            .alias("submission"),
+            pl.col("judged").fill_null(0).cast(pl.Int32),
+            pl.col("on_track").fill_null(0).cast(pl.Int32),
+            pl.col("kind").fill_null("dept"),
+        )
+        .with_columns(
+            pl.when(pl.col("judged") > 0)
+            .then(pl.col("on_track") / pl.col("judged"))
+            .otherwise(0.0)
+            .alias("on_track_share"),
+            pl.col("submission")
+            .replace_strict({s: i for i, s in enumerate(SUBMISSION_ORDER)}, return_dtype=pl.Int8)
+            .alias("submission_order"),
+        )
+        .sort(["on_track_share", "submission_order", "unit"], descending=[True, False, False])
+    )
+    key = pl.struct((-pl.col("on_track_share")).round(9), "submission_order")
+    return frame.with_columns(key.rank("min").cast(pl.Int32).alias("rank")).select(
+        "unit", "kind", "submission", "received_at", "judged", "on_track", "on_track_share", "rank"
+    )
+
+
+@dataclass
+class Evaluation:
+    period: Period
+    metrics: pl.DataFrame
+    unit_metrics: pl.DataFrame
+    tasks: pl.DataFrame
+    units: pl.DataFrame
+    deadline: date
+
+    def to_json(self) -> dict[str, Any]:
+        metrics = [
+            {
+                "task_id": r["task_id"], "metric": r["position"], "label": r["label"], "kind": r["kind"],
+                "unit": r["measure"], "target": _num(r["target"]), "actual": _num(r["actual"]),
+                "expected": _num(r["expected"]), "status": r["status"], "streak": r["streak"],
+            }
+            for r in self.metrics.iter_rows(named=True)
+        ]  # fmt: skip
+        tasks = [
+            {
+                "task_id": r["task_id"], "status": r["status"], "lead_units": list(r["lead_units"]),
+                "lagging_units": list(r["lagging_units"]), "missing_units": list(r["missing_units"]),
+            }
+            for r in self.tasks.iter_rows(named=True)
+        ]  # fmt: skip
+        units = [
+            {"unit": r["unit"], "submission": r["submission"], "on_track_share": round(r["on_track_share"], 4),
+             "rank": r["rank"]}
+            for r in self.units.iter_rows(named=True)
+        ]  # fmt: skip
+        return {"period": str(self.period), "metrics": metrics, "tasks": tasks, "units": units}
+
+
+def _num(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    value = round(float(value), 4)
+    return int(value) if value.is_integer() else value
+
+
+def evaluate(inputs: Inputs, settings: Settings) -> Evaluation:
+    prepared = prepare(inputs)
+    district = district_metrics(inputs, settings, prepared)
+    units = unit_metrics(inputs, settings, prepared, district)
+    tasks = task_results(inputs, prepared, district, units)
+    ranking = unit_results(inputs, prepared, units)
+    as_text = pl.col("unit", "task_id", "role", "status").cast(pl.String)
+    return Evaluation(
+        inputs.period,
+        district.with_columns(pl.col("status").cast(pl.String)),
+        units.with_columns(as_text),
+        tasks.with_columns(pl.col("status").cast(pl.String)),
+        ranking,
+        inputs.deadline,
+    )

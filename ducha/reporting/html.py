@@ -1,0 +1,42 @@
+"""The briefing as one offline HTML page (jinja2, autoescaped; charts inline as SVG)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jinja2
+
+from ducha.reporting import charts
+from ducha.reporting.briefing import KIND_ZH, STATUS_ZH, SUBMISSION_ZH, Briefing, number
+from ducha.templating import bytecode_cache
+from ducha.workspace import TEMPLATES_DIR
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        bytecode_cache=bytecode_cache(),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["num"] = number
+    env.filters["pct"] = lambda v: "—" if v is None else f"{v:.0%}"
+    env.globals.update(
+        STATUS_ZH=STATUS_ZH, SUBMISSION_ZH=SUBMISSION_ZH, KIND_ZH=KIND_ZH, COLORS=charts.COLORS
+    )
+    return env
+
+
+def render_html(b: Briefing) -> str:
+    figures = {
+        "by_goal": charts.stacked_bars("各目标任务推进情况（按目标名称）", b.by("goal")),
+        "by_lead": charts.stacked_bars("各牵头单位任务推进情况", b.by("lead_units")),
+        "by_leader": charts.stacked_bars("各分管领导联系任务推进情况", b.by("leaders"), 120),
+        "trend": charts.trend(f"{b.period.year}年各月任务推进情况", b.trend),
+        "ranking": charts.ranking(
+            "报送单位排名（序时推进指标占比）",
+            [(u["rank"], u["unit"], u["on_track_share"], u["submission"]) for u in b.units],
+        ),
+    }
+    return _environment().get_template("briefing.html.j2").render(b=b, charts=figures)
