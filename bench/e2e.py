@@ -104,6 +104,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ducha.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -169,10 +171,8 @@ def _channels_yaml(
     holding the secrets, each recipient's bot token)."""
     import yaml
 
-    from ducha.units import UnitRegister
-
     base = yaml.safe_load((config_dir / "channels.yaml").read_text(encoding="utf-8")) or {}
-    names = [u.name for u in UnitRegister.load(config_dir).units]
+    names = [u.name for u in load_config(config_dir).units.units]
     env: dict[str, str] = {DINGTALK_SECRET_ENV: "SEC" + secrets.token_hex(16)}
     recipients: dict[str, list[dict[str, str]]] = {}
     tokens: dict[str, str] = {}
@@ -204,7 +204,6 @@ def prepare(root: Path, bot_port: int) -> Prepared:
     from ducha.db import opened
     from ducha.periods import Period
     from ducha.submissions.ingest import ingest
-    from ducha.units import UnitRegister
     from ducha.workspace import Workspace
 
     started = time.perf_counter()
@@ -217,20 +216,26 @@ def prepare(root: Path, bot_port: int) -> Prepared:
     _cli(db, config, "targets", "import", str(SEED_TABLE), "--year", "2026")
     _cli(db, config, "targets", "confirm", str(REVIEW_2026))
     ws = Workspace.from_dir(wsdir)
-    register = UnitRegister.load(config)
+    register = load_config(config).units
     scratch = root / "earlier-months"
     for month in (1, 2):
         period = Period(2026, month)
         with opened(db) as con:
-            files = generate_month(con, period, scratch / str(period), workspace=ws.code())
+            files = generate_month(
+                con, period, scratch / str(period), workspace=load_config(ws).code
+            )
             _spread_arrivals(files, month)
             ingest(
-                con, files, register=register, workspace=ws.code(), archive_dir=data_dir / "archive"
+                con,
+                files,
+                register=register,
+                workspace=load_config(ws).code,
+                archive_dir=data_dir / "archive",
             )
-        steps.evaluate(ws, period)
+        steps.evaluate(load_config(ws), period)
     march = Period.parse(PERIOD)
     with opened(db) as con:
-        files = generate_month(con, march, data_dir / "inbox", workspace=ws.code())
+        files = generate_month(con, march, data_dir / "inbox", workspace=load_config(ws).code)
         _spread_arrivals(files, march.month)
     plan = Plan()
     expected_rejected = sorted(f"{u}-{march.zh}进展（初稿）.xlsx" for u in plan.rejected_then_fixed)
@@ -371,7 +376,7 @@ def _runner(kind: str, workspace: str, record: dict[str, Any]) -> Callable[[], A
     from flows.monthly import monthly_supervision
 
     if kind == "flow":  # the flows take a configured workspace's code (run_child lists its folder)
-        code = Workspace.from_dir(Path(workspace)).code()
+        code = load_config(Workspace.from_dir(Path(workspace))).code
         return lambda: monthly_supervision(
             period=PERIOD, workspace=code, as_of=AS_OF, return_state=True
         )
@@ -422,6 +427,7 @@ def child_main(kind: str, workspace: str, out: str, profile: str | None) -> None
 def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
     """What monthly_supervision does, without Prefect: the four steps, each timed."""
     from ducha import operations as steps
+    from ducha.config import load_config
     from ducha.db import held
     from ducha.periods import Period
     from ducha.workspace import Workspace
@@ -432,14 +438,16 @@ def plain_pipeline(wsdir: Path, steps_s: dict[str, float]) -> dict[str, Any]:
         steps_s[name] = round(time.perf_counter() - t, 4)
         return value
 
-    ws = Workspace.from_dir(wsdir)
     month = Period.parse(PERIOD)
-    with held(ws.db_path):  # as monthly_supervision: one open database for the four steps
-        results = timed("ingest", lambda: steps.ingest_files(ws))
-        evaluation = timed("evaluate", lambda: steps.evaluate(ws, month))
-        html, _ = timed("report", lambda: steps.report(ws, month))
+    cfg = timed("config", lambda: load_config(Workspace.from_dir(wsdir)))  # as the flow: once a run
+    with held(
+        cfg.workspace.db_path
+    ):  # as monthly_supervision: one open database for the four steps
+        results = timed("ingest", lambda: steps.ingest_files(cfg))
+        evaluation = timed("evaluate", lambda: steps.evaluate(cfg, month))
+        html, _ = timed("report", lambda: steps.report(cfg, month))
         notices = timed(
-            "notify", lambda: steps.notify(ws, month, as_of=datetime.fromisoformat(AS_OF).date())
+            "notify", lambda: steps.notify(cfg, month, as_of=datetime.fromisoformat(AS_OF).date())
         )
     counts = Counter(r.status for r in results)
     return {

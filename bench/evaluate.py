@@ -337,11 +337,11 @@ def generate(p: Params, db_path: Path) -> dict[str, Any]:
     import numpy as np
     import polars as pl
 
+    from ducha.config import load_config
     from ducha.db import connect
-    from ducha.evaluation.inputs import Settings as DuchaSettings
+    from ducha.evaluation.inputs import EvaluationSettings as DuchaSettings
     from ducha.evaluation.store import evaluate_period
     from ducha.periods import Period
-    from ducha.workdays import Schedule, WorkCalendar
 
     started = time.perf_counter()
     rng = np.random.default_rng(p.seed)
@@ -352,8 +352,8 @@ def generate(p: Params, db_path: Path) -> dict[str, Any]:
     name_series = pl.Series("unit", names)
     tasks, metrics = plan_register(p, rng)
     active = [t for t in tasks if t.active]
-    calendar = WorkCalendar.load(ROOT / "config", warn=lambda _m: None)
-    schedule = Schedule.load(ROOT / "config")
+    calendar = load_config(ROOT / "config").calendar(lambda _m: None)
+    schedule = load_config(ROOT / "config").schedule
     deadlines = {m: schedule.deadline(YEAR, m, calendar) for m in range(1, p.months + 1)}
 
     if db_path.exists():
@@ -776,7 +776,7 @@ def run_ducha(spec: Spec) -> dict[str, Any]:
     import pyarrow  # noqa: F401 - imported before the clock (DuckDB's .pl() needs it)
 
     from ducha.db import connect
-    from ducha.evaluation.inputs import Settings as DuchaSettings
+    from ducha.evaluation.inputs import EvaluationSettings as DuchaSettings
     from ducha.evaluation.inputs import load_inputs
     from ducha.evaluation.judgements import evaluate
     from ducha.evaluation.store import store
@@ -908,7 +908,7 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
     from ducha.evaluation import rules as ev
     from ducha.periods import Period
 
-    settings = ev.Settings(**spec.settings)
+    settings = ev.EvaluationSettings(**spec.settings)
     period = Period(spec.year, spec.month)
     deadline = date.fromisoformat(spec.deadline)
     con = connect(Path(spec.db), read_only=True)

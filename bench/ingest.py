@@ -504,18 +504,17 @@ def peak_rss_mb() -> float:
 
 
 def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
+    from ducha.config import load_config
     from ducha.db import connect
     from ducha.submissions.ingest import ingest
     from ducha.submissions.results import ERROR, WARNING
-    from ducha.units import UnitRegister
-    from ducha.workspace import Workspace
 
     for module in ("pandas", "polars"):  # imports are untimed (pyarrow imports pandas on first
         _import_if_installed(module)  # pa.array(); the batch write imports polars)
     db = work / "ducha.duckdb"
     import_targets(db, ds.config, ds.table)  # migrations + target register: not timed
-    register = UnitRegister.load(ds.config)
-    workspace = Workspace(ds.config, db).code()
+    register = load_config(ds.config).units
+    workspace = load_config(ds.config).code
     con = connect(db)
     start_rss = current_rss_mb()
 

@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from demo.sample_progress import generate_month
+from ducha.config import load_config
 from ducha.db import opened
 from ducha.periods import Period
 from ducha.presentation import outcome_counts
 from ducha.submissions.ingest import ingest
-from ducha.units import UnitRegister
 from ducha.workspace import Workspace
 
 
@@ -34,12 +34,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     ws = Workspace.from_options(args.db, args.config)
-    register = UnitRegister.load(ws.config_dir)
+    cfg = load_config(ws)
+    register = cfg.units
     for n, text in enumerate(args.months, 1):
         period = Period.parse(text)
         folder = Path(args.inbox) / str(period)
         with opened(ws.db_path) as con:
-            files = generate_month(con, period, folder, workspace=ws.code())
+            files = generate_month(con, period, folder, workspace=cfg.code)
             # when they arrived: spread over the first working days of the next month
             start = datetime(period.year + period.month // 12, period.month % 12 + 1, 2, 9, 0)
             arrival = {p.resolve(): start + timedelta(minutes=10 * i) for i, p in enumerate(files)}
@@ -50,7 +51,7 @@ def main() -> None:
                 con,
                 [folder],
                 register=register,
-                workspace=ws.code(),
+                workspace=cfg.code,
                 archive_dir=ws.data_dir / "archive",
                 received_at=arrival.__getitem__,
             )

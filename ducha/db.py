@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -22,7 +21,6 @@ if TYPE_CHECKING:  # imported where a connection is opened: checking files needs
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
-DEFAULT_LOCK_WAIT = 30.0
 
 
 @cache
@@ -50,11 +48,10 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
 
 
 def lock_wait() -> float:
-    """Seconds to wait for another process's lock (env DUCHA_LOCK_WAIT)."""
-    try:
-        return float(os.environ.get("DUCHA_LOCK_WAIT", DEFAULT_LOCK_WAIT))
-    except ValueError:
-        return DEFAULT_LOCK_WAIT
+    """Seconds to wait for another process's lock (DUCHA_LOCK_WAIT, ducha.environment)."""
+    from ducha.environment import current
+
+    return current().lock_wait
 
 
 def require_database(path: Path) -> None:

@@ -1,23 +1,33 @@
-"""The monthly steps as plain functions: the CLI and the Prefect flows both call these.
+"""Every operation the command line and the Prefect flows call, in the order of a year and a month.
 
-Each step opens the workspace's database only for as long as it needs it (or takes
-a cursor on it while the monthly flow holds it for all of its steps, ducha.db.held);
-a second writer waits for the first (ducha.db.connect) and stops with a clear
-message if it waits too long.
+Each takes the run's Config (ducha.config: the workspace's folders and its checked settings,
+read once) and returns a result; presenting it is ducha.presentation's job. Each opens the
+workspace's database only for as long as it needs it (or takes a cursor on it while the monthly
+flow holds it for all of its steps, ducha.db.held); a second writer waits for the first
+(ducha.db.connect) and stops with a clear message if it waits too long.
+
+    the year      import_targets → show_targets / extract → export_review → confirm_review
+    the month     send_templates → ingest_files → evaluate → report → notify → backup
+    every day     due_today → daily_plan (what the daily flow does today)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ducha.db import require_database
+from ducha.config import Config
+from ducha.db import opened, require_database
 from ducha.errors import UserError, os_reason
 from ducha.periods import Period
-from ducha.workspace import Workspace
+
+if TYPE_CHECKING:
+    from ducha.evaluation.judgements import Evaluation
+    from ducha.targets.register import ImportResult
+    from ducha.targets.review import ReviewResult
 
 Warn = Callable[[str], None]
 
@@ -26,54 +36,118 @@ def _ignore(_: str) -> None:
     pass
 
 
-def workspace_name(ws: Workspace) -> str:
-    return str(ws.settings().get("name") or ws.code())
+# ------------------------------------------------------------------ the year's register
 
 
-def check_config(ws: Workspace, warn: Warn = _ignore) -> None:
-    """Read every file in config/ as the steps will: a mistake stops a run before any step has
-    written anything (raises UserError naming the file)."""
-    from ducha.evaluation.inputs import Settings
-    from ducha.notices.channels import ChannelConfig
-    from ducha.units import UnitRegister
-    from ducha.workdays import Schedule, WorkCalendar
+def import_targets(cfg: Config, file: Path, year: int) -> ImportResult:
+    """Read a decomposition table (.docx, .xlsx, .txt), resolve every name through the unit
+    register, and import it as the year's tasks with metric proposals. Nothing is written
+    when a row cannot be resolved."""
+    from ducha.targets.register import import_tasks, resolve_rows
+    from ducha.targets.tables import read_table
 
-    ws.code()
-    backup_keep(ws)
-    known = {u.name for u in UnitRegister.load(ws.config_dir).units}
-    ChannelConfig.load(ws.config_dir, known)
-    Settings.load(ws.config_dir)
-    WorkCalendar.load(ws.config_dir, warn=warn)
-    Schedule.load(ws.config_dir)
+    tasks = resolve_rows(read_table(file), cfg.units, file.name)  # nothing written yet
+    with opened(cfg.workspace.db_path) as con:
+        return import_tasks(
+            con, tasks, year=year, source=file, register=cfg.units, related=cfg.related_units(year),
+            threshold=cfg.settings.task_match_threshold,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A task of the register as `targets show` presents it."""
+
+    task: dict[str, Any]  # id, goal, content, leaders, lead_units, responsible_units, metrics
+    related_pending: bool
+    needs_review: bool
+
+
+def show_targets(cfg: Config, year: int, only: Sequence[str] | None = None) -> list[TargetView]:
+    """The year's active register in table order, or only the tasks asked for."""
+    from ducha.db import sql
+
+    with opened(cfg.workspace.db_path, read_only=True) as con:
+        rows = con.sql(sql("targets_show"), params={"year": year}).fetchall()
+    views = [
+        TargetView(
+            {"id": r[0], "goal": r[1], "content": r[2], "leaders": list(r[3]), "lead_units": list(r[4]),
+             "responsible_units": list(r[5]), "metrics": [_metric_json(m) for m in r[6]]},
+            bool(r[7]), bool(r[8]),
+        )
+        for r in rows
+    ]  # fmt: skip
+    if not views:
+        raise UserError(f"数据库中没有 {year} 年的目标任务，请先导入分解表")
+    if only:
+        unknown = sorted(set(only) - {v.task["id"] for v in views})
+        if unknown:
+            raise UserError(f"{year} 年没有任务 {'、'.join(unknown)}")
+        views = [v for v in views if v.task["id"] in set(only)]
+    return views
+
+
+def _metric_json(m: dict[str, Any]) -> dict[str, Any]:
+    value = m["value"]
+    return {
+        "label": m["label"],
+        "value": int(value) if float(value).is_integer() else value,
+        "unit": m["unit"],
+        "kind": m["kind"],
+        "bound": m["bound"],
+        "confirmed": m["confirmed"],
+    }
+
+
+def extract(lines: Iterable[str]) -> list[list[dict[str, Any]]]:
+    """The metric proposals of each line of task text."""
+    from ducha.targets.metrics import extract_metrics
+
+    return [[m.to_dict() for m in extract_metrics(line)] for line in lines]
+
+
+def export_review(cfg: Config, year: int, out: Path) -> int:
+    """Write the review file (.yaml or .xlsx) of the year's metrics; returns the tasks in it."""
+    from ducha.targets import review
+
+    with opened(cfg.workspace.db_path, read_only=True) as con:
+        return review.export_review(con, year, out)
+
+
+def confirm_review(cfg: Config, file: Path) -> ReviewResult:
+    """Load a reviewed file: its confirmed metrics (allocations, schedules) become the truth."""
+    from ducha.targets.review import load_review
+
+    require_database(cfg.workspace.db_path)
+    with opened(cfg.workspace.db_path) as con:
+        return load_review(con, file, cfg.units)
+
+
+# ------------------------------------------------------------------ the month
 
 
 def send_templates(
-    ws: Workspace, period: Period, units: Sequence[str] | None = None, out: Path | None = None
+    cfg: Config, period: Period, units: Sequence[str] | None = None, out: Path | None = None
 ) -> list[Path]:
     """Write each reporting unit's template for the period (data/templates/YYYY-MM/)."""
-    from ducha.db import opened
     from ducha.submissions.templates import write_templates
-    from ducha.units import UnitRegister
 
-    register = UnitRegister.load(ws.config_dir)
     names = []
     for name in units or []:
-        resolved = register.resolve_unit(name)
+        resolved = cfg.units.resolve_unit(name)
         if resolved is None:
             raise UserError(f"单位“{name}”不在单位名册中")
         names.append(resolved)
+    ws = cfg.workspace
     with opened(ws.db_path, read_only=True) as con:
         return write_templates(
-            con,
-            out or ws.data_dir / "templates" / str(period),
-            workspace=ws.code(),
-            period=period,
+            con, out or ws.data_dir / "templates" / str(period), workspace=cfg.code, period=period,
             units=names or None,
-        )
+        )  # fmt: skip
 
 
 def ingest_files(
-    ws: Workspace,
+    cfg: Config,
     paths: Sequence[Path] | None = None,
     *,
     period: Period | None = None,
@@ -82,41 +156,30 @@ def ingest_files(
 ) -> list[Any]:
     """Ingest files or folders (default: the workspace's inbox). Files in the inbox are moved
     out of it once taken in (data/received/, data/rejected/)."""
-    from ducha.db import opened
     from ducha.submissions.ingest import ingest
-    from ducha.units import UnitRegister
-    from ducha.workdays import Schedule
 
-    register = UnitRegister.load(ws.config_dir)
-    timezone = Schedule.load(ws.config_dir).timezone
-    inbox = ws.data_dir / "inbox"
-    sources = list(paths or [inbox])
+    ws = cfg.workspace
     require_database(ws.db_path)
     if not paths:  # a new workspace: the inbox is where the units' files are to be put
         try:
-            inbox.mkdir(parents=True, exist_ok=True)
+            ws.inbox.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"无法创建收件目录 {inbox}：{os_reason(exc)}") from exc
+            raise UserError(f"无法创建收件目录 {ws.inbox}：{os_reason(exc)}") from exc
     with opened(ws.db_path) as con:
         return ingest(
-            con, sources, register=register, workspace=ws.code(), archive_dir=ws.data_dir / "archive",
-            unit=unit, period=period, inbox=inbox, timezone=timezone, received_at=received_at,
+            con, list(paths or [ws.inbox]), register=cfg.units, workspace=cfg.code, archive_dir=ws.archive_dir,
+            unit=unit, period=period, inbox=ws.inbox, timezone=cfg.schedule.timezone, received_at=received_at,
         )  # fmt: skip
 
 
-def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
+def evaluate(cfg: Config, period: Period, warn: Warn = _ignore) -> Evaluation:
     """Judge the period and store the results (earlier months first if never judged)."""
-    from ducha.db import opened
-    from ducha.evaluation.inputs import Settings
     from ducha.evaluation.store import evaluate_period
-    from ducha.workdays import Schedule, WorkCalendar
 
-    settings = Settings.load(ws.config_dir)
-    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
-    require_database(ws.db_path)
-    with opened(ws.db_path) as con:
+    require_database(cfg.workspace.db_path)
+    with opened(cfg.workspace.db_path) as con:
         result = evaluate_period(
-            con, period, settings=settings, calendar=calendar, schedule=Schedule.load(ws.config_dir)
+            con, period, settings=cfg.evaluation, calendar=cfg.calendar(warn), schedule=cfg.schedule
         )
     units = result.units
     if units.height and units.filter(units["submission"] != "missing").is_empty():
@@ -127,15 +190,14 @@ def evaluate(ws: Workspace, period: Period, warn: Warn = _ignore) -> Any:
     return result
 
 
-def report(ws: Workspace, period: Period, out: Path | None = None) -> tuple[Path, Path]:
+def report(cfg: Config, period: Period, out: Path | None = None) -> tuple[Path, Path]:
     """Write the briefing (HTML and .xlsx) for an evaluated period."""
-    from ducha.db import opened
     from ducha.reporting.briefing import load_briefing
     from ducha.reporting.files import write_briefing
 
-    with opened(ws.db_path, read_only=True) as con:
-        briefing = load_briefing(con, period, workspace_name(ws))
-    return write_briefing(briefing, out or ws.data_dir / "reports")
+    with opened(cfg.workspace.db_path, read_only=True) as con:
+        briefing = load_briefing(con, period, cfg.name)
+    return write_briefing(briefing, out or cfg.workspace.data_dir / "reports")
 
 
 @dataclass
@@ -158,7 +220,7 @@ class NotifyResult:
 
 
 def notify(
-    ws: Workspace,
+    cfg: Config,
     period: Period,
     *,
     kinds: Sequence[str] | None = None,
@@ -169,25 +231,20 @@ def notify(
     """Render the due notices into the outbox (idempotent) and deliver what is due."""
     from collections import Counter
 
-    from ducha.db import opened
-    from ducha.notices.channels import ChannelConfig
+    from ducha.db import sql
     from ducha.notices.outbox import deliver, enqueue, messages_for
     from ducha.notices.planning import plan_notices
     from ducha.notices.secrets import Secrets
-    from ducha.units import UnitRegister
     from ducha.vocabulary import KINDS
-    from ducha.workdays import Schedule, WorkCalendar
 
+    ws = cfg.workspace
     require_database(ws.db_path)
-    known_names = {u.name for u in UnitRegister.load(ws.config_dir).units}
-    channels = ChannelConfig.load(ws.config_dir, known_names)
-    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
     with opened(ws.db_path, read_only=dry_run) as con:
         plan = plan_notices(
-            con, period, kinds=tuple(kinds or KINDS), workspace=workspace_name(ws), channels=channels,
-            calendar=calendar, schedule=Schedule.load(ws.config_dir), as_of=as_of or dt.date.today(),
+            con, period, kinds=tuple(kinds or KINDS), workspace=cfg.name, channels=cfg.channels,
+            calendar=cfg.calendar(warn), schedule=cfg.schedule, as_of=as_of or local_today(cfg),
         )  # fmt: skip
-        messages = [m for n in plan.notices for m in messages_for(n, str(period), channels)]
+        messages = [m for n in plan.notices for m in messages_for(n, str(period), cfg.channels)]
         per_kind = dict(Counter(m.notice.kind for m in messages))
         if dry_run:
             listing = [
@@ -197,21 +254,12 @@ def notify(
             ]  # fmt: skip
             return NotifyResult(str(period), True, len(messages), per_kind, plan.skipped, listing)
         queued = enqueue(con, messages, str(period), ws.data_dir / "outbox")
-        delivery = deliver(con, channels, Secrets())
+        delivery = deliver(con, cfg.channels, Secrets())
+        names = ("kind", "recipient", "channel", "title", "status", "file", "error")
         listing = [
-            {
-                "kind": k,
-                "recipient": r,
-                "channel": c,
-                "title": t,
-                "status": s,
-                "file": f,
-                "error": e,
-            }
-            for k, r, c, t, s, f, e in con.sql(
-                "SELECT kind, recipient, channel, title, status, file_path, last_error FROM outbox "
-                "WHERE period = $p AND list_contains($kinds, kind) ORDER BY notice_id",
-                params={"p": str(period), "kinds": list(kinds or KINDS)},
+            dict(zip(names, row, strict=True))
+            for row in con.sql(
+                sql("outbox_of_period"), params={"p": str(period), "kinds": list(kinds or KINDS)}
             ).fetchall()
         ]
     return NotifyResult(
@@ -220,26 +268,31 @@ def notify(
     )  # fmt: skip
 
 
-def backup_keep(ws: Workspace) -> int:
-    """How many backups to keep: backup_keep in workspace.yaml, else 30."""
-    from ducha.backup import DEFAULT_KEEP
+def check_channels(cfg: Config) -> list[dict[str, Any]]:
+    """Every configured channel checked as it would be sent to (secrets resolved, address
+    understood), nothing sent; secrets masked in what comes back."""
+    from ducha.notices.channels import validate_url
+    from ducha.notices.secrets import Secrets, masked_url, references
 
-    keep = ws.settings().get("backup_keep", DEFAULT_KEEP)
-    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-        raise UserError(
-            f"配置文件 {ws.config_dir / 'workspace.yaml'} 中 backup_keep 应为正整数（保留的备份份数），"
-            f"而不是“{keep}”"
-        )
-    return keep
+    secrets = Secrets()
+    rows = []
+    for recipient, channels in cfg.channels.recipients.items():
+        for c in channels:
+            problem = validate_url(c.url, secrets)
+            rows.append({"recipient": recipient, "channel": c.name, "url": masked_url(c.url), "format": c.format,
+                         "secrets": references(c.url), "ok": problem is None, "problem": problem})  # fmt: skip
+    return rows
 
 
-def backup(ws: Workspace, out: Path | None = None, keep: int | None = None) -> Any:
+def backup(cfg: Config, out: Path | None = None, keep: int | None = None) -> Any:
     """Copy the database into data/backups/ (or `out`), keeping the newest `keep` copies
-    (default: backup_keep in workspace.yaml, else 30)."""
+    (default: backup_keep in workspace.yaml)."""
     from ducha.backup import backup_database
 
-    keep = backup_keep(ws) if keep is None else keep
-    return backup_database(ws.db_path, out or ws.data_dir / "backups", keep=keep)
+    keep = cfg.settings.backup_keep if keep is None else keep
+    return backup_database(
+        cfg.workspace.db_path, out or cfg.workspace.data_dir / "backups", keep=keep
+    )
 
 
 # ------------------------------------------------------------------ the daily decision
@@ -250,20 +303,16 @@ def reporting_period(today: dt.date) -> Period:
     return Period(today.year - 1, 12) if today.month == 1 else Period(today.year, today.month - 1)
 
 
-def local_today(ws: Workspace) -> dt.date:
+def local_today(cfg: Config) -> dt.date:
     """Today in the workspace's timezone (config/schedule.yaml), whatever the server's."""
     from ducha import clock
-    from ducha.workdays import Schedule
 
-    return clock.today(Schedule.load(ws.config_dir).timezone)
+    return clock.today(cfg.schedule.timezone)
 
 
-def due_today(ws: Workspace, today: dt.date, warn: Warn = _ignore) -> tuple[Period, list[str]]:
+def due_today(cfg: Config, today: dt.date, warn: Warn = _ignore) -> tuple[Period, list[str]]:
     """Which steps are due today, by Chinese working days (config/schedule.yaml)."""
-    from ducha.workdays import Schedule, WorkCalendar
-
-    calendar = WorkCalendar.load(ws.config_dir, warn=warn)
-    return reporting_period(today), Schedule.load(ws.config_dir).due(today, calendar)
+    return reporting_period(today), cfg.schedule.due(today, cfg.calendar(warn))
 
 
 @dataclass(frozen=True)
@@ -298,11 +347,11 @@ def daily_plan(due: Sequence[str]) -> DailyPlan:
     )
 
 
-def task_titles(ws: Workspace, year: int) -> dict[str, tuple[str, str]]:
+def task_titles(cfg: Config, year: int) -> dict[str, tuple[str, str]]:
     """task id → (goal, content) of the year's active tasks."""
-    from ducha.db import opened, sql
+    from ducha.db import sql
 
-    with opened(ws.db_path, read_only=True) as con:
+    with opened(cfg.workspace.db_path, read_only=True) as con:
         return {
             r[0]: (r[1] or "", r[2] or "")
             for r in con.sql(sql("task_titles"), params={"year": year}).fetchall()

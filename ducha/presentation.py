@@ -10,7 +10,6 @@ from urllib.parse import quote
 
 from ducha.reporting.charts import STATUS_ZH
 from ducha.vocabulary import KIND_ZH
-from ducha.workspace import Workspace
 
 OUTCOMES = {
     "accepted": "已接收",
@@ -31,12 +30,11 @@ def outcome_counts(counts: dict[str, int]) -> str:
     return "、".join(parts) or "无新文件"
 
 
-def briefing_link(ws: Workspace, briefing: str) -> str | None:
+def briefing_link(base_url: str | None, briefing: str) -> str | None:
     """The briefing as an http(s) address where workspace.yaml gives the portal's base_url."""
-    base = str(ws.settings().get("base_url") or "").strip()
-    if not base.startswith(("http://", "https://")):
+    if not base_url:
         return None
-    return f"{base.rstrip('/')}/reports/{quote(Path(briefing).name)}"
+    return f"{base_url.rstrip('/')}/reports/{quote(Path(briefing).name)}"
 
 
 def lagging_rows(
@@ -125,3 +123,249 @@ def daily_summary(
         lines.append("- 通知：" + ("、".join(f"{KIND_ZH[k]} {n}" for k, n in sent.items()) or "无"))
     lines.append(f"- 数据库已备份：{Path(done['backup']).name}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the command line's texts
+
+Lines = list[str]
+
+
+def units_lines(register: Any) -> Lines:
+    from ducha.units import KIND_NAMES
+
+    lines = []
+    for kind, title in KIND_NAMES.items():
+        members = register.of_kind(kind)
+        lines.append(f"{title}（{len(members)}）：")
+        for unit in members:
+            alias = f"（又称 {'、'.join(unit.aliases)}）" if unit.aliases else ""
+            lines.append(f"  {unit.name}{alias}")
+    lines.append("集合词：")
+    lines += [f"  {word}：{'、'.join(members)}" for word, members in register.groups.items()]
+    return lines
+
+
+def import_lines(result: Any, year: int) -> Lines:
+    c = result.changes
+    lines = [
+        f"已导入 {year} 年目标任务 {result.tasks} 项（新增 {len(c['added'])}、"
+        f"修改 {len(c['changed'])}、删除 {len(c['removed'])}、未变 {len(c['unchanged'])}）。",
+        f"指标 {result.metrics} 个（已确认 {result.confirmed}，待确认 {result.metrics - result.confirmed}），"
+        f"无量化指标的里程碑任务 {result.milestones} 项。",
+    ]
+    lines += [
+        f"{label}的任务：{'、'.join(ids)}"
+        for label, ids in (("修改", c["changed"]), ("删除", c["removed"]))
+        if ids
+    ]
+    if result.needs_review:
+        lines.append(f"内容已改动、指标需重新确认的任务：{'、'.join(result.needs_review)}")
+    if result.related_pending:
+        lines.append(
+            f"“相关单位”尚未明确、暂由牵头单位报送的任务 {len(result.related_pending)} 项"
+            f"（在 config/related_units.yaml 中明确）：{'、'.join(result.related_pending)}"
+        )
+    return lines
+
+
+def metric_text(m: dict[str, Any]) -> str:
+    from ducha.targets.review import BOUNDS_ZH, KINDS_ZH
+
+    return f"{m['label']} {BOUNDS_ZH[m['bound']]} {m['value']}{m['unit']}（{KINDS_ZH[m['kind']]}"
+
+
+def targets_lines(views: list[Any]) -> Lines:
+    lines = []
+    for view in views:
+        task = view.task
+        flags = ("（相关单位待明确）" if view.related_pending else "") + (
+            "（内容已改动，指标待重新确认）" if view.needs_review else ""
+        )
+        lines.append(f"{task['id']} 【{task['goal']}】{task['content']}{flags}")
+        lines.append(
+            f"    分管领导：{'、'.join(task['leaders']) or '—'}；牵头单位：{'、'.join(task['lead_units'])}；"
+            f"责任单位：{'、'.join(task['responsible_units'])}"
+        )
+        if not task["metrics"]:
+            lines.append("    指标：无（里程碑任务）")
+        for i, m in enumerate(task["metrics"], start=1):
+            lines.append(
+                f"    指标{i}：{metric_text(m)}，{'已确认' if m['confirmed'] else '待确认'}）"
+            )
+    return lines
+
+
+def extract_lines(texts: list[str], results: list[list[dict[str, Any]]]) -> Lines:
+    return [
+        f"{n}. {'；'.join(metric_text(m) + '）' for m in metrics) or '无量化指标'}  ← {line[:40]}"
+        for n, (line, metrics) in enumerate(zip(texts, results, strict=True), start=1)
+    ]
+
+
+def confirm_lines(result: Any) -> Lines:
+    lines = [
+        f"已确认 {result.year} 年任务 {result.confirmed_tasks} 项、指标 {result.confirmed_metrics} 个；"
+        f"未确认 {result.skipped} 项。"
+    ]
+    if result.needs_review:
+        lines.append(f"内容已改动、指标需重新确认的任务：{'、'.join(result.needs_review)}")
+    return lines
+
+
+def ingest_lines(results: list[Any], verbose: bool, where: str) -> Lines:
+    if not results:
+        return [f"{where} 中没有待接收的 .xlsx、.xls、.csv 文件。"]
+    lines = []
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+        if not verbose and r.status in ("accepted", "superseded", "duplicate") and not r.problems:
+            continue
+        who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
+        rows = r.rows if r.status != "rejected" else 0
+        lines.append(f"{r.path.name}：{OUTCOMES_SHORT[r.status]}（{who}，{rows} 行）")
+        lines += [
+            f"    {'错误' if p.severity == 'error' else '提示'} {p.line()}" for p in r.problems
+        ]
+        if r.status == "rejected" and r.kept_as:
+            lines.append(f"    原文件已移至数据目录 {r.kept_as}")
+    lines.append(f"共 {len(results)} 个文件：{outcome_counts(counts)}。")
+    moved = sum(1 for r in results if r.moved_to is not None)
+    if moved:
+        lines.append(
+            f"收件目录中的 {moved} 个文件已处理并移出（已接收的在 received/，未接收的在 rejected/）。"
+        )
+    return lines
+
+
+def evaluate_lines(result: Any, period: Any) -> Lines:
+    from collections import Counter
+
+    data = result.to_json()
+    names = {
+        "done": "已完成",
+        "on_track": "序时推进",
+        "lagging": "滞后",
+        "critical": "严重滞后",
+        "missing": "未报送",
+    }
+    metric_counts = Counter(m["status"] for m in data["metrics"])
+    task_counts = Counter(t["status"] for t in data["tasks"])
+    subs = Counter(u["submission"] for u in data["units"])
+    lines = [
+        f"{period.zh}研判结果（报送截止 {result.deadline:%Y-%m-%d}）：",
+        "  指标 " + "、".join(f"{names[k]} {metric_counts[k]}" for k in names if metric_counts[k]),
+        "  任务 " + "、".join(f"{names[k]} {task_counts[k]}" for k in names if task_counts[k]),
+        f"  报送单位 {len(data['units'])} 个：按时 {subs['on_time']}、逾期 {subs['late']}、未报送 {subs['missing']}",
+    ]
+    lines += [
+        f"  {names[m['status']]} {m['task_id']} {m['label']}：完成 {m['actual']}{m['unit']}，"
+        f"序时 {m['expected']}{m['unit']}，目标 {m['target']}{m['unit']}，连续 {m['streak']} 个月"
+        for m in data["metrics"]
+        if m["status"] in ("lagging", "critical")
+    ]
+    return lines
+
+
+def channels_lines(rows: list[dict[str, Any]], recipients: int) -> Lines:
+    lines = [f"已配置渠道 {len(rows)} 个（{recipients} 个单位或领导）；未配置渠道的通知写入文件。"]
+    for r in rows:
+        state = "正常" if r["ok"] else f"有误：{r['problem']}"
+        lines.append(f"  {r['recipient']} / {r['channel']}（{r['format']}）{r['url']}：{state}")
+    return lines
+
+
+def channels_problem(rows: list[dict[str, Any]]) -> str | None:
+    bad = [r for r in rows if not r["ok"]]
+    if not bad:
+        return None
+    return f"{len(bad)} 个渠道配置有误：" + "；".join(
+        f"{r['channel']}：{r['problem']}" for r in bad[:3]
+    )
+
+
+def notify_lines(result: Any, period: Any) -> Lines:
+    from ducha.vocabulary import KINDS
+
+    counts = "、".join(
+        f"{KIND_ZH[k]} {result.per_kind[k]}" for k in KINDS if result.per_kind.get(k)
+    )
+    lines = [f"{period.zh}应发通知 {result.planned} 条：{counts or '无'}"]
+    lines += [f"  提示：{reason}" for reason in result.skipped]
+    if result.dry_run:
+        return lines + [
+            f"  {KIND_ZH[i['kind']]} → {i['recipient']}（{i['channel']}）{i['title']}"
+            for i in result.notices
+        ]
+    lines.append(f"  新写入发件箱 {result.new} 条，此前已有 {result.known} 条（不重复发送）")
+    lines.append(
+        f"  本次发送成功 {result.sent} 条，失败 {result.failed} 条（将按退避时间重试），"
+        f"因频率限制或排在未发出的消息之后顺延 {result.deferred} 条"
+    )
+    files = [i for i in result.notices if i["status"] == "unconfigured"]
+    if files:
+        lines.append(f"  未配置渠道 {len(files)} 条，已写入 {Path(files[0]['file']).parent}")
+    lines += [
+        f"  失败：{KIND_ZH[i['kind']]} → {i['recipient']}（{i['channel']}）：{i['error']}"
+        for i in result.notices
+        if i["status"] == "failed"
+    ]
+    return lines
+
+
+def backup_lines(made: Any) -> Lines:
+    lines = [
+        f"已备份数据库：{made.path}（{made.tables} 张表，{made.rows} 行，{made.size / 1e6:.1f} MB）"
+    ]
+    if made.removed:
+        lines.append(f"已删除较早的备份 {len(made.removed)} 份")
+    return lines
+
+
+def run_lines(result: dict[str, Any], period: Any) -> Lines:
+    n = result["notices"]
+    return [
+        f"{period.zh}督查流程已完成：接收报表 {outcome_counts(result['ingested'])}；通报 {result['briefing']}",
+        f"通知：应发 {n['planned']} 条，新写入 {n['new']} 条，发送成功 {n['sent']} 条，失败 {n['failed']} 条",
+    ]
+
+
+def upcoming_lines(runs: list[dict[str, Any]]) -> Lines:
+    weekdays = "一二三四五六日"
+    return ["即将自动运行的流程（北京时间）："] + [
+        f"  {r['at']:%Y-%m-%d %H:%M}（周{weekdays[r['at'].weekday()]}）{r['deployment']}，工作区 {r['workspace']}"
+        for r in runs
+    ]
+
+
+# click's usage errors, whole templates in Chinese: what the user typed is kept as typed
+_CLICK_PATTERNS = [
+    (r"Got unexpected extra arguments? ?(?:\(s\))? \((?P<args>.*)\)", "多余的参数：{args}"),
+    (r"No such option: (?P<opt>\S+) \(Possible options: (?P<alts>.*)\)", "没有这个选项：{opt}（可用的选项：{alts}）"),
+    (r"No such option: (?P<opt>\S+) Did you mean (?P<alt>\S+)\?", "没有这个选项：{opt}（是否应为 {alt}？）"),
+    (r"No such option: (?P<opt>\S+)", "没有这个选项：{opt}"),
+    (r"No such command '(?P<cmd>.*)'\. Did you mean '(?P<alt>.*)'\?", "没有这个命令 '{cmd}'（是否应为 '{alt}'？）"),
+    (r"No such command '(?P<cmd>.*)'\.", "没有这个命令 '{cmd}'"),
+    (r"Missing option '(?P<opt>.*)'\.", "缺少选项 '{opt}'"),
+    (r"Missing argument '(?P<arg>.*)'\.", "缺少参数 '{arg}'"),
+    (r"Option '(?P<opt>.+?)' requires an argument\.", "选项 '{opt}' 后面需要一个值"),
+    (r"Invalid value for '(?P<opt>.+?)': (?:Value error, )?(?P<value>'.*'|\".*\") is not one of (?P<choices>.+?)\.",
+     "选项 '{opt}' 的值 {value} 无效，应为 {choices} 之一"),
+    (r"Invalid value for '(?P<opt>.+?)': Input should be a valid integer.*", "选项 '{opt}' 的值应为整数"),
+    (r"Invalid value for '(?P<opt>.+?)': Input should be a valid number.*", "选项 '{opt}' 的值应为数字"),
+    (r"Invalid value for '(?P<opt>.+?)': (?P<why>.*)", "选项 '{opt}' 的值无效：{why}"),
+]  # fmt: skip
+
+
+def usage_message(text: str) -> str:
+    """One of click's usage errors as a whole Chinese sentence; what the user typed kept as typed."""
+    import re
+
+    for pattern, chinese in _CLICK_PATTERNS:
+        found = re.fullmatch(pattern, text, flags=re.DOTALL)
+        if found:
+            parts = found.groupdict()
+            if "choices" in parts:
+                parts["choices"] = parts["choices"].replace("', '", "'、'")
+            return chinese.format(**parts)
+    return text

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
 
 import jinja2
-
-CACHE_ENV = "DUCHA_TEMPLATE_CACHE"
 
 
 @cache
@@ -19,7 +16,9 @@ def bytecode_cache() -> jinja2.BytecodeCache | None:
     directory (created private, refused if another user owns it). Entries are keyed by the
     template's path and checked against its source, so an edited template is compiled
     again. None (no cache) when no such directory can be used."""
-    configured = os.environ.get(CACHE_ENV, "").strip()
+    from ducha.environment import current
+
+    configured = current().template_cache  # DUCHA_TEMPLATE_CACHE
     try:
         if configured:
             Path(configured).mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ducha.errors import UserError
-from ducha.workspace import read_yaml
 
 KINDS = ("town", "zone", "street", "district", "dept", "company", "leader")
 KIND_NAMES = {
@@ -67,9 +67,8 @@ class UnitRegister:
                 self._index[norm] = unit
 
     @classmethod
-    def load(cls, config_dir: Path) -> UnitRegister:
-        path = config_dir / "units.yaml"
-        data = read_yaml(path)
+    def from_data(cls, data: Any, path: Path) -> UnitRegister:
+        """The register as units.yaml (`data`, read from `path`) declares it, checked."""
         if not isinstance(data, dict) or not isinstance(data.get("units"), list):
             raise UserError(f"单位名册 {path} 应包含 units 列表")
         units: list[Unit] = []

@@ -12,15 +12,25 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Annotated, Any
 
 import chinese_calendar
+from pydantic import AfterValidator, Field, model_validator
+from pydantic.dataclasses import dataclass as section
 
 from ducha.clock import DEFAULT_TIMEZONE, zone
 from ducha.errors import UserError
-from ducha.workspace import read_yaml
+from ducha.workspace import FILE_SECTION, Flag, Int
 
 log = logging.getLogger("ducha.workdays")
+
+
+@section(frozen=True, config=FILE_SECTION)
+class CalendarYear:
+    """One year of config/calendar.yaml."""
+
+    holidays: list[dt.date] = Field(default_factory=list, description="放假的日期")
+    workdays: list[dt.date] = Field(default_factory=list, description="调休上班的日期")
 
 
 @dataclass
@@ -32,24 +42,14 @@ class WorkCalendar:
     _warned: set[int] = field(default_factory=set)
 
     @classmethod
-    def load(cls, config_dir: Path, warn: Callable[[str], None] | None = None) -> WorkCalendar:
-        path = config_dir / "calendar.yaml"
+    def from_years(
+        cls, years: dict[int, CalendarYear] | None = None, warn: Callable[[str], None] | None = None
+    ) -> WorkCalendar:
+        """chinesecalendar with the years of config/calendar.yaml: their dates win."""
         calendar = cls(warn=warn or log.warning)
-        if not path.exists():
-            return calendar
-        data = read_yaml(path) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}：应为“年份: {{holidays: [...], workdays: [...]}}”")
-        for year, spec in data.items():
-            if not isinstance(spec, dict):
-                raise UserError(f"{path}：{year} 年应写 holidays 和 workdays 两个日期列表")
-            for key, target in (("holidays", calendar.holidays), ("workdays", calendar.workdays)):
-                for value in spec.get(key) or []:
-                    if not isinstance(value, dt.date):
-                        raise UserError(
-                            f"{path}：{year} 年 {key} 中的“{value}”不是日期（应写 2027-01-01）"
-                        )
-                    target.add(value)
+        for year, spec in (years or {}).items():
+            calendar.holidays.update(spec.holidays)
+            calendar.workdays.update(spec.workdays)
             calendar.configured_years.add(int(year))
         return calendar
 
@@ -100,46 +100,50 @@ def month_after(year: int, month: int) -> tuple[int, int]:
 STEPS = ("templates", "reminder", "deadline", "evaluate")
 
 
-@dataclass(frozen=True)
+def _timezone(value: str) -> str:
+    try:
+        zone(value)
+    except UserError:
+        raise ValueError(f"“{value}”不是有效的时区名，应如 Asia/Shanghai") from None
+    return value
+
+
+def _workday(default: int, what: str) -> Any:
+    return Field(
+        default, ge=1, le=15, description=what, json_schema_extra={"should": "1 到 15 之间的整数"}
+    )
+
+
+@section(frozen=True, config=FILE_SECTION)
 class Schedule:
-    """When each monthly step is due: the n-th working day of the month after the period.
-    After the deadline, a unit still missing is reminded on every following working day of
-    that month (overdue_reminders)."""
+    """schedule.yaml: when each monthly step is due, as the n-th working day of the month after
+    the period. After the deadline, a unit still missing is reminded on every following working
+    day of that month (overdue_reminders)."""
 
-    templates_workday: int = 1
-    reminder_workday: int = 3
-    deadline_workday: int = 5
-    evaluate_workday: int = 6
-    overdue_reminders: bool = True
-    timezone: str = DEFAULT_TIMEZONE
+    templates_workday: Int = _workday(1, "次月第几个工作日发出本月进展表模板")
+    reminder_workday: Int = _workday(3, "次月第几个工作日催报未报送的单位")
+    deadline_workday: Int = _workday(
+        5, "次月第几个工作日为报送截止日（当日 24 时前收到为按时），当天再催报一次"
+    )
+    evaluate_workday: Int = _workday(6, "次月第几个工作日研判、生成通报、发送催办督办专报和通报")
+    overdue_reminders: Flag = Field(
+        True, description="截止日后每个工作日向仍未报送的单位发逾期催报"
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+        DEFAULT_TIMEZONE, description="时区：截止日、收到时间都按这个时区计，与服务器本身的时区无关"
+    )
 
-    @classmethod
-    def load(cls, config_dir: Path) -> Schedule:
-        path = config_dir / "schedule.yaml"
-        if not path.exists():
-            return cls()
-        data = read_yaml(path) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}：应为键值表")
-        values: dict[str, object] = {}
-        for step in STEPS:
-            key = f"{step}_workday"
-            if key in data:
-                n = data[key]
-                if not isinstance(n, int) or not 1 <= n <= 15:
-                    raise UserError(f"{path}：{key} 应为 1 到 15 之间的整数")
-                values[key] = n
-        if "overdue_reminders" in data:
-            if not isinstance(data["overdue_reminders"], bool):
-                raise UserError(f"{path}：overdue_reminders 应为 true 或 false")
-            values["overdue_reminders"] = data["overdue_reminders"]
-        if "timezone" in data:
-            try:
-                zone(str(data["timezone"]))
-            except UserError as exc:
-                raise UserError(f"{path}：timezone {exc.message}") from None
-            values["timezone"] = str(data["timezone"])
-        return cls(**values)  # type: ignore[arg-type]
+    @model_validator(mode="after")
+    def _in_order(self) -> Schedule:
+        days = [(f"{s}_workday", getattr(self, f"{s}_workday")) for s in STEPS]
+        for (a, x), (b, y) in zip(days, days[1:], strict=False):
+            if x > y:
+                raise ValueError(f"{a}（第 {x} 个工作日）不能晚于 {b}（第 {y} 个工作日）")
+        if days[-1][1] == days[-2][1]:
+            raise ValueError(
+                "evaluate_workday 应在 deadline_workday 之后（截止日当天的报表还要收）"
+            )
+        return self
 
     def due(self, day: dt.date, calendar: WorkCalendar) -> list[str]:
         """The steps due on `day` for the period reported in its month: templates, reminder,

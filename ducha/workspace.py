@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+)
+from pydantic.dataclasses import dataclass as section
 from pydantic_core import core_schema
 
 from ducha.errors import UserError
@@ -67,30 +76,53 @@ class Workspace:
         """Archive, inbox and outputs live next to the database."""
         return self.db_path.parent
 
-    def code(self) -> str:
-        return str(self.settings().get("code") or "default")
+    @property
+    def inbox(self) -> Path:
+        return self.data_dir / "inbox"
 
-    def settings(self) -> dict[str, Any]:
-        path = self.config_dir / "workspace.yaml"
-        data = read_yaml(path) if path.exists() else {}
-        if not isinstance(data, dict):
-            raise UserError(f"配置文件 {path} 应为键值表")
-        return data
+    @property
+    def archive_dir(self) -> Path:
+        return self.data_dir / "archive"
 
-    def related_units(self, year: int) -> dict[str, list[str]]:
-        """Per-task lists for 相关单位, keyed by task id."""
-        path = self.config_dir / "related_units.yaml"
-        if not path.exists():
-            return {}
-        data = read_yaml(path) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"配置文件 {path} 应为“年份: {{任务编号: [单位…]}}”的格式")
-        year_map = data.get(year) or data.get(str(year)) or {}
-        if not isinstance(year_map, dict) or not all(
-            isinstance(v, list) for v in year_map.values()
-        ):
-            raise UserError(f"配置文件 {path} 中 {year} 年的内容应为“任务编号: [单位…]”")
-        return {str(k): [str(u) for u in v] for k, v in year_map.items()}
+
+FILE_SECTION = ConfigDict(extra="forbid")  # config files: unknown keys are mistakes
+# numbers and yes/no as YAML writes them: `true` is not 1, "30" (quoted) is not 30
+Int = Annotated[int, Strict()]
+Number = Annotated[float, Strict()]
+Flag = Annotated[bool, Strict()]
+
+
+def _file_name(value: str) -> str:
+    if re.search(r"[/\\\x00-\x1f\x7f]", value) or value.strip(" .") == "":
+        raise ValueError("不能为空，也不能含有 / \\ 或控制字符（它是文件名的一部分）")
+    return value.strip()
+
+
+@section(frozen=True, config=FILE_SECTION)
+class WorkspaceSettings:
+    """workspace.yaml: the workspace."""
+
+    name: Annotated[str, AfterValidator(_file_name)] = Field(
+        "default", max_length=40, description="名称：通报抬头和文件名中的政府名，如“武进区”"
+    )
+    code: str = Field(
+        "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$",
+        description="代码（字母、数字、连字符）：写入模板以防报错工作区，也是流程参数 workspace 的取值",
+        json_schema_extra={"should": "由字母、数字、连字符组成（如 wujin）"},
+    )  # fmt: skip
+    task_match_threshold: Number = Field(
+        80, ge=0, le=100, description="复导分解表时，内容相似度不低于此值（0–100）的任务视为同一任务的修订",
+        json_schema_extra={"should": "0 到 100 之间的数"},
+    )  # fmt: skip
+    backup_keep: Int = Field(
+        30, ge=1, description="数据库备份（data/backups/）保留最近几份",
+        json_schema_extra={"should": "正整数（保留的备份份数）"},
+    )  # fmt: skip
+    base_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+[^\s]*$",
+        description="门户网址：Prefect 中的通报链接指向这里；不设时写明通报文件在服务器上的路径",
+        json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ configured workspaces
@@ -123,8 +155,15 @@ def configured_workspaces() -> dict[str, Path]:
     return {**found, **listed}
 
 
+def workspace_code(root: Path) -> str:
+    """A workspace folder's code (config/workspace.yaml), checked."""
+    from ducha.config import read_section
+
+    return read_section(root / "config" / "workspace.yaml", WorkspaceSettings).code
+
+
 def _add_workspace(into: dict[str, Path], root: Path, explicit: bool) -> None:
-    code = Workspace.from_dir(root).code()
+    code = workspace_code(root)
     other = into.get(code)
     if other is not None and other.resolve() != root.resolve():
         where = "环境变量 DUCHA_WORKSPACES 中" if explicit else ""

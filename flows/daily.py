@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.utilities.annotations import quote
 
 from ducha import operations, presentation
 from ducha.workspace import WorkspaceCode
@@ -14,10 +15,10 @@ from flows.monthly import monthly_supervision
 from flows.tasks import (
     _key,
     _run_name,
-    _ws,
     backup_task,
     ingest_task,
     notify_task,
+    run_config,
     templates_task,
     workspace_slot,
 )
@@ -35,29 +36,28 @@ def daily(
         dry_run: 演练：只列出应发的通知，不写发件箱、不发送
     """
     logger = get_run_logger()
-    ws = _ws(workspace)
-    operations.check_config(ws)  # a config mistake stops the run before any step
-    day = today or operations.local_today(ws)
-    period, due = operations.due_today(ws, day, warn=logger.warning)
+    cfg = run_config(workspace)  # a config mistake stops the run before any step
+    day = today or operations.local_today(cfg)
+    period, due = operations.due_today(cfg, day, warn=logger.warning)
     plan = operations.daily_plan(due)
     logger.info(
         "%s：报送期 %s，今日应办：%s", day, period, "、".join(plan.labels) or "接收报表、发回执"
     )
     done: dict[str, Any] = {"date": str(day), "period": str(period), "due": due}
-    with workspace_slot(ws):
+    q = quote(cfg)
+    with workspace_slot(cfg):
         if plan.templates:
-            done["templates"] = templates_task(workspace, str(period))
+            done["templates"] = templates_task(q, str(period))
         if plan.monthly:  # ingest, evaluate, report and every notice due today
             done["monthly"] = monthly_supervision(
                 str(period), dry_run=dry_run, workspace=workspace, as_of=day
             )
         else:
-            done["ingested"] = ingest_task(workspace)
-            sent = notify_task(workspace, str(period), list(plan.kinds), dry_run, day)
-            done["notices"] = sent["per_kind"]
-        done["backup"] = backup_task(
-            workspace
-        )  # a copy after every daily run, newest backup_keep kept
-    create_markdown_artifact(presentation.daily_summary(operations.workspace_name(ws), day, period, plan.labels, done), key=_key(ws, None, "daily"),
-                             description="每日督查")  # fmt: skip
+            done["ingested"] = ingest_task(q)
+            done["notices"] = notify_task(q, str(period), list(plan.kinds), dry_run, day)[
+                "per_kind"
+            ]
+        done["backup"] = backup_task(q)  # a copy after every daily run, newest backup_keep kept
+    summary = presentation.daily_summary(cfg.name, day, period, plan.labels, done)
+    create_markdown_artifact(summary, key=_key(cfg, None, "daily"), description="每日督查")
     return done

@@ -6,20 +6,20 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
-from ducha import operations
 from ducha.db import held
 from ducha.periods import PeriodText
 from ducha.workspace import WorkspaceCode
 from flows.tasks import (
     _period,
     _run_name,
-    _ws,
     evaluate_task,
     ingest_task,
     notify_task,
     publish_artifacts,
     report_task,
+    run_config,
     workspace_slot,
 )
 
@@ -39,14 +39,14 @@ def monthly_supervision(
         workspace: 工作区代码；不填为项目根目录的工作区
         as_of: 按哪一天判断催报、逾期催报等（不填为当天）
     """
-    ws = _ws(workspace)
-    month = _period(ws, period)
-    operations.check_config(ws)  # a config mistake stops the run before any step
-    with workspace_slot(ws), held(ws.db_path):  # the steps follow one another on one open database
-        ingested = ingest_task(workspace)
-        evaluation = evaluate_task(workspace, str(month))
-        briefing = report_task(workspace, str(month))
-        notices = notify_task(workspace, str(month), None, dry_run, as_of)
-        publish_artifacts(ws, month, evaluation, briefing, notices, ingested)
+    cfg = run_config(workspace)  # a config mistake stops the run before any step
+    month = _period(cfg, period)
+    q = quote(cfg)
+    with workspace_slot(cfg), held(cfg.workspace.db_path):  # the steps on one open database
+        ingested = ingest_task(q)
+        evaluation = evaluate_task(q, str(month))
+        briefing = report_task(q, str(month))
+        notices = notify_task(q, str(month), None, dry_run, as_of)
+        publish_artifacts(cfg, month, evaluation, briefing, notices, ingested)
     return {"period": str(month), "ingested": ingested, "briefing": briefing,
             "notices": {k: notices[k] for k in ("planned", "new", "sent", "failed", "dry_run")}}  # fmt: skip

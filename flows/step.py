@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow
+from prefect.utilities.annotations import quote
 
 from ducha.periods import PeriodText
 from ducha.reporting.charts import STATUS_ZH
@@ -14,12 +15,12 @@ from ducha.workspace import WorkspaceCode
 from flows.tasks import (
     _period,
     _run_name,
-    _ws,
     backup_task,
     evaluate_task,
     ingest_task,
     notify_task,
     report_task,
+    run_config,
     templates_task,
     workspace_slot,
 )
@@ -47,21 +48,22 @@ def run_step(
         as_of: 按哪一天判断催报、逾期催报等（不填为当天）
     """
     step = Step.parse(step)
-    ws = _ws(workspace)
-    month = str(_period(ws, period))
+    cfg = run_config(workspace)  # a config mistake stops the run before any step
+    month = str(_period(cfg, period))
     names = list(kind_names(kinds)) if kinds else None
-    with workspace_slot(ws):
+    q = quote(cfg)
+    with workspace_slot(cfg):
         if step is Step.templates:
-            return templates_task(workspace, month, units)
+            return templates_task(q, month, units)
         if step is Step.reminder:
-            return notify_task(workspace, month, ["reminder", "overdue"], dry_run, as_of)
+            return notify_task(q, month, ["reminder", "overdue"], dry_run, as_of)
         if step is Step.ingest:
-            return ingest_task(workspace)
+            return ingest_task(q)
         if step is Step.evaluate:
-            data = evaluate_task(workspace, month)
+            data = evaluate_task(q, month)
             return {s: sum(1 for t in data["tasks"] if t["status"] == s) for s in STATUS_ZH}
         if step is Step.report:
-            return report_task(workspace, month)
+            return report_task(q, month)
         if step is Step.notify:
-            return notify_task(workspace, month, names, dry_run, as_of)
-        return backup_task(workspace)
+            return notify_task(q, month, names, dry_run, as_of)
+        return backup_task(q)

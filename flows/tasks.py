@@ -31,26 +31,30 @@ import ducha.notices.planning
 import ducha.reporting.briefing
 import ducha.submissions.ingest  # noqa: F401 (all five: loaded with this module, as said above)
 from ducha import operations, presentation
+from ducha.config import Config, load_config
 from ducha.db import let_go
 from ducha.errors import DatabaseBusy, UserError
 from ducha.periods import Period
 from ducha.vocabulary import KIND_ZH, Step, kind_names
-from ducha.workspace import Workspace, workspace_by_code
+from ducha.workspace import workspace_by_code
 
 
-def _ws(workspace: str | None) -> Workspace:
-    return workspace_by_code(workspace)
+def run_config(workspace: str | None) -> Config:
+    """The configuration of the workspace a run is for (its code; None: the project root's),
+    read and checked once at the start of the run: a mistake stops the run before any step.
+    The tasks get it as it is (quote: Prefect neither copies nor inspects it)."""
+    return load_config(workspace_by_code(workspace))
 
 
-def _period(ws: Workspace, period: str | None) -> Period:
+def _period(cfg: Config, period: str | None) -> Period:
     return (
-        Period.parse(period) if period else operations.reporting_period(operations.local_today(ws))
+        Period.parse(period) if period else operations.reporting_period(operations.local_today(cfg))
     )
 
 
-def _key(ws: Workspace, period: Period | None, what: str) -> str:
+def _key(cfg: Config, period: Period | None, what: str) -> str:
     """Artifact keys: lowercase letters, digits and dashes only."""
-    code = re.sub(r"[^a-z0-9-]+", "-", ws.code().lower()).strip("-") or "workspace"
+    code = re.sub(r"[^a-z0-9-]+", "-", cfg.code.lower()).strip("-") or "workspace"
     when = f"{period.year}-{period.month:02d}-" if period else ""
     return f"ducha-{code}-{when}{what}"
 
@@ -65,7 +69,7 @@ LEASE_SECONDS = 300  # a run that dies holds its slot this long at most; a live 
 
 
 @contextmanager
-def workspace_slot(ws: Workspace) -> Iterator[None]:
+def workspace_slot(cfg: Config) -> Iterator[None]:
     """Hold the workspace's slot (global concurrency limit ducha-<code>-run, limit 1, made when
     missing) while a run works on it; a nested flow of the same run holds it already. Two calls
     to the server (take with a lease, give back), the lease renewed while the run lasts. With
@@ -74,12 +78,12 @@ def workspace_slot(ws: Workspace) -> Iterator[None]:
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
-    name = _key(ws, None, "run")
+    name = _key(cfg, None, "run")
     if name in _SLOTS.get() or not PREFECT_API_URL.value():
         yield
         return
     with get_client(sync_client=True) as client:
-        lease = _take_slot(client, name, ws)
+        lease = _take_slot(client, name, cfg.code)
     stop = threading.Event()
     renewer = threading.Thread(target=_renew, args=(lease, stop), name="ducha-slot", daemon=True)
     renewer.start()
@@ -93,7 +97,7 @@ def workspace_slot(ws: Workspace) -> Iterator[None]:
             client.release_concurrency_slots_with_lease(lease)
 
 
-def _take_slot(client: Any, name: str, ws: Workspace) -> Any:
+def _take_slot(client: Any, name: str, code: str) -> Any:
     """The lease on the workspace's slot, once the slot is free (waiting in the open)."""
     import time
     from uuid import UUID
@@ -114,20 +118,20 @@ def _take_slot(client: Any, name: str, ws: Workspace) -> Any:
             if not said:
                 get_run_logger().warning(
                     "工作区 %s 正在进行另一次运行，本次排队等待其结束（并发限制 %s）",
-                    ws.code(),
+                    code,
                     name,
                 )
                 said = True
             if time.monotonic() > deadline:
                 raise UserError(
-                    f"工作区 {ws.code()} 的另一次运行超过 {SLOT_WAIT_SECONDS // 3600} 小时仍未结束，本次未运行"
+                    f"工作区 {code} 的另一次运行超过 {SLOT_WAIT_SECONDS // 3600} 小时仍未结束，本次未运行"
                 ) from None
             time.sleep(min(max(float(response.headers.get("Retry-After") or 2), 0.5), 10))
             continue
         body = reply.json()
         if body.get("limits"):
             if said:
-                get_run_logger().info("工作区 %s 的上一次运行已结束，本次开始", ws.code())
+                get_run_logger().info("工作区 %s 的上一次运行已结束，本次开始", code)
             return UUID(body["lease_id"])
         try:  # the first run of this workspace on this server: make its limit
             client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
@@ -179,13 +183,13 @@ def _notify_run_name() -> str:
 
 
 @_step("发模板", "发模板 {period}", retries=1, delays=10)
-def templates_task(workspace: str | None, period: str, units: list[str] | None = None) -> int:
-    return len(operations.send_templates(_ws(workspace), Period.parse(period), units))
+def templates_task(cfg: Config, period: str, units: list[str] | None = None) -> int:
+    return len(operations.send_templates(cfg, Period.parse(period), units))
 
 
 @_step("接收报表", "接收报表", retries=2, delays=[10, 60])
-def ingest_task(workspace: str | None) -> dict[str, int]:
-    results = operations.ingest_files(_ws(workspace))
+def ingest_task(cfg: Config) -> dict[str, int]:
+    results = operations.ingest_files(cfg)
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -193,55 +197,55 @@ def ingest_task(workspace: str | None) -> dict[str, int]:
 
 
 @_step("研判", "研判 {period}")
-def evaluate_task(workspace: str | None, period: str) -> dict[str, Any]:
+def evaluate_task(cfg: Config, period: str) -> dict[str, Any]:
     logger = get_run_logger()
-    return operations.evaluate(_ws(workspace), Period.parse(period), warn=logger.warning).to_json()
+    return operations.evaluate(cfg, Period.parse(period), warn=logger.warning).to_json()
 
 
 @_step("生成通报", "生成通报 {period}")
-def report_task(workspace: str | None, period: str) -> str:
-    html, _ = operations.report(_ws(workspace), Period.parse(period))
+def report_task(cfg: Config, period: str) -> str:
+    html, _ = operations.report(cfg, Period.parse(period))
     return str(html.resolve())
 
 
 @_step("发送通知", _notify_run_name, retries=2, delays=[30, 120])
-def notify_task(workspace: str | None, period: str, kinds: list[str] | None, dry_run: bool,
+def notify_task(cfg: Config, period: str, kinds: list[str] | None, dry_run: bool,
                 as_of: dt.date | None) -> dict[str, Any]:  # fmt: skip
     logger = get_run_logger()
-    result = operations.notify(_ws(workspace), Period.parse(period), kinds=kinds, dry_run=dry_run, as_of=as_of,
+    result = operations.notify(cfg, Period.parse(period), kinds=kinds, dry_run=dry_run, as_of=as_of,
                           warn=logger.warning)  # fmt: skip
     return result.to_dict()
 
 
 @_step("备份数据库", "备份数据库", retries=1, delays=60)
-def backup_task(workspace: str | None) -> str:
-    made = operations.backup(_ws(workspace))
+def backup_task(cfg: Config) -> str:
+    made = operations.backup(cfg)
     return str(made.path)
 
 
 # ------------------------------------------------------------------ what supervisors see
 
 
-def publish_artifacts(ws: Workspace, period: Period, evaluation: dict[str, Any], briefing: str | None,
+def publish_artifacts(cfg: Config, period: Period, evaluation: dict[str, Any], briefing: str | None,
                       notices: dict[str, Any] | None, ingested: dict[str, int] | None) -> None:  # fmt: skip
     """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing."""
-    link = presentation.briefing_link(ws, briefing) if briefing else None
+    link = presentation.briefing_link(cfg.settings.base_url, briefing) if briefing else None
     summary = presentation.monthly_summary(
-        operations.workspace_name(ws), period, evaluation, briefing, link, notices, ingested
+        cfg.name, period, evaluation, briefing, link, notices, ingested
     )
-    rows = presentation.lagging_rows(evaluation, operations.task_titles(ws, period.year))
+    rows = presentation.lagging_rows(evaluation, operations.task_titles(cfg, period.year))
     calls: list[Callable[[], Any]] = [
         lambda: create_markdown_artifact(
-            summary, key=_key(ws, period, "summary"), description="本期督查摘要"
+            summary, key=_key(cfg, period, "summary"), description="本期督查摘要"
         ),
         lambda: create_table_artifact(
-            rows, key=_key(ws, period, "lagging"), description="滞后、严重滞后任务"
+            rows, key=_key(cfg, period, "lagging"), description="滞后、严重滞后任务"
         ),
     ]
     if link:
         calls.append(
             lambda: create_link_artifact(
-                link, link_text=f"{period.zh}通报", key=_key(ws, period, "briefing")
+                link, link_text=f"{period.zh}通报", key=_key(cfg, period, "briefing")
             )
         )
     _together(calls)

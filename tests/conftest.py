@@ -109,15 +109,15 @@ def _sample_months_db(
 ) -> Path:
     """The confirmed sample workspace with its generated submissions for 2026-01..03 ingested."""
     from demo.sample_progress import generate_month
+    from ducha.config import load_config
     from ducha.db import opened
     from ducha.periods import Period
     from ducha.submissions.ingest import ingest
-    from ducha.units import UnitRegister
 
     root = tmp_path_factory.mktemp("sample-months")
     db = root / "ducha.duckdb"
     shutil.copy(_prepared_dbs["confirmed"], db)
-    register = UnitRegister.load(ROOT / "config")
+    register = load_config(ROOT / "config").units
     with opened(db) as con:
         for month in (1, 2, 3):
             period = Period(2026, month)
@@ -146,4 +146,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield server
     finally:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler.flush()  # logs of flows run in this process, sent before the server goes
         server.stop()

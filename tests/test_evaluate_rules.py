@@ -7,7 +7,8 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
-from ducha.evaluation.inputs import Inputs, Settings
+from ducha.evaluation.inputs import EvaluationSettings as Settings
+from ducha.evaluation.inputs import Inputs
 from ducha.evaluation.judgements import evaluate
 from ducha.periods import Period
 

@@ -699,8 +699,8 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     so the result is what one process checking every file would store."""
     import ducha.submissions.ingest
     import ducha.submissions.parallel
+    from ducha.config import load_config
     from ducha.db import opened
-    from ducha.units import UnitRegister
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -713,7 +713,7 @@ def test_workers_use_figures_stored_earlier_in_the_run(
     monkeypatch.setattr(ducha.submissions.parallel, "SERIAL_CHUNKS", 0)  # every file to the workers
     with opened(confirmed.db) as con:
         results = ducha.submissions.ingest.ingest(
-            con, [folder], register=UnitRegister.load(confirmed.config), workspace="wujin",
+            con, [folder], register=load_config(confirmed.config).units, workspace="wujin",
             archive_dir=tmp_path / "archive", batch_files=1,
         )  # fmt: skip
     assert [(r.path.name, r.status) for r in results] == [

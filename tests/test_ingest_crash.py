@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from ducha.config import load_config
 from ducha.submissions.templates import COL
 from tests.conftest import ROOT, Workspace
 from tests.fuzz_files import PERIOD, Templates, prepared_database, set_mtimes, workspace_from
@@ -59,8 +60,8 @@ from pathlib import Path
 
 import ducha.submissions.ingest as ingest
 import ducha.submissions.store as store
+from ducha.config import load_config
 from ducha.db import opened
-from ducha.units import UnitRegister
 from ducha.workspace import Workspace
 
 db, config, folder, batch, mode, at = sys.argv[1:7]
@@ -110,9 +111,10 @@ if mode == "archive":  # stop between writing an archive's .part file and renami
     os.replace = paused_replace
 
 ws = Workspace.from_options(db, config)
+cfg = load_config(ws)
 with opened(ws.db_path) as con:
     results = ingest.ingest(
-        con, [Path(folder)], register=UnitRegister.load(ws.config_dir), workspace=ws.code(),
+        con, [Path(folder)], register=cfg.units, workspace=cfg.code,
         archive_dir=ws.data_dir / "archive", batch_files=batch,
     )
 print("done", len(results), flush=True)
@@ -452,14 +454,13 @@ def _ingest_in_parallel(
     import ducha.submissions.ingest
     import ducha.submissions.parallel
     from ducha.db import opened
-    from ducha.units import UnitRegister
 
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", str(workers))
     for name, value in settings.items():
         monkeypatch.setattr(ducha.submissions.parallel, name, value)
     with opened(ws.db) as con:
         return ducha.submissions.ingest.ingest(
-            con, [scenario["folder"]], register=UnitRegister.load(ws.config), workspace="wujin",
+            con, [scenario["folder"]], register=load_config(ws.config).units, workspace="wujin",
             archive_dir=ws.db.parent / "archive", batch_files=BATCH,
         )  # fmt: skip
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ducha.notices.channels import ChannelConfig
+from ducha.config import load_config
 from ducha.notices.planning import plan_notices
 from ducha.notices.rendering import render
 from ducha.periods import Period
 from ducha.vocabulary import KINDS
-from ducha.workdays import Schedule, WorkCalendar
 from tests.conftest import ROOT, Workspace
 
 SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
@@ -42,12 +41,12 @@ def plan(_sample_months_db: Path, tmp_path_factory: pytest.TempPathFactory):
     ws = Workspace(root, ROOT / "config", root / "ducha.duckdb")
     ws.db.write_bytes(_sample_months_db.read_bytes())
     ws.ok("evaluate", "--period", "2026-03")
+    cfg = load_config(ROOT / "config")
     con = duckdb.connect(str(ws.db), read_only=True)
     try:
         plans = [
             plan_notices(
-                con, Period(2026, 3), workspace="武进区", channels=ChannelConfig.load(ROOT / "config"),
-                calendar=WorkCalendar.load(ROOT / "config"), schedule=Schedule.load(ROOT / "config"),
+                con, Period(2026, 3), workspace="武进区", channels=cfg.channels, calendar=cfg.calendar(), schedule=cfg.schedule,
                 as_of=as_of, kinds=kinds,
             )
             for as_of, kinds in ((dt.date(2026, 4, 8), KINDS), (dt.date(2026, 4, 10), ("overdue",)))

@@ -4,43 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from typing import Literal
 
 import duckdb
 import polars as pl
+from pydantic import Field
+from pydantic.dataclasses import dataclass as section
 
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.workspace import read_yaml
+from ducha.workspace import FILE_SECTION, Int, Number
 
 
-@dataclass(frozen=True)
-class Settings:
-    red_threshold: float = 0.20
-    about_tolerance: float = 0.10
-    unit_share: str = "equal"  # equal / none
-    not_started_critical_month: int = 7
+@section(frozen=True, config=FILE_SECTION)
+class EvaluationSettings:
+    """evaluation.yaml: the judging thresholds (DESIGN §5)."""
 
-    @classmethod
-    def load(cls, config_dir: Path) -> Settings:
-        path = config_dir / "evaluation.yaml"
-        if not path.exists():
-            return cls()
-        data = read_yaml(path) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}：应为键值表")
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise UserError(f"{path}：不认识的设置 {'、'.join(sorted(unknown))}")
-        settings = cls(**data)
-        if not 0 < settings.red_threshold < 1 or not 0 <= settings.about_tolerance < 1:
-            raise UserError(
-                f"{path}：red_threshold 应在 0 到 1 之间，about_tolerance 应在 0 到 1 之间"
-            )
-        if settings.unit_share not in ("equal", "none"):
-            raise UserError(f"{path}：unit_share 应为 equal 或 none")
-        return settings
+    red_threshold: Number = Field(
+        0.20, gt=0, lt=1, json_schema_extra={"should": "0 到 1 之间的小数（如 0.2）"},
+        description="严重滞后线：累计类落后序时超过年度目标的这一比例（默认 20 个百分点）、水平类低于目标这一比例以上为严重滞后",
+    )  # fmt: skip
+    about_tolerance: Number = Field(
+        0.10, ge=0, lt=1, json_schema_extra={"should": "0 到 1 之间的小数（如 0.1）"},
+        description="“左右/约”的容差：达到目标（或序时目标）的（1 − 此值）即视为达到",
+    )  # fmt: skip
+    unit_share: Literal["equal", "none"] = Field(
+        "equal",
+        description="没有分解数的累计指标：equal 按责任单位平均分配考核各单位；none 不单独考核单位",
+    )
+    not_started_critical_month: Int = Field(
+        7, ge=1, le=12, json_schema_extra={"should": "1 到 12 之间的月份数字"},
+        description="里程碑任务到此月仍“未启动”记为严重滞后（之前记为滞后）",
+    )  # fmt: skip
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from ducha.evaluation.inputs import Inputs, Settings
+from ducha.evaluation.inputs import EvaluationSettings, Inputs
 from ducha.evaluation.rules import (
     BAD,
     SUBMISSION_ORDER,
@@ -22,7 +22,9 @@ from ducha.evaluation.rules import (
 from ducha.periods import Period
 
 
-def district_metrics(inputs: Inputs, settings: Settings, prepared: Prepared) -> pl.DataFrame:
+def district_metrics(
+    inputs: Inputs, settings: EvaluationSettings, prepared: Prepared
+) -> pl.DataFrame:
     """Each metric for the district: the lead unit's own figure, else the sum of the units."""
     rows = prepared.rows
     has_figure = pl.col("value").is_not_null()
@@ -103,7 +105,7 @@ def district_metrics(inputs: Inputs, settings: Settings, prepared: Prepared) -> 
 
 
 def unit_metrics(
-    inputs: Inputs, settings: Settings, prepared: Prepared, district: pl.DataFrame
+    inputs: Inputs, settings: EvaluationSettings, prepared: Prepared, district: pl.DataFrame
 ) -> pl.DataFrame:
     """Each reporting unit on each of its tasks: its own figure against its own share.
     unit and task_id stay Enums here (see Prepared); rows are ordered by unit, task, position."""
@@ -351,7 +353,7 @@ def _num(value: float | None) -> float | int | None:
     return int(value) if value.is_integer() else value
 
 
-def evaluate(inputs: Inputs, settings: Settings) -> Evaluation:
+def evaluate(inputs: Inputs, settings: EvaluationSettings) -> Evaluation:
     prepared = prepare(inputs)
     district = district_metrics(inputs, settings, prepared)
     units = unit_metrics(inputs, settings, prepared, district)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ducha.evaluation.inputs import Inputs, Settings
+from ducha.evaluation.inputs import EvaluationSettings, Inputs
 
 STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
 
@@ -142,7 +142,7 @@ def schedule_share(metrics: pl.DataFrame, schedule: pl.DataFrame, month: int) ->
     )
 
 
-def judge(settings: Settings) -> pl.Expr:
+def judge(settings: EvaluationSettings) -> pl.Expr:
     """Status of a figure against its target: needs kind, bound, target, actual, expected."""
     tol = pl.when(pl.col("bound") == "about").then(settings.about_tolerance).otherwise(0.0)
     red = settings.red_threshold
@@ -196,7 +196,7 @@ def judge(settings: Settings) -> pl.Expr:
     )
 
 
-def declared_status(settings: Settings, month: int) -> pl.Expr:
+def declared_status(settings: EvaluationSettings, month: int) -> pl.Expr:
     """A milestone task's status from what the unit declared."""
     status = pl.col("declared")
     return (

@@ -10,13 +10,13 @@ import duckdb
 import polars as pl
 
 from ducha.db import transaction
-from ducha.evaluation.inputs import Settings, load_inputs
+from ducha.evaluation.inputs import EvaluationSettings, load_inputs
 from ducha.evaluation.judgements import Evaluation, evaluate
 from ducha.periods import Period
 from ducha.workdays import Schedule, WorkCalendar
 
 
-def store(con: duckdb.DuckDBPyConnection, result: Evaluation, settings: Settings) -> None:
+def store(con: duckdb.DuckDBPyConnection, result: Evaluation, settings: EvaluationSettings) -> None:
     """Replace the period's judgements in one transaction."""
     period = str(result.period)
     frames = {
@@ -47,7 +47,7 @@ def evaluate_period(
     con: duckdb.DuckDBPyConnection,
     period: Period,
     *,
-    settings: Settings,
+    settings: EvaluationSettings,
     calendar: WorkCalendar,
     schedule: Schedule,
 ) -> Evaluation:
@@ -68,7 +68,7 @@ def evaluate_period(
 def _evaluate_one(
     con: duckdb.DuckDBPyConnection,
     period: Period,
-    settings: Settings,
+    settings: EvaluationSettings,
     calendar: WorkCalendar,
     schedule: Schedule,
 ) -> Evaluation:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import AliasChoices, AliasPath, ConfigDict, Field
+from pydantic.dataclasses import dataclass as section
 
 from ducha.errors import UserError
-from ducha.vocabulary import KINDS, NoticeKind
-from ducha.workspace import read_yaml
-
-if TYPE_CHECKING:
-    pass
 from ducha.notices.secrets import _REF, Secrets
 from ducha.notices.transports import _apprise, _meta, _own, bot_identity, checked_url
+from ducha.vocabulary import KINDS, KindChoice, NoticeKind
+from ducha.workspace import FILE_SECTION, Int, Number
 
 FORMATS = ("text", "markdown", "html")
 
@@ -58,106 +58,102 @@ class Channel:
         return hashlib.sha256(bot_identity(self.url).encode()).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
+@section(frozen=True, config=FILE_SECTION)
 class RateLimit:
-    count: int = 20
-    seconds: float = 60.0
+    count: Int = Field(20, ge=1, description="同一个机器人在一个时间窗内最多发送的条数（钉钉、企业微信约 20 条/分钟）",
+                       json_schema_extra={"should": "正整数"})  # fmt: skip
+    seconds: Number = Field(
+        60.0, gt=0, description="频率限制的时间窗（秒）", json_schema_extra={"should": "正数"}
+    )
 
 
-@dataclass
+@section(frozen=True, config=FILE_SECTION)
+class ChannelEntry:
+    """One channel of a recipient, as channels.yaml writes it."""
+
+    url: str = Field(
+        min_length=1,
+        description="apprise 地址；密钥写 ${环境变量名} 或 ${secret:Prefect Secret 块名}",
+    )
+    name: str | None = Field(
+        None, description="渠道名称（同一收件人的渠道不能重名；不写为“收件人#序号”）"
+    )
+    format: Literal["text", "markdown", "html"] = Field("text", description="消息格式")
+    kinds: list[KindChoice] | None = Field(
+        None, description="只接收这些种类的通知（中文或英文；催报含逾期催报；不写为全部）"
+    )
+
+
+def _retry(name: str, default: float, what: str, should: str, **bounds: float) -> Any:
+    """A setting written inside retry: {…} in the file."""
+    return Field(default, validation_alias=AliasChoices(name, AliasPath("retry", name)), description=what,
+                 json_schema_extra={"should": should}, **bounds)  # fmt: skip
+
+
+@section(frozen=True, config=ConfigDict(extra="forbid", populate_by_name=True))
 class ChannelConfig:
-    sender: str = "区人民政府督查室"
-    reply_workdays: int = 5
-    rate_limit: RateLimit = field(default_factory=RateLimit)
-    max_attempts: int = 6
-    backoff_seconds: float = 60.0
-    concurrency: int = DEFAULT_CONCURRENCY  # bots sent to at once (one message in flight per bot)
-    recipients: dict[str, list[Channel]] = field(default_factory=dict)
+    """channels.yaml: who is reached how, and how fast."""
 
-    @classmethod
-    def load(cls, config_dir: Path, known: set[str] | None = None) -> ChannelConfig:
-        path = config_dir / "channels.yaml"
-        if not path.exists():
-            return cls()
-        data = read_yaml(path) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{path}：应为键值表")
-        problems: list[str] = []
-        config = cls(
-            sender=str(data.get("sender") or cls.sender),
-            reply_workdays=int(data.get("reply_workdays") or 5),
-        )
-        rate = data.get("rate_limit") or {}
-        retry = data.get("retry") or {}
-        try:
-            config.rate_limit = RateLimit(
-                int(rate.get("count", 20)), float(rate.get("seconds", 60))
-            )
-            config.max_attempts = int(retry.get("max_attempts", 6))
-            config.backoff_seconds = float(retry.get("backoff_seconds", 60))
-        except (TypeError, ValueError, AttributeError):
-            problems.append(
-                "rate_limit 应写 {count: 条数, seconds: 秒数}，retry 应写 {max_attempts, backoff_seconds}"
-            )
-        concurrency = data.get("concurrency")
-        concurrency = DEFAULT_CONCURRENCY if concurrency is None else concurrency
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            problems.append(f"concurrency 应为正整数（同时发送的机器人数），而不是“{concurrency}”")
-        else:
-            config.concurrency = concurrency
-        recipients = data.get("recipients") or {}
-        if not isinstance(recipients, dict):
-            raise UserError(f"{path}：recipients 应为“单位: [渠道…]”")
-        for recipient, channels in recipients.items():
-            name = str(recipient)
-            if known is not None and name not in known:
-                problems.append(f"“{name}”不在单位名册中")
-            if not isinstance(channels, list):
-                problems.append(f"“{name}”的渠道应为列表")
-                continue
-            for i, raw in enumerate(channels, start=1):
-                where = f"“{name}”的第 {i} 个渠道"
-                if not isinstance(raw, dict) or not raw.get("url"):
-                    problems.append(f"{where}缺少 url")
-                    continue
-                fmt = str(raw.get("format", "text"))
-                if fmt not in FORMATS:
-                    problems.append(f"{where}的 format“{fmt}”无效，应为 {'/'.join(FORMATS)}")
-                kinds, bad = _kinds(raw.get("kinds"))
-                if bad:
-                    problems.append(
-                        f"{where}的 kinds 中“{'、'.join(bad)}”无效，应为 {NoticeKind.choices()}"
-                    )
-                url = str(raw["url"])
-                if _looks_like_literal_secret(url):
-                    problems.append(f"{where}的地址中似乎直接写了密钥，请改用 ${{环境变量名}} 引用")
-                channel = Channel(name, str(raw.get("name") or f"{name}#{i}"), url, fmt, kinds)
-                if any(c.name == channel.name for c in config.recipients.get(name, [])):
-                    problems.append(f"{where}的名称“{channel.name}”与该单位的另一个渠道重复")
-                config.recipients.setdefault(name, []).append(channel)
-        if problems:
-            raise UserError(f"{path}：" + "；".join(problems[:5]))
-        return config
+    sender: str = Field("区人民政府督查室", min_length=1, description="通知的落款")
+    reply_workdays: Int = Field(5, ge=1, le=30, description="催办、督办要求在发出后第几个工作日内书面反馈",
+                                json_schema_extra={"should": "1 到 30 之间的整数"})  # fmt: skip
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="频率限制")
+    max_attempts: Int = _retry(
+        "max_attempts", 6, "每条通知最多尝试的次数（失败后按退避时间重试）", "正整数", ge=1
+    )
+    backoff_seconds: Number = _retry(
+        "backoff_seconds", 60.0, "第一次重试前等待的秒数，之后每次加倍", "不小于 0 的数", ge=0
+    )
+    concurrency: Int = Field(DEFAULT_CONCURRENCY, ge=1, le=256, json_schema_extra={"should": "1 到 256 之间的整数"},
+                             description="同时发送的机器人数（每个机器人同一时刻只发一条；邮件每个服务器一次一条）")  # fmt: skip
+    recipients: dict[str, list[ChannelEntry | Channel]] = Field(
+        default_factory=dict,
+        description="各单位、领导的渠道：单位名 → [{name, url, format, kinds}…]",
+    )
+
+    def __post_init__(self) -> None:
+        """Each entry as the Channel it is: named, its recipient known, its kinds as names."""
+        channels: dict[str, list[Channel]] = {}
+        for recipient, entries in self.recipients.items():
+            for i, entry in enumerate(entries, start=1):
+                if isinstance(entry, ChannelEntry):
+                    entry = Channel(recipient, entry.name or f"{recipient}#{i}", entry.url, entry.format,
+                                    _kinds(entry.kinds))  # fmt: skip
+                channels.setdefault(recipient, []).append(entry)
+        object.__setattr__(self, "recipients", channels)
 
     def channels_for(self, recipient: str, kind: str) -> list[Channel]:
         return [c for c in self.recipients.get(recipient, []) if kind in c.kinds]
 
 
-def _kinds(listed: Any) -> tuple[tuple[str, ...], list[str]]:
-    """The kinds a channel takes (English names or Chinese words; none listed: all), and the
-    words that are no kind. 催报 (reminder) includes 逾期催报 (overdue), which came later."""
+def _kinds(listed: list[NoticeKind] | None) -> tuple[str, ...]:
+    """The kinds a channel takes (none listed: all). 催报 (reminder) includes 逾期催报 (overdue),
+    which came later."""
     if not listed:
-        return KINDS, []
-    items = listed if isinstance(listed, list) else [listed]
-    names, bad = [], []
-    for item in items:
-        try:
-            names.append(NoticeKind.parse(item).name)
-        except UserError:
-            bad.append(str(item))
-    if "reminder" in names and "overdue" not in names:
-        names.append("overdue")
-    return tuple(k for k in KINDS if k in names), bad
+        return KINDS
+    names = {k.name for k in listed}
+    if "reminder" in names:
+        names.add("overdue")
+    return tuple(k for k in KINDS if k in names)
+
+
+def check_channels(config: ChannelConfig, known: set[str], path: Path) -> None:
+    """What a schema cannot see: recipients that are in the register, names not repeated, and
+    no secret written into an address (it belongs in the environment)."""
+    problems: list[str] = []
+    for recipient, channels in config.recipients.items():
+        if recipient not in known:
+            problems.append(f"“{recipient}”不在单位名册中")
+        seen: set[str] = set()
+        for i, channel in enumerate(channels, start=1):
+            where = f"“{recipient}”的第 {i} 个渠道"
+            if _looks_like_literal_secret(channel.url):
+                problems.append(f"{where}的地址中似乎直接写了密钥，请改用 ${{环境变量名}} 引用")
+            if channel.name in seen:
+                problems.append(f"{where}的名称“{channel.name}”与该单位的另一个渠道重复")
+            seen.add(channel.name)
+    if problems:
+        raise UserError(f"{path}：" + "；".join(problems[:5]))
 
 
 def _looks_like_literal_secret(url: str) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ducha.errors import UserError
+from ducha.environment import current
 from ducha.submissions.spreadsheet import FileRejected, Workbook, read_workbook
 
 # Worker processes pay off from about this many files (they take ~0.5 s to start); below,
@@ -93,13 +93,9 @@ def receive(path: Path, archive_dir: Path, known: Container[str] = frozenset()) 
 
 def worker_count(files: int) -> int:
     """How many worker processes read a batch of this many files (0: none)."""
-    configured = os.environ.get("DUCHA_INGEST_WORKERS", "").strip()
-    if configured:
-        if not configured.isdigit():
-            raise UserError(
-                f"环境变量 DUCHA_INGEST_WORKERS 应为非负整数（工作进程数，0 为不用），而不是“{configured}”"
-            )
-        return int(configured)
+    configured = current().ingest_workers  # DUCHA_INGEST_WORKERS
+    if configured is not None:
+        return configured
     if files < PARALLEL_FROM:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
