@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ducha.reporting.charts import STATUS_ZH
-from ducha.vocabulary import KIND_ZH
+from ducha.vocabulary import KIND_ZH, STATUS_ZH
 
 OUTCOMES = {
     "accepted": "已接收",
@@ -125,16 +124,25 @@ def daily_summary(
     return "\n".join(lines)
 
 
+def number(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    value = round(float(value), digits)
+    return (
+        f"{int(value):,}" if value.is_integer() else f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    )
+
+
 # ------------------------------------------------------------------ the command line's texts
 
 Lines = list[str]
 
 
 def units_lines(register: Any) -> Lines:
-    from ducha.units import KIND_NAMES
+    from ducha.vocabulary import UNIT_KIND_ZH
 
     lines = []
-    for kind, title in KIND_NAMES.items():
+    for kind, title in UNIT_KIND_ZH.items():
         members = register.of_kind(kind)
         lines.append(f"{title}（{len(members)}）：")
         for unit in members:
@@ -169,9 +177,11 @@ def import_lines(result: Any, year: int) -> Lines:
 
 
 def metric_text(m: dict[str, Any]) -> str:
-    from ducha.targets.review import BOUNDS_ZH, KINDS_ZH
+    from ducha.vocabulary import BOUND_ZH, METRIC_KIND_ZH
 
-    return f"{m['label']} {BOUNDS_ZH[m['bound']]} {m['value']}{m['unit']}（{KINDS_ZH[m['kind']]}"
+    return (
+        f"{m['label']} {BOUND_ZH[m['bound']]} {m['value']}{m['unit']}（{METRIC_KIND_ZH[m['kind']]}"
+    )
 
 
 def targets_lines(views: list[Any]) -> Lines:

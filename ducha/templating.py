@@ -1,4 +1,6 @@
-"""Shared settings of the jinja2 environments (notices, receipts, the briefing)."""
+"""The jinja2 environment of every text ducha writes from templates/ (notices, receipts, the
+briefing): one set of settings, filters and words, autoescaped for HTML, compiled templates
+kept between runs."""
 
 from __future__ import annotations
 
@@ -26,3 +28,37 @@ def bytecode_cache() -> jinja2.BytecodeCache | None:
         return jinja2.FileSystemBytecodeCache()
     except (OSError, RuntimeError):
         return None
+
+
+@cache
+def environment(folder: str = "", *, trim: bool = False) -> jinja2.Environment:
+    """Templates of templates/<folder>. HTML templates (.html, .html.j2) are autoescaped, text
+    and Markdown are not (their user text is neutralised before rendering). `trim`: block tags
+    leave no blank line behind (the notices are written that way)."""
+    from ducha.presentation import number
+    from ducha.reporting.charts import COLORS
+    from ducha.vocabulary import METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
+    from ducha.workspace import TEMPLATES_DIR
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / folder),
+        bytecode_cache=bytecode_cache(),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "html.j2"), default_for_string=False
+        ),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=trim,
+        lstrip_blocks=trim,
+    )
+    env.filters.update(
+        num=number,
+        pct=lambda v: "—" if v is None else f"{v:.0%}",
+        date=lambda d: f"{d.year}年{d.month}月{d.day}日",
+    )
+    env.globals.update(
+        STATUS_ZH=STATUS_ZH,
+        SUBMISSION_ZH=SUBMISSION_ZH,
+        METRIC_KIND_ZH=METRIC_KIND_ZH,
+        COLORS=COLORS,
+    )
+    return env

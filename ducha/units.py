@@ -12,19 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ducha.errors import UserError
+from ducha.vocabulary import UnitKind
 
-KINDS = ("town", "zone", "street", "district", "dept", "company", "leader")
-KIND_NAMES = {
-    "town": "镇",
-    "zone": "开发区（园区）",
-    "street": "街道",
-    "district": "辖市区",
-    "dept": "部门",
-    "company": "国有企业",
-    "leader": "区政府分管领导",
-}
-# Kinds that report progress as territorial units (镇 / 开发区 / 街道; a city's 辖市区).
-TERRITORIAL = ("town", "zone", "street", "district")
+KINDS = tuple(k.name for k in UnitKind)
 
 RELATED_UNITS = "相关单位"
 _SPACE = re.compile(r"\s+")

@@ -1,9 +1,11 @@
-"""Words that mean one thing everywhere: the steps of a month and the kinds of notices.
+"""The words of ducha, each declared once with its Chinese label: what the CLI, the templates,
+the flows and the SQL parameters all use.
 
 Each member's name is its stable identifier (in the database, the ledger, config files and
-scripts); its value is the Chinese word a supervisor reads and may type. Both are accepted
-wherever one is (`ducha notify --kind 催报` = `--kind reminder`; a Prefect parameter chosen
-from the Chinese list or sent by name).
+scripts); its value is the Chinese word a person reads and may type. Both are accepted wherever
+one is (`ducha notify --kind 催报` = `--kind reminder`; a Prefect parameter chosen from the
+Chinese list or sent by name). The dicts below (STATUS_ZH, …) are the same words as name → label
+maps, for templates and tables.
 """
 
 from __future__ import annotations
@@ -97,3 +99,126 @@ def kind_names(kinds: Any) -> tuple[str, ...] | None:
     if kinds is None:
         return None
     return tuple(NoticeKind.parse(k).name for k in kinds)
+
+
+class Status(_Named):
+    """A metric's or task's judgement for a period (DESIGN §5), best first."""
+
+    done = "已完成"
+    on_track = "序时推进"
+    lagging = "滞后"
+    critical = "严重滞后"
+    missing = "未报送"
+
+    @classmethod
+    def what(cls) -> str:
+        return "状态"
+
+
+class DeclaredStatus(_Named):
+    """What a unit declares for a task in its report (完成状态)."""
+
+    done = "已完成"
+    on_schedule = "序时推进"
+    behind = "滞后"
+    not_started = "未启动"
+
+    @classmethod
+    def what(cls) -> str:
+        return "完成状态"
+
+
+class Timeliness(_Named):
+    """How a unit's report for a period came: on time, late, or not at all."""
+
+    on_time = "按时报送"
+    late = "逾期报送"
+    missing = "未报送"
+
+    @classmethod
+    def what(cls) -> str:
+        return "报送情况"
+
+
+class MetricKind(_Named):
+    """What a metric measures (DESIGN §3)."""
+
+    cumulative = "累计"
+    growth = "增速"
+    level = "水平"
+
+    @classmethod
+    def what(cls) -> str:
+        return "指标类型"
+
+
+class Bound(_Named):
+    """How a target binds: 以上 (at least), 左右 (about), 以内 (at most)."""
+
+    at_least = "不低于"
+    about = "左右"
+    at_most = "不高于"
+
+    @classmethod
+    def what(cls) -> str:
+        return "界限"
+
+
+class UnitKind(_Named):
+    """The kinds of the units register."""
+
+    town = "镇"
+    zone = "开发区（园区）"
+    street = "街道"
+    district = "辖市区"
+    dept = "部门"
+    company = "国有企业"
+    leader = "区政府分管领导"
+
+    @classmethod
+    def what(cls) -> str:
+        return "单位类别"
+
+
+class Role(_Named):
+    """A unit's part in a task: it leads it (牵头) or is responsible for it (责任)."""
+
+    lead = "牵头"
+    responsible = "责任"
+
+    @classmethod
+    def what(cls) -> str:
+        return "职责"
+
+
+class Outcome(_Named):
+    """What became of a received file."""
+
+    accepted = "已接收"
+    superseded = "已接收并替代此前文件"
+    duplicate = "重复（未重复入库）"
+    rejected = "未接收"
+
+    @classmethod
+    def what(cls) -> str:
+        return "接收结果"
+
+
+def labels(words: type[_Named]) -> dict[str, str]:
+    """name → Chinese label of a set of words."""
+    return {w.name: w.value for w in words}
+
+
+STATUS_ZH = labels(Status)
+DECLARED_ZH = labels(DeclaredStatus)
+SUBMISSION_ZH = labels(Timeliness)
+METRIC_KIND_ZH = labels(MetricKind)
+BOUND_ZH = labels(Bound)
+UNIT_KIND_ZH = labels(UnitKind)
+ROLE_ZH = labels(Role)
+# Orders the judgements rely on: the worst status wins, the timely report ranks first.
+STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
+BEHIND = ("lagging", "critical")
+TIMELINESS_ORDER = tuple(w.name for w in Timeliness)
+# Unit kinds that report progress as territorial units (镇 / 开发区 / 街道; a city's 辖市区).
+TERRITORIAL = ("town", "zone", "street", "district")

@@ -9,8 +9,7 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 
 from ducha.periods import PeriodText
-from ducha.reporting.charts import STATUS_ZH
-from ducha.vocabulary import KindChoice, Step, StepChoice, kind_names
+from ducha.vocabulary import STATUS_ZH, KindChoice, Step, StepChoice, kind_names
 from ducha.workspace import WorkspaceCode
 from flows.tasks import (
     _period,

@@ -67,7 +67,7 @@ def test_html_is_self_contained_and_states_the_database_figures(
         "SELECT task_id, label, actual, expected, target FROM eval_metrics WHERE period = '2026-03' "
         "AND status = 'lagging' ORDER BY task_id LIMIT 1"
     ).fetchall()[0]
-    from ducha.reporting.briefing import number
+    from ducha.presentation import number
 
     assert f"{label}：{number(actual)} / {number(expected)} / {number(target)}" in text
 

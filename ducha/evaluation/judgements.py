@@ -9,17 +9,9 @@ from typing import Any
 import polars as pl
 
 from ducha.evaluation.inputs import EvaluationSettings, Inputs
-from ducha.evaluation.rules import (
-    BAD,
-    SUBMISSION_ORDER,
-    Prepared,
-    declared_status,
-    judge,
-    prepare,
-    status_lit,
-    worst,
-)
+from ducha.evaluation.rules import Prepared, declared_status, judge, prepare, status_lit, worst
 from ducha.periods import Period
+from ducha.vocabulary import BEHIND, TIMELINESS_ORDER
 
 
 def district_metrics(
@@ -92,7 +84,7 @@ def district_metrics(
         on=["task_id", "position"],
         how="left",
     ).with_columns(
-        pl.when(pl.col("status").is_in(BAD))
+        pl.when(pl.col("status").is_in(BEHIND))
         .then(pl.col("previous_streak").fill_null(0) + 1)
         .otherwise(0)
         .cast(pl.Int32)
@@ -236,7 +228,7 @@ def task_results(
     )
     names = pl.List(pl.String)
     lagging = (
-        units.filter(pl.col("status").is_in(BAD) & (pl.col("role") == "responsible"))
+        units.filter(pl.col("status").is_in(BEHIND) & (pl.col("role") == "responsible"))
         .group_by("task_id")
         .agg(pl.col("unit").unique().sort().alias("lagging_units"))
         .with_columns(as_names, pl.col("lagging_units").cast(names))
@@ -257,7 +249,7 @@ def task_results(
             pl.col("lead_units").fill_null(pl.lit([], dtype=names)),
             pl.col("lagging_units").fill_null(pl.lit([], dtype=names)),
             pl.col("missing_units").fill_null(pl.lit([], dtype=names)),
-            pl.when(pl.col("status").is_in(BAD))
+            pl.when(pl.col("status").is_in(BEHIND))
             .then(pl.col("previous_streak").fill_null(0) + 1)
             .otherwise(0)
             .cast(pl.Int32)
@@ -302,7 +294,7 @@ def unit_results(inputs: Inputs, prepared: Prepared, units: pl.DataFrame) -> pl.
             .otherwise(0.0)
             .alias("on_track_share"),
             pl.col("submission")
-            .replace_strict({s: i for i, s in enumerate(SUBMISSION_ORDER)}, return_dtype=pl.Int8)
+            .replace_strict({s: i for i, s in enumerate(TIMELINESS_ORDER)}, return_dtype=pl.Int8)
             .alias("submission_order"),
         )
         .sort(["on_track_share", "submission_order", "unit"], descending=[True, False, False])

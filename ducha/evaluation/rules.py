@@ -7,20 +7,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from ducha.evaluation.inputs import EvaluationSettings, Inputs
-
-STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
-
-
-BAD = ("lagging", "critical")
-
-
-SUBMISSION_ORDER = ("on_time", "late", "missing")
-
+from ducha.vocabulary import STATUS_ORDER, Role
 
 STATUS = pl.Enum(STATUS_ORDER)  # statuses are computed as this Enum, written out as strings
 
 
-ROLE = pl.Enum(("lead", "responsible"))
+ROLE = pl.Enum(tuple(r.name for r in Role))
 
 
 def status_lit(name: str | None) -> pl.Expr:

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import jinja2
 
 from ducha.notices.planning import Notice
-from ducha.reporting.briefing import STATUS_ZH, SUBMISSION_ZH, number
-from ducha.templating import bytecode_cache
-from ducha.vocabulary import KIND_ZH
-from ducha.workspace import TEMPLATES_DIR
+from ducha.templating import environment
 
 
-@cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "notices"),
-        bytecode_cache=bytecode_cache(),
-        autoescape=jinja2.select_autoescape(
-            enabled_extensions=("html", "html.j2"), default_for_string=False
-        ),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
-    env.filters["date"] = lambda d: f"{d.year}年{d.month}月{d.day}日"
-    env.globals.update(STATUS_ZH=STATUS_ZH, SUBMISSION_ZH=SUBMISSION_ZH, KIND_ZH=KIND_ZH)
-    return env
+    return environment("notices", trim=True)
 
 
 def render(notice: Notice, body_format: str) -> str:

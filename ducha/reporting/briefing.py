@@ -12,18 +12,7 @@ import duckdb
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.reporting import charts
-
-STATUS_ZH = charts.STATUS_ZH
-
-
-SUBMISSION_ZH = {"on_time": "按时报送", "late": "逾期报送", "missing": "未报送"}
-
-
-KIND_ZH = {"cumulative": "累计", "growth": "增速", "level": "水平"}
-
-
-BAD = ("lagging", "critical")
+from ducha.vocabulary import BEHIND
 
 
 @dataclass
@@ -62,7 +51,7 @@ class Briefing:
                 "issues": self.issues.get(t["task_id"], []),
             }
             for t in self.tasks
-            if t["status"] in BAD
+            if t["status"] in BEHIND
         ]
         return sorted(rows, key=lambda t: (t["status"] != "critical", -t["streak"], t["seq"]))
 
@@ -113,12 +102,3 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
         workspace=workspace, period=period, generated=datetime.now(), deadline=run[0][0], tasks=tasks,
         metrics=metrics, units=units, trend=sorted(trend.items()), issues=issues,
     )  # fmt: skip
-
-
-def number(value: float | None, digits: int = 2) -> str:
-    if value is None:
-        return "—"
-    value = round(float(value), digits)
-    return (
-        f"{int(value):,}" if value.is_integer() else f"{value:,.{digits}f}".rstrip("0").rstrip(".")
-    )

@@ -6,14 +6,9 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-STATUSES = ("done", "on_track", "lagging", "critical", "missing")
-STATUS_ZH = {
-    "done": "已完成",
-    "on_track": "序时推进",
-    "lagging": "滞后",
-    "critical": "严重滞后",
-    "missing": "未报送",
-}
+from ducha.vocabulary import STATUS_ZH, Status
+
+STATUSES = tuple(s.name for s in Status)  # best first, as the charts stack them
 COLORS = {
     "done": "#1b5e20",
     "on_track": "#66bb6a",

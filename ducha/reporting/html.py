@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import jinja2
 
 from ducha.reporting import charts
-from ducha.reporting.briefing import KIND_ZH, STATUS_ZH, SUBMISSION_ZH, Briefing, number
-from ducha.templating import bytecode_cache
-from ducha.workspace import TEMPLATES_DIR
+from ducha.reporting.briefing import Briefing
+from ducha.templating import environment
 
 
-@cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        bytecode_cache=bytecode_cache(),
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml", "html.j2"]),
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["num"] = number
-    env.filters["pct"] = lambda v: "—" if v is None else f"{v:.0%}"
-    env.globals.update(
-        STATUS_ZH=STATUS_ZH, SUBMISSION_ZH=SUBMISSION_ZH, KIND_ZH=KIND_ZH, COLORS=charts.COLORS
-    )
-    return env
+    return environment("")
 
 
 def render_html(b: Briefing) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ducha.reporting.briefing import KIND_ZH, STATUS_ZH, SUBMISSION_ZH, Briefing, number
+from ducha.presentation import number
+from ducha.reporting.briefing import Briefing
+from ducha.vocabulary import METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
 
 FILL = {
     "done": "#C6EFCE",
@@ -71,7 +73,7 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
         "指标", f"{label}指标完成情况",
         [("任务编号", 11), ("指标", 30), ("类型", 6), ("单位", 6), ("年度目标", 12), ("累计完成", 12),
          ("序时目标", 12), ("完成比例", 10), ("差距（百分点）", 12), ("状态", 9), ("连续月数", 8)],
-        [(m["status"], [m["task_id"], m["label"], KIND_ZH[m["kind"]], m["measure"], m["target"], m["actual"],
+        [(m["status"], [m["task_id"], m["label"], METRIC_KIND_ZH[m["kind"]], m["measure"], m["target"], m["actual"],
                         m["expected"], m["completion"], None if m["gap"] is None else round(m["gap"], 2),
                         STATUS_ZH[m["status"]], m["streak"]])
          for m in b.metrics],

@@ -16,9 +16,6 @@ if TYPE_CHECKING:  # worker processes that check files read UnitTasks without Du
     import duckdb
 
 
-ROLE_ZH = {"lead": "牵头", "responsible": "责任"}
-
-
 @dataclass
 class MetricLine:
     position: int  # 0 = a task with no metric (milestone)

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING
 
 import jinja2
 
 from ducha.periods import Period
 from ducha.presentation import OUTCOMES
-from ducha.templating import bytecode_cache
-from ducha.workspace import TEMPLATES_DIR
+from ducha.templating import environment
 
 if TYPE_CHECKING:
     from ducha.submissions.results import FileResult
 
 
-@cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        bytecode_cache=bytecode_cache(),
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-    )
+    return environment("")
 
 
 def render_receipt(result: FileResult) -> str:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ducha.periods import Period
+from ducha.vocabulary import DeclaredStatus
 
 if TYPE_CHECKING:  # worker processes that check files read UnitTasks without DuckDB
     import duckdb
-from ducha.submissions.assignments import ROLE_ZH, TaskLines, unit_tasks
+from ducha.submissions.assignments import TaskLines, unit_tasks
+from ducha.vocabulary import ROLE_ZH
 
 META_SHEET = "ducha"
 
@@ -30,7 +32,7 @@ GUIDE_SHEET = "填报说明"
 TEMPLATE_VERSION = 1
 
 
-STATUSES = ("已完成", "序时推进", "滞后", "未启动")
+STATUSES = tuple(s.value for s in DeclaredStatus)  # the drop-down of 完成状态
 
 
 HEADER = (

@@ -45,7 +45,6 @@ STATUS_WORDS = {
     "未开始": "not_started",
     "尚未启动": "not_started",
 }
-STATUS_ZH = {"done": "已完成", "on_schedule": "序时推进", "behind": "滞后", "not_started": "未启动"}
 _NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d+)?|\.\d+)(万|亿)?(.*)$")
 _UNIT_WORDS = (
     "个百分点", "万元", "亿元", "万人", "人次", "平方米", "公里", "个", "家", "人", "名", "亩", "场",

@@ -22,10 +22,9 @@ from ducha.db import sql, transaction
 from ducha.errors import UserError, first_problems
 from ducha.targets.register import content_hash
 from ducha.units import UnitRegister
+from ducha.vocabulary import BOUND_ZH, METRIC_KIND_ZH
 from ducha.workspace import read_yaml
 
-KINDS_ZH = {"cumulative": "累计", "growth": "增速", "level": "水平"}
-BOUNDS_ZH = {"at_least": "不低于", "about": "左右", "at_most": "不高于"}
 YES, NO = "是", "否"
 XLSX_COLUMNS = (
     "任务编号",
@@ -144,16 +143,18 @@ def _write_xlsx(path: Path, year: int, tasks: list[dict[str, Any]]) -> None:
                 sheet.write_string(r, 4, metric["label"])
                 sheet.write_number(r, 5, metric["value"])
                 sheet.write_string(r, 6, metric["unit"])
-                sheet.write_string(r, 7, KINDS_ZH[metric["kind"]])
-                sheet.write_string(r, 8, BOUNDS_ZH[metric["bound"]])
+                sheet.write_string(r, 7, METRIC_KIND_ZH[metric["kind"]])
+                sheet.write_string(r, 8, BOUND_ZH[metric["bound"]])
                 allocations = metric.get("allocations") or {}
                 schedule = metric.get("schedule") or {}
                 sheet.write_string(r, 10, "；".join(f"{u}:{v}" for u, v in allocations.items()))
                 sheet.write_string(r, 11, "；".join(f"{m}月:{s}%" for m, s in schedule.items()))
             r += 1
     last = max(r - 1, 1)
-    sheet.data_validation(1, 7, last, 7, {"validate": "list", "source": list(KINDS_ZH.values())})
-    sheet.data_validation(1, 8, last, 8, {"validate": "list", "source": list(BOUNDS_ZH.values())})
+    sheet.data_validation(
+        1, 7, last, 7, {"validate": "list", "source": list(METRIC_KIND_ZH.values())}
+    )
+    sheet.data_validation(1, 8, last, 8, {"validate": "list", "source": list(BOUND_ZH.values())})
     sheet.data_validation(1, 9, last, 9, {"validate": "list", "source": [YES, NO]})
     sheet.data_validation(1, 5, last, 5, {"validate": "decimal", "criteria": ">=", "value": 0})
     for col, width in enumerate((11, 14, 60, 8, 22, 10, 8, 8, 8, 6, 30, 30)):
@@ -192,14 +193,14 @@ def _number(value: Any, where: str, problems: list[str]) -> float | None:
 
 def _metric(raw: dict[str, Any], where: str, problems: list[str]) -> ReviewedMetric | None:
     kind = str(raw.get("kind", "")).strip()
-    kind = {v: k for k, v in KINDS_ZH.items()}.get(kind, kind)
+    kind = {v: k for k, v in METRIC_KIND_ZH.items()}.get(kind, kind)
     bound = str(raw.get("bound", "")).strip()
-    bound = {v: k for k, v in BOUNDS_ZH.items()}.get(bound, bound)
+    bound = {v: k for k, v in BOUND_ZH.items()}.get(bound, bound)
     ok = True
-    if kind not in KINDS_ZH:
+    if kind not in METRIC_KIND_ZH:
         problems.append(f"{where}：类型“{raw.get('kind')}”无效，应为 累计/增速/水平")
         ok = False
-    if bound not in BOUNDS_ZH:
+    if bound not in BOUND_ZH:
         problems.append(f"{where}：界限“{raw.get('bound')}”无效，应为 不低于/左右/不高于")
         ok = False
     label = str(raw.get("label") or "").strip()
