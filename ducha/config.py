@@ -14,6 +14,7 @@ is written from the same declarations (`python -m ducha.config`), and a test kee
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,21 +22,56 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass as section
 
 from ducha.environment import Environment
 from ducha.errors import UserError
 from ducha.evaluation.inputs import EvaluationSettings
 from ducha.notices.channels import ChannelConfig, check_channels
+from ducha.sections import FILE_SECTION, Int, Number
 from ducha.units import UnitRegister
 from ducha.workdays import CalendarYear, Schedule, WorkCalendar
-from ducha.workspace import Workspace, WorkspaceSettings, read_yaml
+from ducha.workspace import Workspace, read_yaml
 
 Warn = Callable[[str], None]
 Year = Annotated[int, Field(ge=2000, le=2100)]
 # related_units.yaml: 年份 → 任务编号 → [单位…] (who reports a task whose 责任单位 says 相关单位)
 RELATED_UNITS = dict[Year, dict[str, list[str]]]
 CALENDAR = dict[Year, CalendarYear]
+
+
+def _file_name(value: str) -> str:
+    if re.search(r"[/\\\x00-\x1f\x7f]", value) or value.strip(" .") == "":
+        raise ValueError("不能为空，也不能含有 / \\ 或控制字符（它是文件名的一部分）")
+    return value.strip()
+
+
+@section(frozen=True, config=FILE_SECTION)
+class WorkspaceSettings:
+    """workspace.yaml: the workspace."""
+
+    name: Annotated[str, AfterValidator(_file_name)] = Field(
+        "default", max_length=40, description="名称：通报抬头和文件名中的政府名，如“武进区”"
+    )
+    code: str = Field(
+        "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$",
+        description="代码（字母、数字、连字符）：写入模板以防报错工作区，也是流程参数 workspace 的取值",
+        json_schema_extra={"should": "由字母、数字、连字符组成（如 wujin）"},
+    )  # fmt: skip
+    task_match_threshold: Number = Field(
+        80, ge=0, le=100, description="复导分解表时，内容相似度不低于此值（0–100）的任务视为同一任务的修订",
+        json_schema_extra={"should": "0 到 100 之间的数"},
+    )  # fmt: skip
+    backup_keep: Int = Field(
+        30, ge=1, description="数据库备份（data/backups/）保留最近几份",
+        json_schema_extra={"should": "正整数（保留的备份份数）"},
+    )  # fmt: skip
+    base_url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+[^\s]*$",
+        description="门户网址：Prefect 中的通报链接指向这里；不设时写明通报文件在服务器上的路径",
+        json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
-
-from pydantic import Field
 
 from ducha.errors import UserError
 
@@ -35,7 +32,3 @@ class Period:
         if not m or not 1 <= int(m.group(2)) <= 12 or not 2000 <= int(m.group(1)) <= 2100:
             raise UserError(f"报送期“{text}”格式不正确，应为“年-月”，如 2026-03")
         return cls(int(m.group(1)), int(m.group(2)))
-
-
-# A period as a parameter (the Prefect UI checks it and shows the example).
-PeriodText = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])]

@@ -11,9 +11,7 @@ maps, for templates and tables.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Self
-
-from pydantic import BeforeValidator
+from typing import Any, Self
 
 from ducha.errors import UserError
 
@@ -82,11 +80,6 @@ class NoticeKind(_Named):
     def what(cls) -> str:
         return "通知种类"
 
-
-# As parameter types: pydantic (and so Prefect) accepts the English name or the Chinese word;
-# the JSON schema, and so the Prefect UI, offers the Chinese words.
-StepChoice = Annotated[Step, BeforeValidator(Step.lenient)]
-KindChoice = Annotated[NoticeKind, BeforeValidator(NoticeKind.lenient)]
 
 KINDS: tuple[str, ...] = tuple(k.name for k in NoticeKind)
 KIND_ZH: dict[str, str] = {k.name: k.value for k in NoticeKind}

@@ -20,7 +20,7 @@ from pydantic.dataclasses import dataclass as section
 
 from ducha.clock import DEFAULT_TIMEZONE, zone
 from ducha.errors import UserError
-from ducha.workspace import FILE_SECTION, Flag, Int
+from ducha.sections import FILE_SECTION, Flag, Int
 
 log = logging.getLogger("ducha.workdays")
 

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
-    Strict,
-)
-from pydantic.dataclasses import dataclass as section
-from pydantic_core import core_schema
 
 from ducha.errors import UserError
 
@@ -85,46 +74,6 @@ class Workspace:
         return self.data_dir / "archive"
 
 
-FILE_SECTION = ConfigDict(extra="forbid")  # config files: unknown keys are mistakes
-# numbers and yes/no as YAML writes them: `true` is not 1, "30" (quoted) is not 30
-Int = Annotated[int, Strict()]
-Number = Annotated[float, Strict()]
-Flag = Annotated[bool, Strict()]
-
-
-def _file_name(value: str) -> str:
-    if re.search(r"[/\\\x00-\x1f\x7f]", value) or value.strip(" .") == "":
-        raise ValueError("不能为空，也不能含有 / \\ 或控制字符（它是文件名的一部分）")
-    return value.strip()
-
-
-@section(frozen=True, config=FILE_SECTION)
-class WorkspaceSettings:
-    """workspace.yaml: the workspace."""
-
-    name: Annotated[str, AfterValidator(_file_name)] = Field(
-        "default", max_length=40, description="名称：通报抬头和文件名中的政府名，如“武进区”"
-    )
-    code: str = Field(
-        "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$",
-        description="代码（字母、数字、连字符）：写入模板以防报错工作区，也是流程参数 workspace 的取值",
-        json_schema_extra={"should": "由字母、数字、连字符组成（如 wujin）"},
-    )  # fmt: skip
-    task_match_threshold: Number = Field(
-        80, ge=0, le=100, description="复导分解表时，内容相似度不低于此值（0–100）的任务视为同一任务的修订",
-        json_schema_extra={"should": "0 到 100 之间的数"},
-    )  # fmt: skip
-    backup_keep: Int = Field(
-        30, ge=1, description="数据库备份（data/backups/）保留最近几份",
-        json_schema_extra={"should": "正整数（保留的备份份数）"},
-    )  # fmt: skip
-    base_url: str | None = Field(
-        None, pattern=r"^https?://[^\s/]+[^\s]*$",
-        description="门户网址：Prefect 中的通报链接指向这里；不设时写明通报文件在服务器上的路径",
-        json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
-    )  # fmt: skip
-
-
 # ------------------------------------------------------------------ configured workspaces
 
 WORKSPACES_DIR = PROJECT_ROOT / "workspaces"
@@ -157,7 +106,7 @@ def configured_workspaces() -> dict[str, Path]:
 
 def workspace_code(root: Path) -> str:
     """A workspace folder's code (config/workspace.yaml), checked."""
-    from ducha.config import read_section
+    from ducha.config import WorkspaceSettings, read_section
 
     return read_section(root / "config" / "workspace.yaml", WorkspaceSettings).code
 
@@ -181,27 +130,3 @@ def workspace_by_code(code: str | None) -> Workspace:
     if code not in known:
         raise UserError(f"工作区“{code}”未配置，应为 {'、'.join(known) or '（无）'} 之一")
     return Workspace.from_dir(known[code])
-
-
-class WorkspaceCode(str):
-    """A configured workspace's code: a choice in the Prefect UI (the list as it was when the
-    deployments were made), checked against the configured workspaces when a run starts."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(
-        cls, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(cls._known, core_schema.str_schema())
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        return {"type": "string", "enum": sorted(configured_workspaces())}
-
-    @staticmethod
-    def _known(code: str) -> str:
-        known = configured_workspaces()
-        if code not in known:
-            raise ValueError(f"工作区“{code}”未配置，应为 {'、'.join(sorted(known))} 之一")
-        return code

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.annotations import quote
 
 from ducha import operations, presentation
-from ducha.workspace import WorkspaceCode
+from ducha.parameters import WorkspaceCode
 from flows.monthly import monthly_supervision
 from flows.tasks import (
     _key,

@@ -9,8 +9,7 @@ from prefect import flow
 from prefect.utilities.annotations import quote
 
 from ducha.db import held
-from ducha.periods import PeriodText
-from ducha.workspace import WorkspaceCode
+from ducha.parameters import PeriodText, WorkspaceCode
 from flows.tasks import (
     _period,
     _run_name,

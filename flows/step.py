@@ -8,9 +8,8 @@ from typing import Any
 from prefect import flow
 from prefect.utilities.annotations import quote
 
-from ducha.periods import PeriodText
-from ducha.vocabulary import STATUS_ZH, KindChoice, Step, StepChoice, kind_names
-from ducha.workspace import WorkspaceCode
+from ducha.parameters import KindChoice, PeriodText, StepChoice, WorkspaceCode
+from ducha.vocabulary import STATUS_ZH, Step, kind_names
 from flows.tasks import (
     _period,
     _run_name,

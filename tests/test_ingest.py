@@ -625,7 +625,7 @@ def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
     dropped. A notes row needs a colon after its word (填报人 and 联系人 also a space), and a
     row whose text names one of the unit's tasks is never a notes row."""
     from ducha.submissions.assignments import MetricLine, TaskLines
-    from ducha.submissions.results import FileResult
+    from ducha.submissions.results import Before, FileResult
     from ducha.submissions.rows import UnitIndex, parse_rows
     from ducha.submissions.spreadsheet import Sheet, Workbook
 
@@ -647,7 +647,7 @@ def test_task_texts_that_start_like_notes_are_rows_not_notes() -> None:
         ["填报人：张三  电话：0519-86000000", "", ""],
     ]
     result = FileResult(Path("住建局-2026年3月.xlsx"), "0" * 64, unit="住建局")
-    parse_rows(result, Workbook([Sheet("报表", rows)]), UnitIndex.build(tasks), MARCH, {})
+    parse_rows(result, Workbook([Sheet("报表", rows)]), UnitIndex.build(tasks), Before(MARCH, {}))
     assert result.ok, result.problems
     assert {(m.task_id, m.cumulative_value) for m in result.metrics} == {
         ("2026-001", 3.0),
@@ -783,6 +783,15 @@ def test_checking_files_needs_neither_duckdb_nor_polars() -> None:
         cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_checking_processes_need_no_pydantic() -> None:
+    """Nor pydantic (0.17 s of a worker's start): the configuration and the flows' parameter
+    types are read in the main process only."""
+    code = "import sys, ducha.submissions.parallel; print('pydantic' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert done.stdout.strip() == "False"
 
 
 def test_unit_tasks_sent_to_workers_read_the_same(confirmed: Workspace) -> None:

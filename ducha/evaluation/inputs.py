@@ -14,7 +14,7 @@ from pydantic.dataclasses import dataclass as section
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.workspace import FILE_SECTION, Int, Number
+from ducha.sections import FILE_SECTION, Int, Number
 
 
 @section(frozen=True, config=FILE_SECTION)

@@ -14,8 +14,9 @@ from pydantic.dataclasses import dataclass as section
 from ducha.errors import UserError
 from ducha.notices.secrets import _REF, Secrets
 from ducha.notices.transports import _apprise, _meta, _own, bot_identity, checked_url
-from ducha.vocabulary import KINDS, KindChoice, NoticeKind
-from ducha.workspace import FILE_SECTION, Int, Number
+from ducha.parameters import KindChoice
+from ducha.sections import FILE_SECTION, Int, Number
+from ducha.vocabulary import KINDS, NoticeKind
 
 FORMATS = ("text", "markdown", "html")
 

@@ -20,7 +20,7 @@ from ducha.units import UnitRegister
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     import duckdb
 from ducha.submissions.identify import UnitNames, identify
-from ducha.submissions.results import ERROR, FileResult
+from ducha.submissions.results import ERROR, Before, FileResult
 from ducha.submissions.rows import UnitIndex, parse_rows
 
 
@@ -140,5 +140,5 @@ def check_file(
     if index is None:
         result.add(ERROR, f"{found_unit}在 {found_period.year} 年没有需要报送的任务")
         return result
-    parse_rows(result, book, index, found_period, ctx.previous_cumulative(found_period))
+    parse_rows(result, book, index, Before(found_period, ctx.previous_cumulative(found_period)))
     return result

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from math import isfinite
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ducha.periods import Period
 from ducha.submissions.assignments import MetricLine, TaskLines
 from ducha.submissions.spreadsheet import (
     Sheet,
@@ -21,7 +20,15 @@ from ducha.submissions.values import (
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     pass
-from ducha.submissions.results import ERROR, WARNING, FileResult, MetricFigure, TaskNarrative
+from ducha.submissions.results import (
+    ERROR,
+    WARNING,
+    Before,
+    FileResult,
+    MetricFigure,
+    Row,
+    TaskNarrative,
+)
 
 TOO_LARGE_FACTOR = 10
 
@@ -69,19 +76,25 @@ _NARRATIVE = ("progress", "issues", "next_steps")
 
 
 def _read_narrative(
-    result: FileResult, narratives: dict[str, TaskNarrative], task: TaskLines, row: list[Any],
-    status_column: int | None, text_columns: tuple[int | None, ...], sheet: str, r: int,
-) -> None:  # fmt: skip
+    row: Row,
+    narratives: dict[str, TaskNarrative],
+    task: TaskLines,
+    status_column: int | None,
+    text_columns: tuple[int | None, ...],
+) -> None:
     """The row's 完成状态 and texts (columns of _NARRATIVE) for its task."""
     status = None
-    width = len(row)
+    cells = row.cells
+    width = len(cells)
     if status_column is not None and status_column < width:
         try:
-            status = parse_status(row[status_column])
+            status = parse_status(cells[status_column])
         except ValueProblem as exc:
-            result.add(ERROR, str(exc), sheet, cell_ref(r, status_column))
+            row.problem(ERROR, str(exc), status_column)
     texts = [
-        None if c is None or c >= width or row[c] == "" or row[c] is None else text_or_none(row[c])
+        None
+        if c is None or c >= width or cells[c] == "" or cells[c] is None
+        else text_or_none(cells[c])
         for c in text_columns
     ]
     item = narratives.get(task.task_id)
@@ -96,28 +109,32 @@ def _read_narrative(
 
 
 def _read_figure(
-    result: FileResult, task: TaskLines, metric: MetricLine, row: list[Any],
-    cols: dict[str, int], figures: tuple[tuple[str, int], ...], sheet: str, r: int, method: str,
-    score: float, period: Period, previous: dict[tuple[str, str, int], float],
-) -> MetricFigure | None:  # fmt: skip
+    row: Row,
+    task: TaskLines,
+    metric: MetricLine,
+    figures: tuple[tuple[str, int], ...],
+    matched: tuple[str, float],
+    before: Before,
+) -> MetricFigure | None:
     """本月完成 and 累计完成 (`figures`: the sheet's columns of them) of one metric row."""
     position = metric.position
     month = cumulative = None
     ok = True
-    width = len(row)
+    cells, cols, result = row.cells, row.columns, row.result
+    width = len(cells)
     for key, c in figures:
-        raw = row[c] if c < width else ""
+        raw = cells[c] if c < width else ""
         if type(raw) is float and isfinite(raw):  # a number typed in: most cells
             value: float | None = raw
         else:
             try:
                 value = parse_number(raw, metric.measure)
             except ValueProblem as exc:
-                result.add(ERROR, str(exc), sheet, cell_ref(r, c))
+                row.problem(ERROR, str(exc), c)
                 ok = False
                 continue
         if value is not None and value < 0 and metric.kind != "growth":
-            result.add(ERROR, f"“{shown(raw)}”是负数，完成数不能为负", sheet, cell_ref(r, c))
+            row.problem(ERROR, f"“{shown(raw)}”是负数，完成数不能为负", c)
             ok = False
         if key == "month":
             month = value
@@ -125,44 +142,45 @@ def _read_figure(
             cumulative = value
     if not ok or (month is None and cumulative is None):
         return None
-    prior = previous.get((result.unit or "", task.task_id, position))
+    prior = before.cumulative.get((result.unit or "", task.task_id, position))
     if metric.kind == "cumulative":
         if cumulative is None and month is not None:
-            base = prior if prior is not None else (0.0 if period.month == 1 else None)
+            base = prior if prior is not None else (0.0 if before.period.month == 1 else None)
             if base is not None:
                 cumulative = base + month
-                result.add(
+                row.problem(
                     WARNING,
                     f"{_label(task, metric)}未填累计完成，按上月累计加本月完成计为 {cumulative:g}",
-                    sheet,
-                    cell_ref(r, cols.get("month", 0)),
+                    cols.get("month", 0),
                 )
         if month is not None and cumulative is not None and month > cumulative + 1e-9:
-            result.add(
+            row.problem(
                 ERROR,
                 f"{_label(task, metric)}本月完成（{month:g}）大于累计完成（{cumulative:g}）",
-                sheet,
-                cell_ref(r, cols["month"]),
+                cols["month"],
             )
         if cumulative is not None and prior is not None and cumulative < prior - 1e-9:
-            result.add(
+            row.problem(
                 WARNING, f"{_label(task, metric)}累计完成（{cumulative:g}）低于上月累计（{prior:g}），请核实是否为更正",
-                sheet, cell_ref(r, cols.get("cumulative", 0)),
+                cols.get("cumulative", 0),
             )  # fmt: skip
     largest = max(abs(month or 0.0), abs(cumulative or 0.0))
     if largest > MAX_RATE and (metric.kind == "growth" or (metric.measure or "") in _RATE_MEASURES):
         for key, value in (("month", month), ("cumulative", cumulative)):
             if value is not None and abs(value) > MAX_RATE and key in cols:
-                result.add(
+                row.problem(
                     ERROR, f"{_label(task, metric)}填报 {value:g}%，超出合理范围（±{MAX_RATE:g}%），请核实单位和数值",
-                    sheet, cell_ref(r, cols[key]),
+                    cols[key],
                 )  # fmt: skip
     target = metric.target or 0
     if metric.kind != "growth" and 0 < target * TOO_LARGE_FACTOR < largest:
         for key, value in (("month", month), ("cumulative", cumulative)):
             if value is not None and value > TOO_LARGE_FACTOR * target and key in cols:
-                result.add(
+                row.problem(
                     ERROR, f"{_label(task, metric)}填报 {value:g}，超过年度目标（{target:g}{metric.measure or ''}）的 {TOO_LARGE_FACTOR} 倍，请核实单位和数值",
-                    sheet, cell_ref(r, cols[key]),
+                    cols[key],
                 )  # fmt: skip
-    return MetricFigure(task.task_id, position, month, cumulative, sheet, r + 1, method, score)
+    method, score = matched
+    return MetricFigure(
+        task.task_id, position, month, cumulative, row.sheet, row.r + 1, method, score
+    )

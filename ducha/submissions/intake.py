@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ducha.environment import current
 from ducha.submissions.spreadsheet import FileRejected, Workbook, read_workbook
 
 # Worker processes pay off from about this many files (they take ~0.5 s to start); below,
@@ -93,6 +92,8 @@ def receive(path: Path, archive_dir: Path, known: Container[str] = frozenset()) 
 
 def worker_count(files: int) -> int:
     """How many worker processes read a batch of this many files (0: none)."""
+    from ducha.environment import current  # here: worker processes import no pydantic
+
     configured = current().ingest_workers  # DUCHA_INGEST_WORKERS
     if configured is not None:
         return configured

@@ -8,6 +8,9 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ducha.periods import Period
+from ducha.submissions.spreadsheet import cell_ref
+
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     pass
 
@@ -123,3 +126,33 @@ def _unpickled_result(state: dict[str, Any]) -> FileResult:
     state["tasks"] = [TaskNarrative(*values) for values in state["tasks"]]
     result.__dict__.update(state)
     return result
+
+
+@dataclass(slots=True)  # one per data row read
+class Row:
+    """A data row being read: its file's result, where it is (sheet, 0-based row), its cells
+    and the sheet's columns (canonical key → column index)."""
+
+    result: FileResult
+    sheet: str
+    r: int
+    cells: list[Any]
+    columns: dict[str, int]
+
+    def cell(self, key: str) -> Any:
+        """The cell of a canonical column ("" when the sheet has no such column)."""
+        c = self.columns.get(key)
+        return self.cells[c] if c is not None and c < len(self.cells) else ""
+
+    def problem(self, severity: str, message: str, column: int = 0) -> None:
+        """A problem with a cell of this row, on the receipt."""
+        self.result.add(severity, message, self.sheet, cell_ref(self.r, column))
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """What earlier months said: the period read, and each unit's cumulative figures of the
+    month before it (unit, task, metric → figure)."""
+
+    period: Period
+    cumulative: dict[tuple[str, str, int], float]

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from rapidfuzz import fuzz, process
 
-from ducha.periods import Period
 from ducha.submissions.assignments import MetricLine, TaskLines
 from ducha.submissions.spreadsheet import (
     Sheet,
@@ -38,7 +37,7 @@ from ducha.submissions.checks import (
 )
 from ducha.submissions.identify import TASK_ID
 from ducha.submissions.layout import IDENTIFYING_COLUMNS, REPORTING_COLUMNS, find_layout, header_key
-from ducha.submissions.results import ERROR, WARNING, FileResult, TaskNarrative
+from ducha.submissions.results import ERROR, WARNING, Before, FileResult, Row, TaskNarrative
 
 FUZZY_CUTOFF = 85.0
 
@@ -137,46 +136,38 @@ def _seq_task(raw_seq: Any, index: UnitIndex) -> TaskLines | None:
 
 
 def _match_task(
-    row: list[Any], columns: dict[str, int], index: UnitIndex, year: int, previous: TaskLines | None,
-    result: FileResult, sheet: str, r: int,
-) -> tuple[TaskLines | None, str, float]:  # fmt: skip
+    row: Row, index: UnitIndex, year: int, previous: TaskLines | None
+) -> tuple[TaskLines | None, str, float]:
     """The row's task: by task id, else by 序号 (table order), else by the task text
     (exact, then fuzzy). Method "" = nothing identifies the row; "failed" = a problem was
     added to the receipt."""
-    raw_id = normalise_text(_cell(row, columns, "task_id"))
+    raw_id = normalise_text(row.cell("task_id"))
     if raw_id:
         task = index.tasks.get(raw_id)
         if task is not None:
             return task, "task_id", 100.0
         m = TASK_ID.match(raw_id)
-        where = cell_ref(r, columns["task_id"])
+        where = row.columns["task_id"]
         if not m or int(m.group(1)) != year:
-            result.add(ERROR, f"任务编号“{raw_id}”无效，应为 {year}-001 这样的格式", sheet, where)
+            row.problem(ERROR, f"任务编号“{raw_id}”无效，应为 {year}-001 这样的格式", where)
         else:
-            result.add(ERROR, f"任务编号 {raw_id} 不是本单位在 {year} 年承担的任务", sheet, where)
+            row.problem(ERROR, f"任务编号 {raw_id} 不是本单位在 {year} 年承担的任务", where)
         return None, "failed", 0.0
-    raw_seq = _cell(row, columns, "seq")
-    raw_text = _cell(row, columns, "content")
+    raw_seq = row.cell("seq")
+    raw_text = row.cell("content")
     by_seq = _seq_task(raw_seq, index) if not is_empty(raw_seq) else None
     if is_empty(raw_text):
         if by_seq is not None:
             return by_seq, "seq", 100.0
         if not is_empty(raw_seq):
-            result.add(
-                ERROR,
-                f"序号“{shown(raw_seq)}”对应不到本单位的任务",
-                sheet,
-                cell_ref(r, columns["seq"]),
-            )
+            row.problem(ERROR, f"序号“{shown(raw_seq)}”对应不到本单位的任务", row.columns["seq"])
             return None, "failed", 0.0
-        names_metric = not is_empty(_cell(row, columns, "metric_no")) or not is_empty(
-            _cell(row, columns, "metric")
-        )
+        names_metric = not is_empty(row.cell("metric_no")) or not is_empty(row.cell("metric"))
         if previous is not None and names_metric:  # a metric row under a merged task cell
             return previous, "continued", 100.0
         return None, "", 0.0
     key = _task_text(raw_text)
-    where = cell_ref(r, columns["content"])
+    where = row.columns["content"]
     if key in index.texts:
         task = index.tasks[index.texts[key]]
         return task, ("seq" if by_seq is task else "text"), 100.0
@@ -190,26 +181,20 @@ def _match_task(
         note = (
             f"，与序号“{shown(raw_seq)}”不一致" if by_seq is not None and by_seq is not task else ""
         )
-        result.add(
-            WARNING,
-            f"按工作内容近似对应到任务 {task.task_id}（相似度 {best[1]:.0f}）{note}",
-            sheet,
-            where,
+        row.problem(
+            WARNING, f"按工作内容近似对应到任务 {task.task_id}（相似度 {best[1]:.0f}）{note}", where
         )
         return task, "fuzzy", float(best[1])
     quoted = str(raw_text).strip()
     quoted = quoted[:20] + ("…" if len(quoted) > 20 else "")
-    result.add(ERROR, f"工作内容“{quoted}”对应不到本单位的任务", sheet, where)
+    row.problem(ERROR, f"工作内容“{quoted}”对应不到本单位的任务", where)
     return None, "failed", 0.0
 
 
-def _match_metric(
-    row: list[Any], columns: dict[str, int], task: TaskLines, positions: list[int],
-    used: set[int], result: FileResult, sheet: str, r: int,
-) -> int | None:  # fmt: skip
+def _match_metric(row: Row, task: TaskLines, positions: list[int], used: set[int]) -> int | None:
     if not positions:
         return 0
-    raw_no = _cell(row, columns, "metric_no")
+    raw_no = row.cell("metric_no")
     if type(raw_no) is float and raw_no.is_integer() and int(raw_no) in positions:
         return int(raw_no)  # as the template has it
     if not is_empty(raw_no):
@@ -218,15 +203,14 @@ def _match_metric(
         except ValueProblem:
             number = None
         if number is None or not float(number).is_integer() or int(number) not in positions:
-            result.add(
+            row.problem(
                 ERROR,
                 f"指标序号“{shown(raw_no)}”不是任务 {task.task_id} 的指标",
-                sheet,
-                cell_ref(r, columns["metric_no"]),
+                row.columns["metric_no"],
             )
             return None
         return int(number)
-    raw_label = _cell(row, columns, "metric")
+    raw_label = row.cell("metric")
     if not is_empty(raw_label):
         labels = {m.position: _task_text(m.label or "") for m in task.metrics if m.position}
         key = _task_text(raw_label)
@@ -240,10 +224,7 @@ def _match_metric(
     return remaining[0] if remaining else positions[-1]
 
 
-def parse_rows(
-    result: FileResult, book: Workbook, index: UnitIndex, period: Period,
-    previous: dict[tuple[str, str, int], float],
-) -> None:  # fmt: skip
+def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Before) -> None:
     """Map every data row of every sheet to a task and metric and check its values."""
     seen_metrics: dict[tuple[str, int], tuple[str, int]] = {}  # -> (sheet, row) seen first
     narratives: dict[str, TaskNarrative] = {}
@@ -262,28 +243,27 @@ def parse_rows(
         last_task: TaskLines | None = None
         used_positions: dict[str, set[int]] = {}
         for r in range(layout.first_data_row, len(sheet.rows)):
-            row = sheet.rows[r]
-            if row.count("") + row.count(None) == len(row):
+            cells = sheet.rows[r]
+            if cells.count("") + cells.count(None) == len(cells):
                 last_task = None
                 continue
-            note = _is_note_row(row)
-            if note is not None and not _names_a_task(row, cols, index):
+            note = _is_note_row(cells)
+            if note is not None and not _names_a_task(cells, cols, index):
                 if note.startswith(_REPORTER_NOTE):
                     parts = [
                         normalise_text(v)
-                        for v in row
+                        for v in cells
                         if isinstance(v, str | int | float) and str(v).strip()
                     ]
                     result.reporter = " ".join(parts)[:200]
                 last_task = None
                 continue
-            if _repeats_header(row, identifying):
+            if _repeats_header(cells, identifying):
                 continue
-            task, method, score = _match_task(
-                row, cols, index, period.year, last_task, result, sheet.name, r
-            )
+            row = Row(result, sheet.name, r, cells, cols)
+            task, method, score = _match_task(row, index, before.period.year, last_task)
             if task is None:
-                reported = any(not is_empty(_cell(row, cols, k)) for k in REPORTING_COLUMNS)
+                reported = any(not is_empty(row.cell(k)) for k in REPORTING_COLUMNS)
                 if method == "" and reported:
                     result.add(
                         ERROR,
@@ -296,13 +276,11 @@ def parse_rows(
             last_task = task
             _check_cells(result, sheet, r, cols)
             used = used_positions.setdefault(task.task_id, set())
-            position = _match_metric(
-                row, cols, task, index.positions[task.task_id], used, result, sheet.name, r
-            )
+            position = _match_metric(row, task, index.positions[task.task_id], used)
             if position is None:
                 continue
             used.add(position)
-            _read_narrative(result, narratives, task, row, cols.get("status"), texts, sheet.name, r)
+            _read_narrative(row, narratives, task, cols.get("status"), texts)
             if position == 0:
                 key = (task.task_id, 0)
                 if key in seen_metrics and method != "continued":
@@ -322,10 +300,7 @@ def parse_rows(
                 )  # fmt: skip
                 continue
             seen_metrics[key] = (sheet.name, r)
-            figure = _read_figure(
-                result, task, index.metrics[key], row, cols, figures, sheet.name, r, method, score,
-                period, previous,
-            )  # fmt: skip
+            figure = _read_figure(row, task, index.metrics[key], figures, (method, score), before)
             if figure is not None:
                 result.metrics.append(figure)
     result.tasks = list(narratives.values())
