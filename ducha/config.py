@@ -193,7 +193,8 @@ def _key(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if item == "[key]":
             continue
-        parts.append(f"第 {item + 1} 项" if isinstance(item, int) else str(item))
+        # a list's position (第 1 项); a number key (a year: 2027) as it is written
+        parts.append(f"第 {item + 1} 项" if isinstance(item, int) and item < 1000 else str(item))
     return ".".join(parts)
 
 

@@ -18,11 +18,27 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 # libyaml's safe loader reads the register ten times faster than the pure-Python one (PyYAML
 # wheels ship it); the same documents, the same errors with line and column.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """The safe loader, with an impossible date (2027-02-30) a mistake at its line, not a crash."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"“{node.value}”不是有效的日期", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def read_yaml(path: Path) -> Any:
-    """Read a YAML file, turning syntax errors into a user error naming the file."""
+    """Read a YAML file, turning syntax errors into a user error naming the file and line."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -30,11 +46,15 @@ def read_yaml(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise UserError(f"配置文件 {path} 不是 UTF-8 编码") from exc
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"第 {mark.line + 1} 行" if mark is not None else ""
-        raise UserError(f"配置文件 {path} {where}格式有误，不是有效的 YAML") from exc
+        problem = getattr(exc, "problem", None)
+        detail = (
+            problem if isinstance(problem, str) and "“" in problem else "格式有误，不是有效的 YAML"
+        )
+        raise UserError(f"配置文件 {path} {where}{'：' if where and '“' in detail else ''}{detail}") from exc
 
 
 @dataclass(frozen=True)
