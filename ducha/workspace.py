@@ -54,7 +54,9 @@ def read_yaml(path: Path) -> Any:
         detail = (
             problem if isinstance(problem, str) and "“" in problem else "格式有误，不是有效的 YAML"
         )
-        raise UserError(f"配置文件 {path} {where}{'：' if where and '“' in detail else ''}{detail}") from exc
+        raise UserError(
+            f"配置文件 {path} {where}{'：' if where and '“' in detail else ''}{detail}"
+        ) from exc
 
 
 @dataclass(frozen=True)

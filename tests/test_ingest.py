@@ -826,7 +826,8 @@ def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path:
 
     from python_calamine import CalamineWorkbook
 
-    from ducha.submissions.spreadsheet import _check_xlsx_package, read_workbook
+    from ducha.submissions.containers import _check_xlsx_package
+    from ducha.submissions.spreadsheet import read_workbook
 
     [path] = templates(confirmed, tmp_path / "t", "2026-03", "湖塘镇")
     fill(path, {("2026-061", 1): (5, 45)}, {"2026-001": "滞后"})

@@ -395,7 +395,8 @@ def _read_within(tmp_path: Path, data: bytes, seconds: float) -> None:
     path.write_bytes(data)
     code = (
         "import sys\n"
-        "from ducha.submissions.spreadsheet import FileRejected, read_workbook\n"
+        "from ducha.submissions.limits import FileRejected\n"
+        "from ducha.submissions.spreadsheet import read_workbook\n"
         "try:\n"
         "    read_workbook('hostile.xlsx', open(sys.argv[1], 'rb').read())\n"
         "except FileRejected:\n"

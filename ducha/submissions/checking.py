@@ -11,10 +11,8 @@ from ducha.db import sql
 from ducha.periods import Period
 from ducha.submissions.assignments import TaskLines, unit_tasks
 from ducha.submissions.intake import Received
-from ducha.submissions.spreadsheet import (
-    FileRejected,
-    read_workbook,
-)
+from ducha.submissions.limits import FileRejected
+from ducha.submissions.spreadsheet import read_workbook
 from ducha.units import UnitRegister
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)

@@ -6,10 +6,8 @@ from math import isfinite
 from typing import TYPE_CHECKING
 
 from ducha.submissions.assignments import MetricLine, TaskLines
-from ducha.submissions.spreadsheet import (
-    Sheet,
-    cell_ref,
-)
+from ducha.submissions.limits import cell_ref
+from ducha.submissions.spreadsheet import Sheet
 from ducha.submissions.values import (
     ValueProblem,
     parse_number,

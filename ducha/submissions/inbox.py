@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ducha.errors import UserError
-from ducha.submissions.spreadsheet import (
-    SUFFIXES,
-)
+from ducha.submissions.limits import SUFFIXES
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     pass

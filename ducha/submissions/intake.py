@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ducha.submissions.spreadsheet import FileRejected, Workbook, read_workbook
+from ducha.submissions.limits import FileRejected
+from ducha.submissions.spreadsheet import Workbook, read_workbook
 
 # Worker processes pay off from about this many files (they take ~0.5 s to start); below,
 # everything runs in the calling process. DUCHA_INGEST_WORKERS overrides the number of

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ducha.periods import Period
-from ducha.submissions.spreadsheet import cell_ref
+from ducha.submissions.limits import cell_ref
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     pass

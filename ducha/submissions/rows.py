@@ -11,11 +11,8 @@ from typing import TYPE_CHECKING, Any
 from rapidfuzz import fuzz, process
 
 from ducha.submissions.assignments import MetricLine, TaskLines
-from ducha.submissions.spreadsheet import (
-    Sheet,
-    Workbook,
-    cell_ref,
-)
+from ducha.submissions.limits import cell_ref
+from ducha.submissions.spreadsheet import Sheet, Workbook
 from ducha.submissions.templates import META_SHEET
 from ducha.submissions.values import (
     ValueProblem,

@@ -195,7 +195,8 @@ def read_docx(path: Path) -> list[RawRow]:
 
 def read_xlsx(path: Path) -> list[RawRow]:
     """Through the same guarded reader as the progress spreadsheets (limits, merged cells filled)."""
-    from ducha.submissions.spreadsheet import FileRejected, read_workbook
+    from ducha.submissions.limits import FileRejected
+    from ducha.submissions.spreadsheet import read_workbook
 
     try:
         book = read_workbook(path.name, path.read_bytes())

@@ -1,0 +1,396 @@
+"""What a spreadsheet file holds, read from its container before any library materialises it: the parts of an .xlsx package (zip members inflated under a limit, the workbook's sheets, each sheet's formula cells without a saved result and error cells), and the BIFF records of an .xls compound file (its error cells)."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ducha.submissions.limits import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    MAX_UNZIPPED_BYTES,
+    FileRejected,
+    cell_ref,
+)
+
+_BROKEN_XLSX = "文件已损坏，不是有效的 .xlsx 文件（可能传输不完整）"
+
+
+_ZIP_UNSUPPORTED = (
+    "文件使用了 .xlsx 不支持的压缩方式或加密，无法读取（请用 Excel 或 WPS 另存为 .xlsx 后重新报送）"
+)
+
+
+MAX_ZIP_MEMBERS = 2_000
+
+
+MAX_MERGED_RANGES = 20_000
+
+
+MAX_MERGED_CELLS = (MAX_ROWS + 50) * MAX_COLUMNS  # merged ranges never overlap in a real sheet
+
+
+@dataclass
+class SheetMarks:
+    """What calamine does not say about a worksheet's cells, from its XML (A1 refs)."""
+
+    formulas: dict[str, bool] = field(default_factory=dict)  # formula cell -> has a cached value
+    errors: dict[str, str] = field(default_factory=dict)  # error cell -> "#DIV/0!", "#N/A" …
+
+
+def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
+    """Check the zip before calamine opens it, and mark formula and error cells. Returns the
+    package calamine reads, and the marks.
+
+    Trust, then verify: every member must be stored or deflated, unencrypted, with sizes that
+    deflate can produce, and the sizes declared add up to at most the cap. The parts calamine
+    reads (workbook, its relationships and their targets, worksheets) are then inflated from
+    the raw bytes with a running cap, whatever their headers claim, and checked against their
+    declared size and CRC. Other members (images, document properties) are never inflated.
+    calamine is given the same package with the parts inflated here stored uncompressed
+    (_stored_package): it reads exactly the bytes checked, and does not inflate them again.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except NotImplementedError as exc:  # "zip file version 6.4"
+        raise FileRejected(_ZIP_UNSUPPORTED) from exc
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise FileRejected(_BROKEN_XLSX) from exc
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise FileRejected("文件结构异常（压缩包内文件过多）")
+    declared = 0
+    for info in members:
+        if info.flag_bits & 0x1 or info.compress_type not in (
+            zipfile.ZIP_STORED,
+            zipfile.ZIP_DEFLATED,
+        ):
+            raise FileRejected(_ZIP_UNSUPPORTED)
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (stored and info.compress_size != info.file_size) or (
+            info.compress_size > info.file_size + info.file_size // 1000 + 64
+        ):
+            raise FileRejected(_BROKEN_XLSX)  # sizes that no deflate stream has
+        declared += info.file_size
+    if declared > MAX_UNZIPPED_BYTES:
+        raise FileRejected(_BOMB)
+    inflater = _Inflater(data)
+    parts: dict[str, bytes] = {}
+    inflated: dict[int, bytes] = {}  # member (header offset) -> its checked bytes
+
+    def read(names: set[str]) -> None:
+        for info in members:
+            if info.filename in names:
+                parts[info.filename] = inflated[info.header_offset] = inflater.inflate(info)
+
+    read({"xl/workbook.xml", "xl/_rels/workbook.xml.rels"})
+    workbook_xml = parts.get("xl/workbook.xml")
+    if not workbook_xml:
+        raise FileRejected("文件不是有效的 .xlsx 工作簿（缺少工作簿结构）")
+    targets = _relationships(parts.get("xl/_rels/workbook.xml.rels", b""))
+    read(
+        set(targets.values())
+        | {i.filename for i in members if i.filename.startswith("xl/worksheets/")}
+    )
+    marks: dict[str, SheetMarks] = {}
+    for name, rid in _workbook_sheets(workbook_xml):
+        body = parts.get(targets.get(rid, ""), b"")
+        if _MAYBE_FORMULA.search(body) or b'"e"' in body or b"'e'" in body:  # quick filters
+            marks[name] = _sheet_marks(body)
+    return _stored_package(inflater, members, inflated), marks
+
+
+def _stored_package(
+    inflater: _Inflater, members: list[zipfile.ZipInfo], inflated: dict[int, bytes]
+) -> bytes:
+    """The zip again, member by member: the ones inflated and checked stored as they are
+    (with the CRC just verified), the others copied still compressed (a broken one left
+    out). Names are written as UTF-8; no data descriptors, no zip64 (members are capped far
+    below 4 GB)."""
+    out: list[bytes] = []
+    directory: list[bytes] = []
+    offset = 0
+    for info in members:
+        body = inflated.get(info.header_offset)
+        if body is not None:
+            method, payload, size = zipfile.ZIP_STORED, body, len(body)
+        else:
+            try:
+                payload = inflater.raw(info)
+            except FileRejected:
+                continue  # a broken member calamine does not read: left out
+            method, size = info.compress_type, info.file_size
+        name = info.filename.encode("utf-8")
+        fields = (20, 0x800, method, 0, 0x21, info.CRC, len(payload), size, len(name))
+        local = _LOCAL_HEADER.pack(b"PK\x03\x04", *fields, 0) + name
+        directory.append(
+            _CENTRAL_HEADER.pack(b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + name
+        )
+        out += (local, payload)
+        offset += len(local) + len(payload)
+    listing = b"".join(directory)
+    end = _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(directory), len(directory), len(listing),
+                           offset, 0)  # fmt: skip
+    return b"".join((*out, listing, end))
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+
+
+_CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+
+
+_END_RECORD = struct.Struct("<4sHHHHIIH")
+
+
+_BOMB = f"文件解压后超过 {MAX_UNZIPPED_BYTES // 1024 // 1024} MB，疑似压缩炸弹，未处理"
+
+
+class _Inflater:
+    """Inflates members from the zip's raw bytes under one running cap for the file."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.left = MAX_UNZIPPED_BYTES
+
+    def raw(self, info: zipfile.ZipInfo) -> bytes:
+        """The member's bytes as stored in the zip (compressed or not)."""
+        at = info.header_offset
+        header = self.data[at : at + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise FileRejected(_BROKEN_XLSX)
+        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        start = at + 30 + name_len + extra_len
+        raw = self.data[start : start + info.compress_size]
+        if len(raw) != info.compress_size:
+            raise FileRejected(_BROKEN_XLSX)
+        return raw
+
+    def inflate(self, info: zipfile.ZipInfo) -> bytes:
+        raw = self.raw(info)
+        if info.compress_type == zipfile.ZIP_STORED:
+            body = raw
+        else:
+            stream = zlib.decompressobj(-zlib.MAX_WBITS)
+            try:
+                body = stream.decompress(raw, self.left + 1)
+            except zlib.error as exc:
+                raise FileRejected(_BROKEN_XLSX) from exc
+            if len(body) > self.left:
+                raise FileRejected(_BOMB)
+            if not stream.eof:
+                raise FileRejected(_BROKEN_XLSX)
+        if len(body) > self.left:
+            raise FileRejected(_BOMB)
+        self.left -= len(body)
+        if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
+            raise FileRejected(_BROKEN_XLSX)
+        return body
+
+
+# Tag and attribute patterns stop at the next "<" or ">": each search is linear in the input.
+_TAG_SHEET = re.compile(rb"<(?:\w+:)?sheet\b([^<>]*)")
+
+
+_TAG_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^<>]*)")
+
+
+_ATTR = {
+    name: re.compile(rb"(?:^|\s)" + name + rb"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+    for name in (rb"name", rb"r:id", rb"Id", rb"Target", rb"r", rb"t")
+}
+
+
+# A cell: its start tag's attributes and its content up to the next cell tag (or </c>).
+_CELL = re.compile(rb"<(?:\w+:)?c\b([^<>]*)>((?:[^<]+|<(?!/?(?:\w+:)?c\b))*)")
+
+
+_FORMULA = re.compile(rb"<(?:\w+:)?f\b")
+
+
+_MAYBE_FORMULA = re.compile(rb"f[\s/>]")  # fast: every formula tag has this
+
+
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)<")
+
+
+_ERROR_TYPE = re.compile(rb"""\st\s*=\s*["']e["']""")
+
+
+def _attr(attrs: bytes, name: bytes) -> str | None:
+    m = _ATTR[name].search(attrs)
+    if m is None:
+        return None
+    return _xml_unescape(
+        (m.group(1) if m.group(1) is not None else m.group(2)).decode("utf-8", "replace")
+    )
+
+
+def _relationships(rels_xml: bytes) -> dict[str, str]:
+    """Relationship id -> the member it points at (targets are relative to xl/)."""
+    found: dict[str, str] = {}
+    for m in _TAG_RELATIONSHIP.finditer(rels_xml):
+        rid, target = _attr(m.group(1), rb"Id"), _attr(m.group(1), rb"Target")
+        if rid is not None and target:
+            target = target.lstrip("/")
+            found[rid] = target if target.startswith("xl/") else f"xl/{target}"
+    return found
+
+
+def _workbook_sheets(workbook_xml: bytes) -> list[tuple[str, str]]:
+    """(sheet name, relationship id) of every sheet in the workbook."""
+    found = []
+    for m in _TAG_SHEET.finditer(workbook_xml):
+        name, rid = _attr(m.group(1), rb"name"), _attr(m.group(1), rb"r:id")
+        if name is not None and rid is not None:
+            found.append((name, rid))
+    return found
+
+
+def _sheet_marks(body: bytes) -> SheetMarks:
+    marks = SheetMarks()
+    for m in _CELL.finditer(body):
+        attrs, content = m.group(1), m.group(2)
+        if attrs.endswith(b"/"):  # <c r="A1" s="2"/>: an empty cell
+            continue
+        is_formula = _FORMULA.search(content) is not None
+        is_error = _ERROR_TYPE.search(attrs) is not None
+        if not (is_formula or is_error):
+            continue
+        ref = _attr(attrs, rb"r")
+        if ref is None:
+            continue
+        value = _VALUE.search(content)
+        if is_formula:
+            marks.formulas[ref] = bool(value and value.group(1))
+        if is_error:
+            marks.errors[ref] = (
+                _xml_unescape(value.group(1).decode("utf-8", "replace")) if value else "#错误"
+            )
+    return marks
+
+
+# .xls (BIFF8 in an OLE compound file): calamine reads error cells as empty too, so they are
+# found here, in the records. Anything unexpected gives up quietly: calamine judges the file.
+_CFB_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+_CFB_END = 0xFFFFFFFE
+
+
+_BIFF_ERRORS = {
+    0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
+    0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
+}  # fmt: skip
+
+
+def _xls_error_cells(data: bytes) -> dict[str, SheetMarks]:
+    """Error cells (BOOLERR records, and FORMULA records whose cached result is an error),
+    in one pass over the workbook stream."""
+    try:
+        book = _cfb_stream(data, "Workbook")
+    except (ValueError, IndexError, struct.error):
+        return {}
+    if book is None:
+        return {}
+    starts: dict[int, str] = {}  # stream offset of a worksheet's records -> its name
+    marks: dict[str, SheetMarks] = {}
+    sheet = None
+    for at, kind, body in _biff_records(book):
+        if sheet is None and kind == 0x0085 and len(body) >= 8:  # BOUNDSHEET8
+            length, wide = body[6], body[7] & 1
+            raw = body[8 : 8 + length * (2 if wide else 1)]
+            starts[struct.unpack_from("<I", body)[0]] = raw.decode(
+                "utf-16-le" if wide else "latin-1", "replace"
+            )
+        sheet = starts.get(at, sheet)
+        if sheet is None:
+            continue
+        if kind == 0x0205 and len(body) >= 8 and body[7] == 1:  # BOOLERR holding an error
+            code = body[6]
+        elif kind == 0x0006 and len(body) >= 14 and body[6] == 2 and body[12:14] == b"\xff\xff":
+            code = body[8]  # FORMULA whose cached result is an error
+        else:
+            continue
+        row, col = struct.unpack_from("<HH", body)
+        marks.setdefault(sheet, SheetMarks()).errors[cell_ref(row, col)] = _BIFF_ERRORS.get(
+            code, ""
+        )
+    return marks
+
+
+def _biff_records(stream: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(offset, record type, record data) of every record."""
+    at = 0
+    while at + 4 <= len(stream):
+        kind, size = struct.unpack_from("<HH", stream, at)
+        yield at, kind, stream[at + 4 : at + 4 + size]
+        at += 4 + size
+
+
+def _cfb_stream(data: bytes, name: str) -> bytes | None:
+    """A stream of an OLE compound file, by name (None: not there). Chains are cut at the
+    number of sectors, so a hostile file costs at most a pass over its own bytes."""
+    if data[:8] != _CFB_SIGNATURE:
+        return None
+    sector = 1 << struct.unpack_from("<H", data, 0x1E)[0]
+    if sector not in (512, 4096):
+        return None
+    (directory_start,) = struct.unpack_from("<I", data, 0x30)
+    mini_cutoff, mini_fat_start = struct.unpack_from("<II", data, 0x38)
+    difat, difat_count = struct.unpack_from("<II", data, 0x44)
+    per_sector = sector // 4
+    sectors = (len(data) - sector) // sector
+    fat_needed = sectors // per_sector + 1
+    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < sectors]
+    for _ in range(difat_count):
+        if difat >= sectors or len(fat_sectors) >= fat_needed:
+            break
+        entries = struct.unpack_from(f"<{per_sector}I", data, (difat + 1) * sector)
+        fat_sectors += [s for s in entries[:-1] if s < sectors]
+        difat = entries[-1]
+    fat: list[int] = []
+    for s in fat_sectors[:fat_needed]:
+        fat += struct.unpack_from(f"<{per_sector}I", data, (s + 1) * sector)
+
+    def chain(start: int, table: list[int] | tuple[int, ...]) -> list[int]:
+        found = []
+        while start != _CFB_END and start < len(table) and len(found) <= len(table):
+            found.append(start)
+            start = table[start]
+        return found
+
+    def read(start: int) -> bytes:
+        return b"".join(data[(s + 1) * sector : (s + 2) * sector] for s in chain(start, fat))
+
+    directory = read(directory_start)
+    root_start = None  # the root entry (the first) holds the mini stream
+    for at in range(0, len(directory) - 127, 128):
+        entry = directory[at : at + 128]
+        (length,) = struct.unpack_from("<H", entry, 0x40)
+        kind = entry[0x42]
+        start, size = struct.unpack_from("<II", entry, 0x74)
+        if kind == 5:
+            root_start = start
+        found = entry[: max(length - 2, 0)].decode("utf-16-le", "replace")
+        if kind != 2 or found.lower() != name.lower():
+            continue
+        if size >= mini_cutoff or root_start is None:
+            return read(start)[:size]
+        packed = read(mini_fat_start)
+        mini_fat = struct.unpack(f"<{len(packed) // 4}I", packed[: len(packed) // 4 * 4])
+        mini = read(root_start)
+        return b"".join(mini[s * 64 : (s + 1) * 64] for s in chain(start, mini_fat))[:size]
+    return None
+
+
+def _xml_unescape(text: str) -> str:
+    return (
+        text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+        .replace("&apos;", "'").replace("&amp;", "&")
+    )  # fmt: skip
