@@ -12,7 +12,7 @@ the clock in every variant (before, pandas paid its 0.36 s import inside it and 
 paid pyarrow's 0.08 s on their first Arrow fetch). Each variant runs --repeat times,
 interleaved; the best and the median are kept.
 
-All three read the figures the same way (eval_latest_figures): the evaluated month's
+All three read the figures the same way (evaluation/latest_figures.sql): the evaluated month's
 figures from the latest accepted files, and, only for the assigned (unit, task, metric)
 rows that month lacks or left blank, the earlier months' figures of the year, the latest
 non-blank one carried forward. Earlier months' stored judgements are never a source of
@@ -20,9 +20,10 @@ figures (a late or corrected file for an earlier month must count). Before this 
 every variant aggregated all figures of the year (arg_max over ~4.9M rows; --profile
 times that query next to the new one).
 
-* ducha   ducha.evaluation.rules.load_inputs + evaluate: small SQL files for the register, the
-          assignments built in polars from the tasks' unit lists, eval_latest_figures
-          with those assignments registered as an Arrow table; the rules in polars on
+* ducha   ducha.evaluation.inputs.load_inputs + evaluate: small SQL files for the register, the
+          assignments built in polars from the tasks' unit lists (the rows of the assignments
+          view, not read from it: see assign_units), evaluation/latest_figures with those
+          assignments registered as an Arrow table; the rules in polars on
           Enum / integer keys (one merge join of assignments and figures); store() timed
           apart.
 * pandas  an idiomatic vectorised pandas implementation of the same rules: the tables it
@@ -401,7 +402,7 @@ def generate(p: Params, db_path: Path) -> dict[str, Any]:
             "position": [m.position for m in metrics],
             "label": [m.label for m in metrics],
             "value": [m.target for m in metrics],
-            "unit": [m.measure for m in metrics],
+            "measure": [m.measure for m in metrics],
             "kind": [m.kind for m in metrics],
             "bound": [m.bound for m in metrics],
             "confirmed": [True] * len(metrics),
@@ -834,7 +835,7 @@ GROUP BY p.unit, p.task_id, p.position
 
 
 def ducha_queries(spec: Spec) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The queries of ducha.evaluation.rules.load_inputs, by name (eval_latest_figures needs
+    """The queries of ducha.evaluation.inputs.load_inputs, by name (eval_latest_figures needs
     eval_assigned registered), and the whole-year aggregate it replaced, for comparison."""
     from ducha.db import sql
 
@@ -843,14 +844,14 @@ def ducha_queries(spec: Spec) -> dict[str, tuple[str, dict[str, Any]]]:
     prev = {"period": spec.previous}
     figures = {"first": spec.first, "period": spec.period}
     return {
-        "eval_tasks": (sql("eval_tasks"), year),
-        "eval_metrics_register": (sql("eval_metrics_register"), year),
-        "eval_allocations": (sql("eval_allocations"), year),
-        "eval_schedule": (sql("eval_schedule"), year),
-        "eval_latest_figures": (sql("eval_latest_figures"), figures),
+        "eval_tasks": (sql("evaluation/tasks"), year),
+        "eval_metrics_register": (sql("evaluation/metrics"), year),
+        "eval_allocations": (sql("evaluation/allocations"), year),
+        "eval_schedule": (sql("evaluation/schedules"), year),
+        "eval_latest_figures": (sql("evaluation/latest_figures"), figures),
         "(before) whole-year arg_max": (WHOLE_YEAR_FIGURES, figures),
-        "eval_declared_status": (sql("eval_declared_status"), period),
-        "eval_submissions": (sql("eval_submissions"), period),
+        "eval_declared_status": (sql("evaluation/declared_statuses"), period),
+        "eval_submissions": (sql("evaluation/first_received"), period),
         "units": ("SELECT name AS unit, kind FROM units", {}),
         "previous eval_metrics": (
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period", prev),
@@ -905,18 +906,20 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
     import polars as pl
 
     from ducha.db import connect, sql
-    from ducha.evaluation import rules as ev
+    from ducha.evaluation import inputs as ev_inputs
+    from ducha.evaluation import judgements as ev
+    from ducha.evaluation.rules import prepare
     from ducha.periods import Period
 
-    settings = ev.EvaluationSettings(**spec.settings)
+    settings = ev_inputs.EvaluationSettings(**spec.settings)
     period = Period(spec.year, spec.month)
     deadline = date.fromisoformat(spec.deadline)
     con = connect(Path(spec.db), read_only=True)
     year = {"year": spec.year}
-    tasks = con.sql(sql("eval_tasks"), params=year).pl()
-    metrics = con.sql(sql("eval_metrics_register"), params=year).pl()
-    allocations = con.sql(sql("eval_allocations"), params=year).pl()
-    assignments = ev.assign_units(tasks, metrics, allocations)
+    tasks = con.sql(sql("evaluation/tasks"), params=year).pl()
+    metrics = con.sql(sql("evaluation/metrics"), params=year).pl()
+    allocations = con.sql(sql("evaluation/allocations"), params=year).pl()
+    assignments = ev_inputs.assign_units(tasks, metrics, allocations)
     con.register("eval_assigned", assignments.filter(pl.col("position") > 0)
                  .select("unit", "task_id", "position").to_arrow())  # fmt: skip
     queries = ducha_queries(spec)
@@ -929,7 +932,7 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
     plans = {name: plan_operators(con, *queries[name]) for name in slowest}
     con.unregister("eval_assigned")
 
-    inputs = ev.load_inputs(con, period, deadline)
+    inputs = ev_inputs.load_inputs(con, period, deadline)
     steps: dict[str, dict[str, float]] = {}
 
     def note(name: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -940,9 +943,9 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
         return result
 
     for _ in range(3):
-        note("load: assign_units (polars)", ev.assign_units, tasks, metrics, allocations)
-        note("load: latest_figures (DuckDB)", ev.latest_figures, con, period, assignments)
-        prepared = note("prepare (keys, the one large join)", ev.prepare, inputs)
+        note("load: assign_units (polars)", ev_inputs.assign_units, tasks, metrics, allocations)
+        note("load: latest_figures (DuckDB)", ev_inputs.latest_figures, con, period, assignments)
+        prepared = note("prepare (keys, the one large join)", prepare, inputs)
         district = note("district_metrics", ev.district_metrics, inputs, settings, prepared)
         unit_rows = note("unit_metrics", ev.unit_metrics, inputs, settings, prepared, district)
         note("task_results", ev.task_results, inputs, prepared, district, unit_rows)
@@ -951,7 +954,7 @@ def profile_ducha(spec: Spec) -> dict[str, Any]:
 
     profiler = cProfile.Profile()
     profiler.enable()
-    baseline = ev.evaluate(ev.load_inputs(con, period, deadline), settings)
+    baseline = ev.evaluate(ev_inputs.load_inputs(con, period, deadline), settings)
     profiler.disable()
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_stats(12)
@@ -1082,7 +1085,7 @@ def pandas_read(con: duckdb.DuckDBPyConnection, spec: Spec) -> dict[str, pd.Data
     return {
         "tasks": q("SELECT task_id, lead_units, responsible_units FROM tasks "
                    "WHERE year = ? AND active", [spec.year]),
-        "metrics": q("SELECT task_id, position, label, kind, bound, unit AS measure, "
+        "metrics": q("SELECT task_id, position, label, kind, bound, measure, "
                      "value AS target FROM metrics"),
         "allocations": q("SELECT task_id, position, unit, value AS allocation "
                          "FROM metric_allocations"),
@@ -1105,7 +1108,7 @@ def pandas_read(con: duckdb.DuckDBPyConnection, spec: Spec) -> dict[str, pd.Data
 class EarlierFigures:
     """The earlier months' figures (this year, not blank) of the rows pandas lacks for the
     period: one SELECT semi-joined with a DataFrame of those rows, the reading ducha does in
-    eval_latest_figures. Which file is the latest, and which month is the latest, is left to
+    evaluation/latest_figures. Which file is the latest, and which month is the latest, is left to
     pandas. Times itself (reading, not the rules)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, spec: Spec) -> None:

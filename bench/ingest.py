@@ -94,8 +94,9 @@ SHAPING_SOURCES = (
     "flows/register.py",
     "flows/table_reader.py",
     "flows/units.py",
-    "sql/reporting_assignments.sql",
-    "sql/reporting_task_lines.sql",
+    "sql/migrations/007_shared_views.sql",  # the assignments view: who reports what
+    "sql/submissions/assigned_metrics.sql",
+    "sql/submissions/task_lines.sql",
 )
 
 MEASURED_SOURCES = ("flows/ingest.py", "flows/spreadsheet.py", "flows/progress_values.py")

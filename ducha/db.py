@@ -25,7 +25,8 @@ _MIGRATION = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 @cache
 def sql(name: str) -> str:
-    """The text of sql/<name>.sql (one purpose per file)."""
+    """The text of sql/<stage>/<name>.sql, named "stage/name" (one purpose per file, in the
+    folder of the stage that reads it: targets, submissions, evaluation, reporting, notices)."""
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 

@@ -68,7 +68,7 @@ def show_targets(cfg: Config, year: int, only: Sequence[str] | None = None) -> l
     from ducha.db import sql
 
     with opened(cfg.workspace.db_path, read_only=True) as con:
-        rows = con.sql(sql("targets_show"), params={"year": year}).fetchall()
+        rows = con.sql(sql("targets/register_with_metrics"), params={"year": year}).fetchall()
     views = [
         TargetView(
             {"id": r[0], "goal": r[1], "content": r[2], "leaders": list(r[3]), "lead_units": list(r[4]),
@@ -92,7 +92,7 @@ def _metric_json(m: dict[str, Any]) -> dict[str, Any]:
     return {
         "label": m["label"],
         "value": int(value) if float(value).is_integer() else value,
-        "unit": m["unit"],
+        "unit": m["measure"],  # the JSON keeps its key (metrics.measure, once metrics.unit)
         "kind": m["kind"],
         "bound": m["bound"],
         "confirmed": m["confirmed"],
@@ -259,7 +259,8 @@ def notify(
         listing = [
             dict(zip(names, row, strict=True))
             for row in con.sql(
-                sql("outbox_of_period"), params={"p": str(period), "kinds": list(kinds or KINDS)}
+                sql("notices/outbox_listing"),
+                params={"p": str(period), "kinds": list(kinds or KINDS)},
             ).fetchall()
         ]
     return NotifyResult(
@@ -354,5 +355,5 @@ def task_titles(cfg: Config, year: int) -> dict[str, tuple[str, str]]:
     with opened(cfg.workspace.db_path, read_only=True) as con:
         return {
             r[0]: (r[1] or "", r[2] or "")
-            for r in con.sql(sql("task_titles"), params={"year": year}).fetchall()
+            for r in con.sql(sql("targets/task_titles"), params={"year": year}).fetchall()
         }

@@ -18,10 +18,8 @@ from tests.servers import database_held_elsewhere
 from tests.test_targets_import import assert_user_error
 
 
-@pytest.mark.parametrize("done", range(len(db.migrations())))
-def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> None:
-    """A database left at any earlier schema version is upgraded in place, data kept."""
-    path = tmp_path / "old.duckdb"
+def _old_database(path: Path, done: int) -> duckdb.DuckDBPyConnection:
+    """A database as an older ducha left it: the first `done` migrations applied."""
     con = duckdb.connect(str(path))
     con.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
@@ -30,6 +28,14 @@ def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> No
     for version, name, text in db.migrations()[:done]:
         con.execute(text)
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    return con
+
+
+@pytest.mark.parametrize("done", range(len(db.migrations())))
+def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> None:
+    """A database left at any earlier schema version is upgraded in place, data kept."""
+    path = tmp_path / "old.duckdb"
+    con = _old_database(path, done)
     con.execute("CREATE TABLE keep_me (x INTEGER)")
     con.execute("INSERT INTO keep_me VALUES (42)")
     con.close()
@@ -38,6 +44,91 @@ def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> No
         assert db.schema_version(con) == len(db.migrations())
         assert con.sql("SELECT x FROM keep_me").fetchall() == [(42,)]
         assert con.sql("SELECT count(*) FROM tasks").fetchall() == [(0,)]
+    finally:
+        con.close()
+
+
+# (table, insert): rows for every table of any older schema, ids from the sequences; positional,
+# since no migration changes a table's column order.
+OLD_ROWS = (
+    ("units", "INSERT INTO units VALUES ('测试局', 'department', []), ('甲镇', 'town', ['甲'])"),
+    ("imports", "INSERT INTO imports VALUES (nextval('import_id_seq'), 2026, 'a.xlsx', 'sha', "
+                "TIMESTAMP '2026-01-05 09:00', 1, 0, 0, 0)"),
+    ("tasks", "INSERT INTO tasks VALUES ('2026-001', 2026, 1, '目标', '内容', ['张三'], ['测试局'], "
+              "['甲镇', '测试局', '甲镇'], '甲镇', false, 'new', 'old', true, 1), "
+              "('2026-002', 2026, NULL, '目标', '删去', [], ['测试局'], [], '', false, 'h', NULL, "
+              "false, 1)"),
+    ("task_history", "INSERT INTO task_history VALUES ('2026-001', 1, 'added', '目标', '内容', "
+                     "['张三'], ['测试局'], ['甲镇'])"),
+    ("metrics", "INSERT INTO metrics VALUES ('2026-001', 1, '新增', 10, '亿元', 'cumulative', "
+                "'at_least', true)"),
+    ("metric_allocations", "INSERT INTO metric_allocations VALUES ('2026-001', 1, '甲镇', 4)"),
+    ("metric_schedule", "INSERT INTO metric_schedule VALUES ('2026-001', 1, 6, 0.5)"),
+    ("reviews", "INSERT INTO reviews VALUES (nextval('review_id_seq'), 2026, 'r.yaml', 'sha', "
+                "TIMESTAMP '2026-01-06 09:00', 1, 1)"),
+    ("submissions", "INSERT INTO submissions VALUES (nextval('submission_id_seq'), 'sha1', "
+                    "'甲镇.xlsx', 'archive/sha1.xlsx', '甲镇', '2026-03', 'accepted', NULL, NULL, "
+                    "TIMESTAMP '2026-04-02 09:00', TIMESTAMP '2026-04-02 09:01', 2, '李四', '已接收')"),
+    ("submission_problems", "INSERT INTO submission_problems VALUES (1, 1, '进展表', 'E5', "
+                            "'warning', '累计数小于上月')"),
+    ("progress_metrics", "INSERT INTO progress_metrics VALUES (1, '甲镇', '2026-03', '2026-001', 1, "
+                         "1, 3, '进展表', 5, 'task_id', 100)"),
+    ("progress_tasks", "INSERT INTO progress_tasks VALUES (1, '甲镇', '2026-03', '2026-001', "
+                       "'on_schedule', '推进中', '资金不足', '加快')"),
+    ("eval_runs", "INSERT INTO eval_runs VALUES ('2026-03', TIMESTAMP '2026-04-08 09:00', "
+                  "DATE '2026-04-07', '{}')"),
+    ("eval_metrics", "INSERT INTO eval_metrics VALUES ('2026-03', '2026-001', 1, '新增', "
+                     "'cumulative', 'at_least', '亿元', 10, 3, 2.5, 0.3, 5, 'units', false, "
+                     "'on_track', 0)"),
+    ("eval_unit_metrics", "INSERT INTO eval_unit_metrics VALUES ('2026-03', '甲镇', '2026-001', 1, "
+                          "'responsible', 4, 3, 1, false, 'done')"),
+    ("eval_tasks", "INSERT INTO eval_tasks VALUES ('2026-03', '2026-001', 'on_track', 0, "
+                   "['测试局'], [], ['测试局'])"),
+    ("eval_units", "INSERT INTO eval_units VALUES ('2026-03', '甲镇', 'town', 'on_time', "
+                   "TIMESTAMP '2026-04-02 09:00', 1, 1, 1.0, 1)"),
+    ("outbox", "INSERT INTO outbox VALUES (nextval('notice_id_seq'), 'k1', '2026-03', 'receipt', "
+               "'甲镇', [], 'file', NULL, 'markdown', 1, 1, '回执', '正文', 'h', 'unconfigured', 0, "
+               "TIMESTAMP '2026-04-02 09:02', TIMESTAMP '2026-04-02 09:02', NULL, NULL, 'f.md')"),
+    ("outbox_attempts", "INSERT INTO outbox_attempts VALUES (1, 1, TIMESTAMP '2026-04-02 09:03', "
+                        "NULL, 'file', NULL, NULL)"),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("done", range(1, len(db.migrations())))
+def test_an_older_database_keeps_its_rows_when_upgraded(tmp_path: Path, done: int) -> None:
+    """Rows written at any earlier schema version come through every later migration as they
+    were (metrics.unit as metrics.measure), the sequences go on, and the shared views read them."""
+    path = tmp_path / "old.duckdb"
+    con = _old_database(path, done)
+    tables = {r[0] for r in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    tables.discard("schema_migrations")
+    for table, insert in OLD_ROWS:
+        if table in tables:
+            con.execute(insert)
+    before = {t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    con.close()
+    con = db.connect(path)
+    try:
+        assert db.schema_version(con) == len(db.migrations())
+        for table, rows in before.items():
+            assert con.sql(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == rows, table
+        assert con.sql("SELECT measure FROM metrics").fetchall() == [("亿元",)]
+        assert con.sql("SELECT nextval('import_id_seq'), nextval('review_id_seq')").fetchall() == [
+            (2, 2)
+        ]
+        assert con.sql("SELECT * FROM assignments ORDER BY unit").fetchall() == [
+            (2026, "2026-001", "测试局", "lead"),
+            (2026, "2026-001", "甲镇", "responsible"),
+        ]
+        assert con.sql("SELECT task_id FROM tasks_needing_review").fetchall() == [("2026-001",)]
+        if done >= 2:
+            assert con.sql("SELECT nextval('submission_id_seq')").fetchall() == [(2,)]
+            assert con.sql("SELECT * FROM latest_figures").fetchall() == [
+                ("2026-03", "甲镇", "2026-001", 1, 3.0)
+            ]
+            assert con.sql("SELECT issues FROM latest_statements").fetchall() == [("资金不足",)]
+        if done >= 4:
+            assert con.sql("SELECT nextval('notice_id_seq')").fetchall() == [(2,)]
     finally:
         con.close()
 

@@ -59,21 +59,22 @@ class Inputs:
 
 def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) -> Inputs:
     year = {"year": period.year}
-    tasks = con.sql(sql("eval_tasks"), params=year).pl()
+    tasks = con.sql(sql("evaluation/tasks"), params=year).pl()
     if tasks.is_empty():
         raise UserError(f"数据库中没有 {period.year} 年的目标任务，请先导入分解表")
-    metrics = con.sql(sql("eval_metrics_register"), params=year).pl()
-    assignments = assign_units(tasks, metrics, con.sql(sql("eval_allocations"), params=year).pl())
+    metrics = con.sql(sql("evaluation/metrics"), params=year).pl()
+    allocations = con.sql(sql("evaluation/allocations"), params=year).pl()
+    assignments = assign_units(tasks, metrics, allocations)
     before = period.previous()
     prev_key = {"period": str(before) if before else ""}
     return Inputs(
         period=period,
         metrics=metrics,
-        schedule=con.sql(sql("eval_schedule"), params=year).pl(),
+        schedule=con.sql(sql("evaluation/schedules"), params=year).pl(),
         assignments=assignments,
         figures=latest_figures(con, period, assignments),
-        declared=con.sql(sql("eval_declared_status"), params={"period": str(period)}).pl(),
-        submissions=con.sql(sql("eval_submissions"), params={"period": str(period)}).pl(),
+        declared=con.sql(sql("evaluation/declared_statuses"), params={"period": str(period)}).pl(),
+        submissions=con.sql(sql("evaluation/first_received"), params={"period": str(period)}).pl(),
         units=con.sql("SELECT name AS unit, kind FROM units").pl(),
         tasks=tasks.select("task_id", "lead_units"),
         previous_metrics=con.sql(
@@ -92,7 +93,13 @@ def assign_units(
 ) -> pl.DataFrame:
     """Who reports what: one row per (unit, role, task, metric position; 0 = a task without
     metrics) with the unit's allocation. Lead units in the table's order; a unit listed both as
-    lead and responsible reports as lead; a unit listed twice counts once."""
+    lead and responsible reports as lead; a unit listed twice counts once.
+
+    The (unit, role, task) pairs are the rows of the `assignments` view (the one definition,
+    sql/migrations/007_shared_views.sql, read by templates, ingest and notices), built here
+    from the tasks' unit lists instead: on the hot path of bench/evaluate.py (280k pairs)
+    reading the view costs ~40 ms (its DISTINCT and the conversion to polars) against ~5 ms
+    for the lists exploded in polars, 6-15 % of the whole evaluation. Change both together."""
     lead = tasks.select(
         "task_id", pl.col("lead_units").list.unique(maintain_order=True).alias("unit")
     ).with_columns(pl.lit("lead").alias("role"))
@@ -123,6 +130,6 @@ def latest_figures(
     con.register("eval_assigned", assigned.to_arrow())
     try:
         params = {"first": str(Period(period.year, 1)), "period": str(period)}
-        return con.sql(sql("eval_latest_figures"), params=params).pl()
+        return con.sql(sql("evaluation/latest_figures"), params=params).pl()
     finally:
         con.unregister("eval_assigned")

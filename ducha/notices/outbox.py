@@ -47,7 +47,7 @@ from typing import Any
 
 import duckdb
 
-from ducha.db import transaction
+from ducha.db import sql, transaction
 from ducha.notices.channels import ChannelConfig, RateLimit
 from ducha.notices.planning import Notice
 from ducha.notices.rendering import render
@@ -109,10 +109,7 @@ def enqueue(
     if not messages:
         return {"new": 0, "known": 0}
     keys = [m.key for m in messages]
-    known = {
-        r[0] for r in con.sql("SELECT idempotency_key FROM outbox WHERE idempotency_key IN (SELECT unnest($k))",
-                              params={"k": keys}).fetchall()
-    }  # fmt: skip
+    known = {r[0] for r in con.sql(sql("notices/known_keys"), params={"k": keys}).fetchall()}
     fresh = [m for m in messages if m.key not in known]
     now = datetime.now()
     columns: dict[str, list[Any]] = {name: [] for name in _ENQUEUE_COLUMNS}
@@ -127,29 +124,15 @@ def enqueue(
         for name, value in zip(_ENQUEUE_COLUMNS, row, strict=True):
             columns[name].append(value)
     if fresh:
-        # one statement for the batch (row-by-row inserts cost ~1 ms each); the rows travel as
-        # list parameters, unnested side by side in ledger order
+        # one statement for the batch (notices/enqueue.sql): the rows travel as list parameters
         with transaction(con):
-            con.execute(_ENQUEUE_SQL, {**columns, "now": now})
+            con.execute(sql("notices/enqueue"), {**columns, "now": now})
     return {"new": len(fresh), "known": len(known)}
 
 
+# The list parameters of notices/enqueue.sql, one per column, in the order of Message rows.
 _ENQUEUE_COLUMNS = ("idempotency_key", "period", "kind", "recipient", "cc", "channel", "channel_url",
                     "body_format", "part", "parts", "title", "body", "content_hash", "status", "file_path")  # fmt: skip
-_ENQUEUE_TYPES = {"cc": "VARCHAR[][]", "part": "INTEGER[]", "parts": "INTEGER[]"}
-_ENQUEUE_SQL = (
-    "INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url, "
-    "body_format, part, parts, title, body, content_hash, status, attempts, created_at, next_attempt_at, "
-    "sent_at, last_error, file_path) "
-    "SELECT nextval('notice_id_seq'), idempotency_key, period, kind, recipient, cc, channel, channel_url, "
-    "body_format, part, parts, title, body, content_hash, status, 0, $now, $now, NULL, NULL, file_path FROM ("
-    "SELECT "
-    + ", ".join(
-        f"unnest(CAST(${c} AS {_ENQUEUE_TYPES.get(c, 'VARCHAR[]')})) AS {c}"
-        for c in _ENQUEUE_COLUMNS
-    )
-    + ")"
-)
 
 
 def _write_file(folder: Path, m: Message) -> str:
@@ -213,22 +196,8 @@ def deliver(
     per bot, each bot's messages in ledger order; this thread alone touches the database."""
     report = DeliveryReport()
     limiter = RateLimiter(channels.rate_limit)
-    query = (
-        "SELECT notice_id, channel_url, title, body, body_format, attempts FROM outbox "
-        # `sending`: left by a crash mid-attempt, sent again even after the last attempt
-        "WHERE ((status IN ('pending', 'failed') AND attempts < $max)"
-        " OR (status = 'sending' AND attempts <= $max)) AND next_attempt_at <= $now"
-        # a bot gets its messages in ledger order: none while an earlier one waits for a retry
-        " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel_url = outbox.channel_url"
-        " AND e.notice_id < outbox.notice_id AND e.status = 'failed' AND e.attempts < $max"
-        " AND e.next_attempt_at > $now)"
-        + (" AND period = $period" if period else "")
-        + " ORDER BY notice_id"
-    )
-    params: dict[str, Any] = {"max": channels.max_attempts, "now": now()}
-    if period:
-        params["period"] = period
-    due = con.sql(query, params=params).fetchall()
+    params: dict[str, Any] = {"max": channels.max_attempts, "now": now(), "period": period or None}
+    due = con.sql(sql("notices/due_messages"), params=params).fetchall()
     if not due:
         return report
     _seed_limiter(con, limiter, channels, now())
@@ -346,21 +315,10 @@ def _seed_limiter(
 ) -> None:
     """Messages sent by earlier runs still count against a bot's window."""
     since = now - timedelta(seconds=channels.rate_limit.seconds)
-    recent = con.sql(  # unfinished: in flight when a run was killed; the bot may have it
-        "SELECT o.channel_url, coalesce(a.finished_at, a.started_at) AS seen "
-        "FROM outbox_attempts a JOIN outbox o USING (notice_id) "
-        "WHERE coalesce(a.finished_at, a.started_at) >= $since AND o.channel_url IS NOT NULL "
-        "ORDER BY seen",
-        params={"since": since},
-    ).fetchall()
+    recent = con.sql(sql("notices/recent_sends"), params={"since": since}).fetchall()
     clock = time.time()
     for url, finished in recent:
         limiter.record(_bot(url), clock - (now - finished).total_seconds())
-
-
-# Batched ledger statements: the rows travel as list parameters; `list_position` finds a
-# row's own values (a notice is in at most one claim and one reply of a batch).
-_AT = "list_position($ids, notice_id)"
 
 
 def _claim(con: duckdb.DuckDBPyConnection, claims: list[_Claim]) -> None:
@@ -369,14 +327,10 @@ def _claim(con: duckdb.DuckDBPyConnection, claims: list[_Claim]) -> None:
         return
     ids = [c.notice_id for c in claims]
     attempts = [c.attempt for c in claims]
+    # batched: the rows travel as list parameters (a notice is in at most one claim of a batch)
+    con.execute(sql("notices/claim"), {"ids": ids, "attempts": attempts})
     con.execute(
-        f"UPDATE outbox SET status = 'sending', attempts = CAST($attempts AS INTEGER[])[{_AT}] "
-        "WHERE list_contains($ids, notice_id)",
-        {"ids": ids, "attempts": attempts},
-    )
-    con.execute(
-        "INSERT INTO outbox_attempts SELECT unnest($ids), unnest(CAST($attempts AS INTEGER[])), "
-        "unnest(CAST($started AS TIMESTAMP[])), NULL, unnest(CAST($channels AS VARCHAR[])), NULL, NULL",
+        sql("notices/claim_attempts"),
         {"ids": ids, "attempts": attempts, "started": [c.started for c in claims],
          "channels": [masked_url(c.channel_url) for c in claims]},
     )  # fmt: skip
@@ -395,8 +349,7 @@ def _record(
     failed = [r for r in replies if not r.ok]
     if sent:
         con.execute(
-            f"UPDATE outbox SET status = 'sent', sent_at = CAST($at AS TIMESTAMP[])[{_AT}], last_error = NULL "
-            "WHERE list_contains($ids, notice_id)",
+            sql("notices/mark_sent"),
             {"ids": [r.claim.notice_id for r in sent], "at": [r.finished for r in sent]},
         )
     if failed:
@@ -405,15 +358,12 @@ def _record(
             for r in failed
         ]
         con.execute(
-            f"UPDATE outbox SET status = 'failed', next_attempt_at = CAST($retry AS TIMESTAMP[])[{_AT}], "
-            f"last_error = CAST($errors AS VARCHAR[])[{_AT}] WHERE list_contains($ids, notice_id)",
+            sql("notices/mark_failed"),
             {"ids": [r.claim.notice_id for r in failed], "retry": retry_at,
              "errors": [r.error for r in failed]},
         )  # fmt: skip
     con.execute(
-        f"UPDATE outbox_attempts SET finished_at = CAST($at AS TIMESTAMP[])[{_AT}], "
-        f"ok = CAST($ok AS BOOLEAN[])[{_AT}], error = CAST($errors AS VARCHAR[])[{_AT}] "
-        f"WHERE list_contains($ids, notice_id) AND attempt = CAST($attempts AS INTEGER[])[{_AT}]",
+        sql("notices/finish_attempts"),
         {"ids": [r.claim.notice_id for r in replies], "at": [r.finished for r in replies],
          "ok": [r.ok for r in replies], "errors": [r.error for r in replies],
          "attempts": [r.claim.attempt for r in replies]},

@@ -128,7 +128,7 @@ def _reminders(con, period: Period, plan: Plan, base: dict, schedule: Schedule, 
     final = as_of == deadline
     date = deadline if final else schedule.day("reminder", period.year, period.month, calendar)
     for unit, tasks in con.sql(
-        sql("notice_missing_units"), params={"year": period.year, "period": str(period)}
+        sql("notices/missing_units"), params={"year": period.year, "period": str(period)}
     ).fetchall():
         context = {**base, "date": date, "final": final, "tasks": tasks}
         plan.notices.append(Notice("reminder", unit, _title("reminder", base), context))
@@ -143,7 +143,7 @@ def _overdue(con, period: Period, plan: Plan, base: dict, calendar: WorkCalendar
         for i in range(1, (as_of - deadline).days + 1)
     )
     for unit, tasks in con.sql(
-        sql("notice_missing_units"), params={"year": period.year, "period": str(period)}
+        sql("notices/missing_units"), params={"year": period.year, "period": str(period)}
     ).fetchall():
         context = {**base, "date": as_of, "overdue_days": max(days, 1), "tasks": tasks}
         plan.notices.append(Notice("overdue", unit, _title("overdue", base), context))
@@ -151,7 +151,7 @@ def _overdue(con, period: Period, plan: Plan, base: dict, calendar: WorkCalendar
 
 def _receipts(con, period: Period, plan: Plan, base: dict) -> None:
     for submission_id, unit, file_name, status, receipt in con.sql(
-        sql("notice_receipts"), params={"period": str(period)}
+        sql("notices/receipts"), params={"period": str(period)}
     ).fetchall():
         context = {
             **base,
@@ -169,16 +169,18 @@ def _task_details(con, period: Period) -> list[dict[str, Any]]:
              "lagging_units", "missing_units")  # fmt: skip
     tasks = [
         dict(zip(names, r, strict=True))
-        for r in con.sql(sql("notice_tasks"), params={"period": str(period)}).fetchall()
+        for r in con.sql(sql("notices/lagging_tasks"), params={"period": str(period)}).fetchall()
     ]
     metrics: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in con.sql(sql("report_metrics"), params={"period": str(period)}).fetchall():
+    for row in con.sql(
+        sql("reporting/metric_judgements"), params={"period": str(period)}
+    ).fetchall():
         m = dict(zip(("task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
                       "completion", "gap", "source", "carried", "status", "streak"), row, strict=True))  # fmt: skip
         metrics[m["task_id"]].append(m)
     issues: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for task_id, unit, text in con.sql(
-        sql("report_issues"), params={"period": str(period)}
+        sql("reporting/stated_issues"), params={"period": str(period)}
     ).fetchall():
         issues[task_id].append((unit, text))
     for t in tasks:

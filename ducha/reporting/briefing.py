@@ -75,28 +75,26 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
     tasks = [
         dict(zip(("task_id", "seq", "goal", "content", "leaders", "lead_units", "status", "streak",
                   "lagging_units", "missing_units"), r, strict=True))
-        for r in con.sql(sql("report_tasks"), params=p).fetchall()
+        for r in con.sql(sql("reporting/task_judgements"), params=p).fetchall()
     ]  # fmt: skip
     metrics = [
         dict(zip(("task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
                   "completion", "gap", "source", "carried", "status", "streak"), r, strict=True))
-        for r in con.sql(sql("report_metrics"), params=p).fetchall()
+        for r in con.sql(sql("reporting/metric_judgements"), params=p).fetchall()
     ]  # fmt: skip
     units = [
         dict(zip(("rank", "unit", "kind", "submission", "received_at", "judged", "on_track", "on_track_share"),
                  r, strict=True))
-        for r in con.sql(
-            "SELECT rank, unit, kind, submission, received_at, judged, on_track, on_track_share FROM eval_units "
-            "WHERE period = $period ORDER BY rank, unit", params=p,
-        ).fetchall()
+        for r in con.sql(sql("reporting/unit_ranking"), params=p).fetchall()
     ]  # fmt: skip
     trend: dict[str, dict[str, int]] = {}
     for month, status, n in con.sql(
-        sql("report_trend"), params={"first": str(Period(period.year, 1)), "period": str(period)}
+        sql("reporting/status_trend"),
+        params={"first": str(Period(period.year, 1)), "period": str(period)},
     ).fetchall():
         trend.setdefault(month, {})[status] = n
     issues: dict[str, list[tuple[str, str]]] = {}
-    for task_id, unit, text in con.sql(sql("report_issues"), params=p).fetchall():
+    for task_id, unit, text in con.sql(sql("reporting/stated_issues"), params=p).fetchall():
         issues.setdefault(task_id, []).append((unit, text))
     return Briefing(
         workspace=workspace, period=period, generated=datetime.now(), deadline=run[0][0], tasks=tasks,

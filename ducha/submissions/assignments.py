@@ -1,4 +1,4 @@
-"""Who reports what: each unit's tasks and metrics for a year, with its role (lead or responsible) and its own allocation, read once and shared by templates, ingest, evaluation and notices."""
+"""Who reports what, per unit: each unit's tasks and metrics for a year, with its role (lead or responsible) and its own allocation, read once from the assignments view (which evaluation and notices read too) and shared by templates and ingest."""
 
 from __future__ import annotations
 
@@ -41,13 +41,13 @@ class TaskLines:
 def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
     """Every reporting unit's tasks and metrics for the period's year, in table order."""
     params = {"year": period.year}
-    assignments = con.sql(sql("reporting_assignments"), params=params).to_arrow_table()
-    lines = con.sql(sql("reporting_task_lines"), params=params).to_arrow_table()
+    assignments = con.sql(sql("submissions/assigned_metrics"), params=params).to_arrow_table()
+    lines = con.sql(sql("submissions/task_lines"), params=params).to_arrow_table()
     previous: dict[tuple[str, str, int], float] = {}
     before = period.previous()
     if before is not None:
         for unit, task_id, position, value in con.sql(
-            sql("previous_cumulative"), params={"period": str(before)}
+            sql("submissions/period_figures"), params={"period": str(before)}
         ).fetchall():
             previous[(unit, task_id, position)] = value
     return UnitTasks(assignments, lines, previous)
@@ -55,8 +55,8 @@ def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
 
 class UnitTasks(Mapping[str, list[TaskLines]]):
     """unit -> its TaskLines, built per unit on first use from two Arrow tables: who reports
-    what (reporting_assignments: unit, role, task, metric, allocation; ordered by unit) and
-    the tasks' texts and targets (reporting_task_lines, once per task). Units with the same
+    what (submissions/assigned_metrics: unit, role, task, metric, allocation; ordered by unit)
+    and the tasks' texts and targets (submissions/task_lines, once per task). Units with the same
     role and figures in a task share its TaskLines, and units with the same tasks share the
     list (a thousand towns responsible for the same tasks hold one copy): read them, never
     change them."""

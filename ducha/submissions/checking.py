@@ -43,9 +43,7 @@ class Context:
         assert self.con is not None
         self.accepted = {
             sha: (unit, period)
-            for sha, unit, period in self.con.sql(
-                "SELECT sha256, unit, period FROM submissions WHERE status = 'accepted'"
-            ).fetchall()
+            for sha, unit, period in self.con.sql(sql("submissions/accepted_hashes")).fetchall()
         }
 
     def index_of(self, unit: str, period: Period) -> UnitIndex | None:
@@ -76,7 +74,7 @@ class Context:
             self.previous[key] = {
                 (u, t, p): v
                 for u, t, p, v in self.con.sql(
-                    sql("previous_cumulative"), params={"period": key}
+                    sql("submissions/period_figures"), params={"period": key}
                 ).fetchall()
             }
         return self.previous[key]
@@ -95,7 +93,7 @@ class Context:
                 self.years[year] = unit_tasks(self.con, Period(year, 1))
             for month in range(1, 13):
                 previous[str(Period(year, month))] = {}
-            rows = self.con.sql(sql("latest_cumulative_figures"), params={"year": str(year)})
+            rows = self.con.sql(sql("submissions/year_figures"), params={"year": str(year)})
             for period, unit, task_id, position, value in rows.fetchall():
                 previous[period][(unit, task_id, position)] = value
         return Context(

@@ -7,7 +7,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ducha import clock
-from ducha.db import transaction
+from ducha.db import sql, transaction
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     import duckdb
@@ -26,18 +26,11 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
     known: dict[str, str] = {}
     if shas:
         for sha, status in con.sql(
-            "SELECT sha256, CASE WHEN bool_or(status = 'accepted') THEN 'accepted' ELSE 'rejected' END "
-            "FROM submissions WHERE sha256 IN (SELECT unnest($shas)) GROUP BY sha256",
-            params={"shas": shas},
+            sql("submissions/known_hashes"), params={"shas": shas}
         ).fetchall():
             known[sha] = status
     with transaction(con):
-        latest = {
-            (u, p): sid
-            for sid, u, p in con.sql(
-                "SELECT submission_id, unit, period FROM latest_submissions"
-            ).fetchall()
-        }
+        latest = {(u, p): sid for sid, u, p in con.sql(sql("submissions/latest_ids")).fetchall()}
         seen: dict[str, str] = {}
         stored: list[FileResult] = []  # the results that get a submission row, in order
         for result in batch:

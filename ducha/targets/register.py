@@ -229,7 +229,7 @@ class ImportResult:
 
 
 def _existing(con: duckdb.DuckDBPyConnection, year: int) -> list[Existing]:
-    rows = con.sql(sql("tasks_for_matching"), params={"year": year}).fetchall()
+    rows = con.sql(sql("targets/known_tasks"), params={"year": year}).fetchall()
     return [Existing(r[0], r[1], r[2], tuple(r[3]), tuple(r[4]), tuple(r[5]), r[6]) for r in rows]
 
 
@@ -271,7 +271,7 @@ def import_tasks(
         touched = set(changes["added"]) | set(changes["changed"])
         for task in tasks:
             con.execute(
-                sql("task_upsert"),
+                sql("targets/upsert_task"),
                 [
                     task.task_id,
                     year,
@@ -303,7 +303,7 @@ def import_tasks(
                     ],
                 )
         for task_id in changes["removed"]:
-            con.execute(sql("task_history_removed"), [import_id, task_id])
+            con.execute(sql("targets/record_removed_task"), [import_id, task_id])
             con.execute("UPDATE tasks SET active = false, seq = NULL WHERE task_id = ?", [task_id])
         # Proposals for tasks nobody has reviewed yet; reviewed metrics are never overwritten.
         unreviewed = con.sql(
@@ -325,7 +325,7 @@ def import_tasks(
                         metric.bound,
                     ],
                 )
-        summary = con.sql(sql("register_summary"), params={"year": year}).fetchall()[0]
+        summary = con.sql(sql("targets/register_counts"), params={"year": year}).fetchall()[0]
         assert summary is not None
     return ImportResult(
         year=year,

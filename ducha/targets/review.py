@@ -66,14 +66,14 @@ class ReviewedTask:
 
 def current_review(con: duckdb.DuckDBPyConnection, year: int) -> list[dict[str, Any]]:
     """The register's tasks with their metrics (confirmed or proposed) as plain dicts."""
-    tasks = con.sql(sql("review_tasks"), params={"year": year}).fetchall()
-    metrics = con.sql(sql("review_metrics"), params={"year": year}).fetchall()
+    tasks = con.sql(sql("targets/review_tasks"), params={"year": year}).fetchall()
+    metrics = con.sql(sql("targets/review_metrics"), params={"year": year}).fetchall()
     by_task: dict[str, list[dict[str, Any]]] = {}
-    for task_id, _pos, label, value, unit, kind, bound, allocations, schedule in metrics:
+    for task_id, _pos, label, value, measure, kind, bound, allocations, schedule in metrics:
         item: dict[str, Any] = {
             "label": label,
             "value": _plain_number(value),
-            "unit": unit,
+            "unit": measure,  # the review file keeps its key (metrics.measure)
             "kind": kind,
             "bound": bound,
         }
@@ -432,11 +432,7 @@ def load_review(con: duckdb.DuckDBPyConnection, path: Path, register: UnitRegist
                 sum(len(t.metrics) for t in confirmed),
             ],
         )
-        needs = con.sql(
-            "SELECT coalesce(list(task_id ORDER BY task_id), []) FROM tasks WHERE year = $year "
-            "AND active AND reviewed_hash IS NOT NULL AND reviewed_hash <> content_hash",
-            params={"year": year},
-        ).fetchall()[0]
+        needs = con.sql(sql("targets/needing_review"), params={"year": year}).fetchall()[0]
     return ReviewResult(
         year=year,
         confirmed_tasks=len(confirmed),
