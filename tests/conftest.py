@@ -146,7 +146,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield server
     finally:
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()  # logs of flows run in this process, sent before the server goes
+        APILogWorker.drain_all(
+            timeout=10
+        )  # logs of flows run in this process, sent before the server goes
         server.stop()

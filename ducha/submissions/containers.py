@@ -98,11 +98,80 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
         | {i.filename for i in members if i.filename.startswith("xl/worksheets/")}
     )
     marks: dict[str, SheetMarks] = {}
-    for name, rid in _workbook_sheets(workbook_xml):
+    sheets = _workbook_sheets(workbook_xml)
+    shared = next(
+        (
+            parts[t]
+            for t in targets.values()
+            if t.lower().endswith("sharedstrings.xml") and t in parts
+        ),
+        b"",
+    )
+    lengths = _shared_string_lengths(shared)
+    for name, rid in sheets:
         body = parts.get(targets.get(rid, ""), b"")
+        far = _FAR_CELL.search(body)
+        if far is not None:  # calamine would allocate every cell up to it
+            raise FileRejected(
+                f"工作表“{name}”在 {far.group(1).decode('ascii', 'replace')} 处有单元格，超出 {MAX_ROWS} 行、"
+                f"{MAX_COLUMNS} 列的上限，未处理（请删除表格以外的内容后重新报送）",
+                sheet=name,
+            )
         if _MAYBE_FORMULA.search(body) or b'"e"' in body or b"'e'" in body:  # quick filters
             marks[name] = _sheet_marks(body)
+    _check_text_amount(lengths, [parts.get(targets.get(rid, ""), b"") for _, rid in sheets])
     return _stored_package(inflater, members, inflated), marks
+
+
+# A cell beyond the limits: three letters (beyond ZZ), a column beyond GR (200), or a row beyond
+# MAX_ROWS + 50 (5050). Rows without cells are left alone: Excel writes formatted empty rows.
+_FAR_CELL = re.compile(
+    rb"""<(?:\w+:)?c\b[^<>]*?\sr\s*=\s*["']((?:[A-Z]{3,}|[H-Z][A-Z]|G[S-Z])\d+|[A-Z]{1,3}"""
+    rb"""(?:\d{5,}|[6-9]\d{3}|5[1-9]\d\d|50[6-9]\d|505[1-9]))["']"""
+)
+MAX_CELL_TEXT_BYTES = 32_767 * 3  # Excel's limit, 32 767 characters a cell, in UTF-8 at most
+MAX_TEXT_BYTES = (
+    30 * 1024 * 1024
+)  # all the text a file's cells show, shared strings counted as shown
+_SHARED_ITEM = re.compile(rb"<(?:\w+:)?si\b[^>]*>(.*?)</(?:\w+:)?si>", re.S)
+_TEXT_RUN = re.compile(rb"<(?:\w+:)?t\b[^>/]*>([^<]*)<")
+_SHARED_CELL = re.compile(
+    rb"""<(?:\w+:)?c\b[^<>]*?\st\s*=\s*["']s["'][^<>]*>\s*<(?:\w+:)?v>(\d+)<"""
+)
+_TOO_MUCH_TEXT = (
+    "文件中单元格文字的总量异常大（同一段长文字被大量单元格引用），未处理；请检查文件后重新报送"
+)
+
+
+def _shared_string_lengths(xml: bytes) -> list[int]:
+    """The length in bytes of each shared string (the text runs of each <si>)."""
+    lengths = []
+    for item in _SHARED_ITEM.finditer(xml):
+        size = sum(len(m.group(1)) for m in _TEXT_RUN.finditer(item.group(1)))
+        if size > MAX_CELL_TEXT_BYTES:
+            raise FileRejected(
+                f"文件中有一个单元格的文字超过 {MAX_CELL_TEXT_BYTES // 3} 字（Excel 的上限），未处理"
+            )
+        lengths.append(size)
+    return lengths
+
+
+def _check_text_amount(lengths: list[int], bodies: list[bytes]) -> None:
+    """The text all cells show, a shared string counted at every cell that shows it: a 40 MB
+    string referenced by a hundred cells is four gigabytes to whoever reads the sheet."""
+    if not lengths:
+        return
+    longest = max(lengths)
+    references = sum(b.count(b't="s"') + b.count(b"t='s'") for b in bodies)
+    if references * longest <= MAX_TEXT_BYTES:  # the common case: no need to count exactly
+        return
+    total = 0
+    for body in bodies:
+        for m in _SHARED_CELL.finditer(body):
+            index = int(m.group(1))
+            total += lengths[index] if index < len(lengths) else 0
+            if total > MAX_TEXT_BYTES:
+                raise FileRejected(_TOO_MUCH_TEXT)
 
 
 def _stored_package(
@@ -289,9 +358,18 @@ _BIFF_ERRORS = {
 }  # fmt: skip
 
 
+_ENCRYPTED = "文件已加密（设置了打开密码），无法读取；请取消密码后重新报送"
+MAX_CELL_RECORDS = 2_000_000  # cells a file may hold (a sheet holds at most 5 050 × 200)
+_CELL_RECORDS = {0x0203, 0x00FD, 0x027E, 0x0201, 0x0006, 0x0205, 0x0204, 0x00D6}  # one cell each
+_MULTI_CELL_RECORDS = {0x00BD, 0x00BE}  # MULRK, MULBLANK: row, first column …, last column
+
+
 def _xls_error_cells(data: bytes) -> dict[str, SheetMarks]:
-    """Error cells (BOOLERR records, and FORMULA records whose cached result is an error),
-    in one pass over the workbook stream."""
+    """Error cells (BOOLERR records, and FORMULA records whose cached result is an error), in
+    one pass over the workbook stream, which also checks what the file claims before calamine
+    reads it: not encrypted, no cell beyond MAX_ROWS + 50 rows or MAX_COLUMNS columns, not
+    more than MAX_CELL_RECORDS cells, and not more text shown than MAX_TEXT_BYTES (a shared
+    string counted at every cell that shows it)."""
     try:
         book = _cfb_stream(data, "Workbook")
     except (ValueError, IndexError, struct.error):
@@ -301,16 +379,60 @@ def _xls_error_cells(data: bytes) -> dict[str, SheetMarks]:
     starts: dict[int, str] = {}  # stream offset of a worksheet's records -> its name
     marks: dict[str, SheetMarks] = {}
     sheet = None
+    cells = 0
+    shown = 0  # characters shown by LABELSST cells
+    sst: list[bytes] = []  # the SST record and its CONTINUE records
+    lengths: list[int] | None = None
+    previous = 0
     for at, kind, body in _biff_records(book):
+        if kind == 0x002F:  # FILEPASS
+            raise FileRejected(_ENCRYPTED)
         if sheet is None and kind == 0x0085 and len(body) >= 8:  # BOUNDSHEET8
             length, wide = body[6], body[7] & 1
             raw = body[8 : 8 + length * (2 if wide else 1)]
             starts[struct.unpack_from("<I", body)[0]] = raw.decode(
                 "utf-16-le" if wide else "latin-1", "replace"
             )
+        if kind == 0x00FC or (
+            kind == 0x003C and previous in (0x00FC, 0x003C) and sst and lengths is None
+        ):
+            sst.append(body)
+        elif sst and lengths is None:
+            lengths = _sst_lengths(sst)
+        previous = kind
         sheet = starts.get(at, sheet)
         if sheet is None:
             continue
+        if kind == 0x0200 and len(body) >= 12:  # DIMENSIONS: rows and columns the sheet claims
+            rows, cols = struct.unpack_from("<I", body, 4)[0], struct.unpack_from("<H", body, 10)[0]
+            if rows > MAX_ROWS + 50 or cols > MAX_COLUMNS:
+                raise FileRejected(
+                    f"工作表“{sheet}”声明有 {rows} 行、{cols} 列，超出 {MAX_ROWS} 行、{MAX_COLUMNS} 列的上限，未处理",
+                    sheet=sheet,
+                )
+        if kind in _CELL_RECORDS or kind in _MULTI_CELL_RECORDS:
+            if len(body) < 6:
+                continue
+            row, col = struct.unpack_from("<HH", body)
+            last = (
+                struct.unpack_from("<H", body, len(body) - 2)[0]
+                if kind in _MULTI_CELL_RECORDS
+                else col
+            )
+            cells += max(1, last - col + 1)
+            if row >= MAX_ROWS + 50 or last >= MAX_COLUMNS:
+                raise FileRejected(
+                    f"工作表“{sheet}”在 {cell_ref(row, min(last, 16383))} 处有单元格，超出 {MAX_ROWS} 行、"
+                    f"{MAX_COLUMNS} 列的上限，未处理（请删除表格以外的内容后重新报送）",
+                    sheet=sheet,
+                )
+            if cells > MAX_CELL_RECORDS:
+                raise FileRejected(f"文件的单元格超过 {MAX_CELL_RECORDS} 个的上限，未处理")
+            if kind == 0x00FD and len(body) >= 10 and lengths:  # LABELSST: a shared string shown
+                index = struct.unpack_from("<I", body, 6)[0]
+                shown += lengths[index] if index < len(lengths) else 0
+                if shown > MAX_TEXT_BYTES // 3:
+                    raise FileRejected(_TOO_MUCH_TEXT)
         if kind == 0x0205 and len(body) >= 8 and body[7] == 1:  # BOOLERR holding an error
             code = body[6]
         elif kind == 0x0006 and len(body) >= 14 and body[6] == 2 and body[12:14] == b"\xff\xff":
@@ -322,6 +444,73 @@ def _xls_error_cells(data: bytes) -> dict[str, SheetMarks]:
             code, ""
         )
     return marks
+
+
+def _sst_lengths(segments: list[bytes]) -> list[int] | None:
+    """The length in characters of each string of the shared string table (SST record and its
+    CONTINUE records), or None when it cannot be read (calamine then judges the file). A string
+    over Excel's 32 767 characters is refused."""
+    if not segments or len(segments[0]) < 8:
+        return None
+    count = struct.unpack_from("<I", segments[0], 4)[0]
+    i, pos = 0, 8
+    lengths: list[int] = []
+
+    def take(n: int) -> bytes:  # a few header bytes, perhaps across a record boundary
+        return bytes(next_byte() for _ in range(n))
+
+    def next_byte() -> int:
+        nonlocal i, pos
+        while pos >= len(segments[i]):
+            i, pos = i + 1, 0
+            if i >= len(segments):
+                raise IndexError
+        pos += 1
+        return segments[i][pos - 1]
+
+    def skip(n: int) -> None:  # formatting runs and extensions: passed over, not copied
+        nonlocal i, pos
+        while n > 0:
+            if pos >= len(segments[i]):
+                i, pos = i + 1, 0
+                if i >= len(segments):
+                    raise IndexError
+            here = min(n, len(segments[i]) - pos)
+            pos, n = pos + here, n - here
+
+    try:
+        while len(lengths) < count and len(lengths) < MAX_CELL_RECORDS:
+            cch, flags = struct.unpack("<HB", take(3))
+            runs = struct.unpack("<H", take(2))[0] if flags & 0x08 else 0
+            extra = struct.unpack("<i", take(4))[0] if flags & 0x04 else 0
+            left, wide = cch, flags & 0x01
+            while left > 0:  # the characters, which may go on in the next record with new flags
+                if pos >= len(segments[i]):
+                    i, pos = i + 1, 0
+                    if i >= len(segments):
+                        raise IndexError
+                    wide = segments[i][0] & 0x01
+                    pos = 1
+                here = min(left, (len(segments[i]) - pos) // (2 if wide else 1))
+                if here <= 0:
+                    raise IndexError
+                pos += here * (2 if wide else 1)
+                left -= here
+            skip(runs * 4 + max(extra, 0))
+            if cch > 32_767:
+                raise FileRejected("文件中有一个单元格的文字超过 32767 字（Excel 的上限），未处理")
+            lengths.append(cch)
+    except (IndexError, struct.error):
+        return lengths or None
+    return lengths
+
+
+def is_encrypted_office_file(data: bytes) -> bool:
+    """An Office file with a password to open: a compound file holding an EncryptedPackage."""
+    try:
+        return _cfb_stream(data, "EncryptedPackage") is not None
+    except (ValueError, IndexError, struct.error):
+        return False
 
 
 def _biff_records(stream: bytes) -> Iterator[tuple[int, int, bytes]]:

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ducha.submissions.containers import (
+    _CFB_SIGNATURE,
+    _ENCRYPTED,
     MAX_MERGED_CELLS,
     MAX_MERGED_RANGES,
     SheetMarks,
     _check_xlsx_package,
     _xls_error_cells,
+    is_encrypted_office_file,
 )
 from ducha.submissions.limits import (
     MAX_COLUMNS,
@@ -58,7 +61,11 @@ def read_workbook(name: str, data: bytes) -> Workbook:
         raise FileRejected(f"文件大小超过 {MAX_FILE_BYTES // 1024 // 1024} MB 的上限")
     if suffix == ".csv":
         return _read_csv(data)
+    if data[:8] == _CFB_SIGNATURE and is_encrypted_office_file(data):
+        raise FileRejected(_ENCRYPTED)  # an Office file with a password to open
     if suffix == ".xlsx":
+        if data[:8] == _CFB_SIGNATURE:
+            raise FileRejected("文件扩展名为 .xlsx，但内容是 .xls，请改正扩展名后重新报送")
         data, marks = _check_xlsx_package(data)
     elif data[:4] == b"PK\x03\x04":
         raise FileRejected("文件扩展名为 .xls，但内容是 .xlsx，请改正扩展名后重新报送")
@@ -157,7 +164,8 @@ def _read_csv(data: bytes) -> Workbook:
     rows: list[list[Any]] = []
     try:
         # strict: an unclosed quote is an error, not a field that swallows the rest of the file
-        for row in csv.reader(io.StringIO(text), dialect, strict=True):
+        # newline=None: lines end in \n, \r\n or a lone \r (old Mac and some office exports)
+        for row in csv.reader(io.StringIO(text, newline=None), dialect, strict=True):
             rows.append(list(row))
             if len(rows) > MAX_ROWS + 50:
                 raise FileRejected(f"文件超过 {MAX_ROWS} 行的上限")
