@@ -11,7 +11,7 @@ Prepared once, untimed (in a temp directory):
   2026-01 and 2026-02 ingested and both months evaluated, and the generated 2026-03
   files sitting in data/inbox/ (not yet ingested; arrival times spread from 2 April
   09:00 as in tests/conftest.py). The data/ directory is then kept as a pristine copy.
-* a loopback receiver: tests.servers.BotServer, a real threaded HTTP server on
+* a loopback receiver: tests.helpers.BotServer, a real threaded HTTP server on
   127.0.0.1 that answers like DingTalk (加签 checked), WeCom and Feishu group bots, with a
   listen backlog of 128 instead of http.server's 5 (deliver sends to several bots at once,
   and a dropped connection attempt costs a 1 s SYN retry; the vendors' gateways do not drop).
@@ -279,7 +279,7 @@ def prefect_server(home: Path, env: dict[str, str]) -> Iterator[tuple[str, float
     """A real `prefect server start` on 127.0.0.1; yields (API URL, seconds to healthy)."""
     import httpx
 
-    from tests.servers import free_port
+    from tests.helpers import free_port
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -644,12 +644,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from http.server import ThreadingHTTPServer
 
-    from tests.servers import BotServer
+    from tests.helpers import BotServer
 
     # The loopback receiver stands in for the vendors' gateways, which accept many connections at
     # once. http.server listens with a backlog of 5: with more bots sent to at once (deliver's
     # `concurrency`), a busy receiver drops connection attempts, and each drop costs a 1 s SYN
-    # retry that measures the stand-in, not ducha. (tests.servers.BotServer keeps the default.)
+    # retry that measures the stand-in, not ducha. (tests.helpers.BotServer keeps the default.)
     ThreadingHTTPServer.request_queue_size = 128
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ times that query next to the new one).
 * sql     the same rules as DuckDB SQL (temp tables of CTEs with CASE expressions; the
           figures as above, in SQL); the four results fetched as Arrow tables.
 
-The rules (DESIGN §5, tests/test_evaluate_rules.py): cumulative metrics: district actual =
+The rules (DESIGN §5, tests/evaluation/test_rules.py): cumulative metrics: district actual =
 the lead unit's own figure if it reported one, else the sum of the responsible units'
 latest figures up to the period (carried forward if older); expected = target × share (own
 schedule or m/12); done / on_track / lagging / critical by the red threshold with the

@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python bench/notify.py [--notices 2000] [--bots 40] [--profile]
 
-Everything goes to one real threaded HTTP server on 127.0.0.1 (tests.servers.BotServer)
+Everything goes to one real threaded HTTP server on 127.0.0.1 (tests.helpers.BotServer)
 that answers like DingTalk (加签 checked), WeCom and Feishu group bots; nothing leaves the
 machine. Every phase uses a fresh DuckDB file (ducha.db.connect applies the migrations).
 
@@ -78,12 +78,12 @@ from ducha.notices.channels import Channel, ChannelConfig, RateLimit  # noqa: E4
 from ducha.notices.outbox import DeliveryReport, Message, deliver, enqueue, messages_for  # noqa: E402
 from ducha.notices.planning import Notice  # noqa: E402
 from ducha.notices.secrets import Secrets  # noqa: E402
-from tests.servers import BotServer, Received  # noqa: E402
+from tests.helpers import BotServer, Received  # noqa: E402
 
 # The loopback receiver stands in for the vendors' gateways, which accept many connections at
 # once. http.server listens with a backlog of 5: with more bots sent to at once (deliver's
 # `concurrency`), a busy receiver drops connection attempts, and each drop costs a 1 s SYN
-# retry that measures the stand-in, not ducha. (tests.servers.BotServer keeps the default.)
+# retry that measures the stand-in, not ducha. (tests.helpers.BotServer keeps the default.)
 ThreadingHTTPServer.request_queue_size = 128
 
 RESULTS = ROOT / "bench" / "results"

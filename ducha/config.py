@@ -227,8 +227,6 @@ _REASONS = {
     "string_too_short": "{key} 不能为空",
     "url_parsing": "{key} 的值“{input}”不是有效的网址",
 }
-
-
 _SHOULD_KINDS = {
     "int_parsing", "int_type", "int_from_float", "float_parsing", "float_type", "bool_parsing", "bool_type",
     "greater_than_equal", "greater_than", "less_than_equal", "less_than", "string_pattern_mismatch",

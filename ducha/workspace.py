@@ -14,8 +14,6 @@ from ducha.errors import UserError
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SQL_DIR = PROJECT_ROOT / "sql"
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
-
-
 # libyaml's safe loader reads the register ten times faster than the pure-Python one (PyYAML
 # wheels ship it); the same documents, the same errors with line and column.
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

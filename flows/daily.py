@@ -1,4 +1,6 @@
-"""The daily round at 09:00 (deployment ducha-daily/daily): what is due today by Chinese working days."""
+"""The daily round at 09:00 (deployment ducha-daily/daily): what is due today by Chinese working
+days.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The monthly flow: receive → evaluate → report → notify, for one period (deployment ducha-monthly/monthly)."""
+"""The monthly flow: receive → evaluate → report → notify, for one period (deployment
+ducha-monthly/monthly).
+"""
 
 from __future__ import annotations
 

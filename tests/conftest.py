@@ -1,72 +1,15 @@
-"""Shared fixtures: a throw-away workspace (config copy + DuckDB file) and the CLI."""
+"""The fixtures every test may ask for: a throw-away workspace (a copy of config/ and a DuckDB file),
+at the stages of the sample year, and a real Prefect server (tests/helpers.py has the rest)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
-import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from ducha.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "samples"
-SEED_TABLE = SAMPLES / "wujin-2026-target-decomposition-table.txt"
-REVIEW_2026 = ROOT / "config" / "reviews" / "targets-2026.yaml"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Workspace:
-    root: Path
-    config: Path
-    db: Path
-
-    def run(self, *args: str, stdin: str = "") -> Result:
-        """Run `ducha --db … --config … ARGS` in this process."""
-        out, err = io.StringIO(), io.StringIO()
-        old_stdin = sys.stdin
-        sys.stdin = io.StringIO(stdin)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(["--db", str(self.db), "--config", str(self.config), *args])
-        finally:
-            sys.stdin = old_stdin
-        return Result(code, out.getvalue(), err.getvalue())
-
-    def ok(self, *args: str, stdin: str = "") -> str:
-        result = self.run(*args, stdin=stdin)
-        assert result.code == 0, result.err
-        return result.out
-
-    def state(self) -> dict[str, list[tuple]]:
-        """Every table's rows, sorted: to prove a failed command changed nothing."""
-        if not self.db.exists():
-            return {}
-        try:
-            con = duckdb.connect(str(self.db), read_only=True)
-        except duckdb.IOException:  # not a database: compare the bytes
-            return {"<bytes>": [(self.db.read_bytes(),)]}
-        try:
-            tables = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()]
-            return {
-                t: sorted(con.sql(f'SELECT * FROM "{t}"').fetchall(), key=repr)
-                for t in sorted(tables)
-            }
-        finally:
-            con.close()
+from tests.helpers import REVIEW_2026, ROOT, SEED_TABLE, Workspace
 
 
 @pytest.fixture
@@ -138,9 +81,9 @@ def sample_months(ws: Workspace, _sample_months_db: Path) -> Workspace:
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real Prefect server with prefect.yaml deployed (tests/prefect_server.py). Tests that use
+    """A real Prefect server with prefect.yaml deployed (tests/helpers.py). Tests that use
     it are marked xdist_group("prefect"), so one worker process starts one server for them all."""
-    from tests.prefect_server import start_server
+    from tests.helpers import start_server
 
     server = start_server(tmp_path_factory.mktemp("prefect"))
     try:

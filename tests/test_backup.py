@@ -14,9 +14,7 @@ import duckdb
 import pytest
 
 from ducha.backup import backup_database, backups
-from tests.conftest import ROOT, Workspace
-from tests.servers import database_held_elsewhere
-from tests.test_targets_import import assert_user_error
+from tests.helpers import ROOT, Workspace, assert_user_error, database_held_elsewhere
 
 
 def _sequences(db: Path) -> list[tuple]:

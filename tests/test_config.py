@@ -8,8 +8,7 @@ import re
 import pytest
 
 from ducha.config import load_config, settings_table
-from tests.conftest import ROOT, Workspace
-from tests.test_targets_import import assert_user_error
+from tests.helpers import ROOT, Workspace, assert_user_error
 
 
 def test_the_readme_table_is_the_declaration() -> None:

@@ -12,7 +12,7 @@ import re
 import tomllib
 from importlib.metadata import PackageNotFoundError, version
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def _norm(name: str) -> str:

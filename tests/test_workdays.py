@@ -11,7 +11,7 @@ from ducha.config import CALENDAR, load_config, read_section
 from ducha.operations import due_today, reporting_period
 from ducha.workdays import WorkCalendar
 from ducha.workspace import Workspace
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 D = dt.date
 

@@ -1,4 +1,7 @@
-"""What judging a period reads, as polars frames: the year's metrics and tasks, who reports what, the units' latest figures (carried forward where a month is missing), declared statuses, schedules and allocations."""
+"""What judging a period reads, as polars frames: the year's metrics and tasks, who reports what,
+the units' latest figures (carried forward where a month is missing), declared statuses,
+schedules and allocations.
+"""
 
 from __future__ import annotations
 

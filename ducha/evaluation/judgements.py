@@ -1,4 +1,6 @@
-"""A period judged: each metric for the district and for each unit, each task (its worst metric, lagging and missing units, streak), each unit (on time, late, missing; share on track; rank)."""
+"""A period judged: each metric for the district and for each unit, each task (its worst metric,
+lagging and missing units, streak), each unit (on time, late, missing; share on track; rank).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The rules of DESIGN §5 as polars expressions: statuses and their order, the time-proportional share (序时) with per-metric schedules, judging a figure against its target, declared statuses, the worst of several."""
+"""The rules of DESIGN §5 as polars expressions: statuses and their order, the time-proportional
+share (序时) with per-metric schedules, judging a figure against its target, declared statuses,
+the worst of several.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ from ducha.evaluation.inputs import EvaluationSettings, Inputs
 from ducha.vocabulary import STATUS_ORDER, Role
 
 STATUS = pl.Enum(STATUS_ORDER)  # statuses are computed as this Enum, written out as strings
-
-
 ROLE = pl.Enum(tuple(r.name for r in Role))
 
 

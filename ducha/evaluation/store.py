@@ -1,4 +1,6 @@
-"""Judging a period end to end: earlier months of the year first when never judged (streaks build on them), then inputs → judgements → the eval_* tables, the period replaced as a whole."""
+"""Judging a period end to end: earlier months of the year first when never judged (streaks build
+on them), then inputs → judgements → the eval_* tables, the period replaced as a whole.
+"""
 
 from __future__ import annotations
 

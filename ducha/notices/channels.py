@@ -1,4 +1,6 @@
-"""Who is reached how: each recipient's channels (apprise URLs with a format and the kinds they take), rate limits, retries, concurrency, and the checks `ducha channels check` runs."""
+"""Who is reached how: each recipient's channels (apprise URLs with a format and the kinds they
+take), rate limits, retries, concurrency, and the checks `ducha channels check` runs.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +21,6 @@ from ducha.sections import FILE_SECTION, Int, Number
 from ducha.vocabulary import KINDS, NoticeKind
 
 FORMATS = ("text", "markdown", "html")
-
-
 # Size limits of a message body in bytes (UTF-8), per scheme.
 BYTE_LIMITS = {
     "wxbot": 2048,
@@ -30,8 +30,6 @@ BYTE_LIMITS = {
     "fsbot": 28000,
     "fsbots": 28000,
 }
-
-
 # Bots sent to at once: a district's month (~160 messages to ~60 bots) goes out in about ten
 # rounds of claim → send → record; a crash mid-round can repeat at most this many messages.
 DEFAULT_CONCURRENCY = 32

@@ -1,4 +1,6 @@
-"""A notice's text for a channel's format: plain text and Markdown from one template, HTML (autoescaped) from another (templates/notices/)."""
+"""A notice's text for a channel's format: plain text and Markdown from one template, HTML
+(autoescaped) from another (templates/notices/).
+"""
 
 from __future__ import annotations
 

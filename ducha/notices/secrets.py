@@ -1,4 +1,6 @@
-"""Secrets in channel addresses: ${ENV} and ${secret:block} references resolved only when a message is sent, and every value handed out masked wherever text leaves ducha."""
+"""Secrets in channel addresses: ${ENV} and ${secret:block} references resolved only when a message
+is sent, and every value handed out masked wherever text leaves ducha.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +9,8 @@ import re
 import threading
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING
 
 from ducha.errors import UserError
-
-if TYPE_CHECKING:
-    pass
-
 
 _REF = re.compile(r"\$\{([^}]+)\}")
 

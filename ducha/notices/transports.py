@@ -1,4 +1,8 @@
-"""Sending one message: DingTalk, WeCom and Feishu group bots posted directly (their errcode checked: apprise counts any HTTP 200 as sent), anything else through apprise; one pool per proxy and CA setting; bots identified whatever way their URL is written, so that they share one rate limit."""
+"""Sending one message: DingTalk, WeCom and Feishu group bots posted directly (their errcode
+checked: apprise counts any HTTP 200 as sent), anything else through apprise; one pool per proxy
+and CA setting; bots identified whatever way their URL is written, so that they share one rate
+limit.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,6 @@ if TYPE_CHECKING:
 from ducha.notices.secrets import Secrets
 
 TIMEOUT = 10.0
-
-
 _JSON = {"Content-Type": "application/json"}
 
 

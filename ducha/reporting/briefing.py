@@ -1,4 +1,6 @@
-"""The month's briefing: everything it shows, read from the period's judgements in the database (no number retyped), and written as HTML and .xlsx."""
+"""The month's briefing: everything it shows, read from the period's judgements in the database (no
+number retyped), and written as HTML and .xlsx.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The briefing as an .xlsx workbook with the same numbers (user text written as text, never as a formula)."""
+"""The briefing as an .xlsx workbook with the same numbers (user text written as text, never as a
+formula).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Who reports what, per unit: each unit's tasks and metrics for a year, with its role (lead or responsible) and its own allocation, read once from the assignments view (which evaluation and notices read too) and shared by templates and ingest."""
+"""Who reports what, per unit: each unit's tasks and metrics for a year, with its role (lead or
+responsible) and its own allocation, read once from the assignments view (which evaluation and
+notices read too) and shared by templates and ingest.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Checking one received file, everything but storing it: identify, find the table, map and check every row. Context holds what checking needs, loaded once per run (and frozen for worker processes)."""
+"""Checking one received file, everything but storing it: identify, find the table, map and check
+every row. Context holds what checking needs, loaded once per run (and frozen for worker
+processes).
+"""
 
 from __future__ import annotations
 

@@ -1,23 +1,14 @@
-"""The values of a mapped row: numbers (as typed, with units, in 万, full-width), statuses, narratives, and the checks on them (cumulative below month, beyond the target tenfold, rates beyond ±1000 %, error and formula cells)."""
+"""The values of a mapped row: numbers (as typed, with units, in 万, full-width), statuses,
+narratives, and the checks on them (cumulative below month, beyond the target tenfold, rates
+beyond ±1000 %, error and formula cells).
+"""
 
 from __future__ import annotations
 
 from math import isfinite
-from typing import TYPE_CHECKING
 
 from ducha.submissions.assignments import MetricLine, TaskLines
 from ducha.submissions.limits import cell_ref
-from ducha.submissions.spreadsheet import Sheet
-from ducha.submissions.values import (
-    ValueProblem,
-    parse_number,
-    parse_status,
-    shown,
-    text_or_none,
-)
-
-if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
-    pass
 from ducha.submissions.results import (
     ERROR,
     WARNING,
@@ -27,13 +18,17 @@ from ducha.submissions.results import (
     Row,
     TaskNarrative,
 )
+from ducha.submissions.spreadsheet import Sheet
+from ducha.submissions.values import (
+    ValueProblem,
+    parse_number,
+    parse_status,
+    shown,
+    text_or_none,
+)
 
 TOO_LARGE_FACTOR = 10
-
-
 MAX_RATE = 1000.0  # a growth rate or a percentage beyond ±1000 % is a typing or unit error
-
-
 _RATE_MEASURES = ("%", "％", "个百分点", "百分点")
 
 

@@ -1,4 +1,6 @@
-"""Whose report a file is and for which month: from the template's hidden sheet, the title lines, the file name and the command line's options, which must all agree."""
+"""Whose report a file is and for which month: from the template's hidden sheet, the title lines,
+the file name and the command line's options, which must all agree.
+"""
 
 from __future__ import annotations
 
@@ -27,16 +29,10 @@ from ducha.submissions.layout import BRACKETS
 from ducha.submissions.results import ERROR, FileResult
 
 TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
-
-
 _PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
-
-
 _PERIOD_NAME = re.compile(
     r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
 )
-
-
 _UNIT_LINE = re.compile(r"填报单位\s*[:：]\s*([^\s:：　]+)")
 
 

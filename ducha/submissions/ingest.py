@@ -14,7 +14,7 @@ this process stores the batches in order (and, while it waits, checks files from
 the queue that no worker has started). A file whose check depends on something the run
 itself changed since (the same bytes accepted earlier in the run, or last month's figures of
 its unit stored by an earlier batch) is checked again here, so the database ends exactly as
-when one process checks every file in order (tests/test_ingest_crash.py compares the two).
+when one process checks every file in order (tests/submissions/test_crash.py compares the two).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Where a sheet's table is: the header row (titles above it, merged two-level headers, renamed and moved columns) and which column holds what."""
+"""Where a sheet's table is: the header row (titles above it, merged two-level headers, renamed and
+moved columns) and which column holds what.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ducha.submissions.spreadsheet import (
     Sheet,
@@ -13,10 +15,6 @@ from ducha.submissions.spreadsheet import (
 from ducha.submissions.values import (
     normalise_text,
 )
-
-if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
-    pass
-
 
 # Canonical columns and the header spellings people use (after normalisation).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -35,26 +33,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "issues": ("存在问题", "存在的问题", "问题", "困难问题"),
     "next_steps": ("下步打算", "下一步打算", "下步工作", "下一步工作", "下步计划"),
 }  # fmt: skip
-
-
 _LOOKUP = {spelling: key for key, spellings in COLUMNS.items() for spelling in spellings}
-
-
 IDENTIFYING_COLUMNS = ("task_id", "seq", "content")
-
-
 REPORTING_COLUMNS = ("month", "cumulative", "status", "progress")
-
-
 BRACKETS = re.compile(r"[（(][^）)]*[）)]")
-
-
 _SPACES = re.compile(r"\s+")
-
-
 _MAX_HEADER = 40  # characters: longer text without brackets is never a header
-
-
 _CUMULATIVE_RANGE = re.compile(r"^1-\d{1,2}月(累计)?(完成)?(数|值)?$")
 
 

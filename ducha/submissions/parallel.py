@@ -1,4 +1,8 @@
-"""Large batches checked by worker processes, the results yielded in order: python-calamine holds the GIL, so threads would not help. Workers import neither DuckDB nor polars; each gets a frozen copy of the context once, then chunks of files; this process checks from the tail of the queue while it waits."""
+"""Large batches checked by worker processes, the results yielded in order: python-calamine holds
+the GIL, so threads would not help. Workers import neither DuckDB nor polars; each gets a frozen
+copy of the context once, then chunks of files; this process checks from the tail of the queue
+while it waits.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ducha.periods import Period
-from ducha.submissions.intake import receive, worker_count
-
-if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
-    pass
 from ducha.submissions.checking import Context, NeedsMain, check_file
+from ducha.submissions.intake import receive, worker_count
 from ducha.submissions.results import FileResult
 
 
@@ -48,11 +49,7 @@ def checked_in_order(
 
 # Worker processes: each gets a frozen copy of the context once, then chunks of files.
 CHUNK = 8
-
-
 SERIAL_CHUNKS = 8  # checked here while the workers start (about 0.5 s)
-
-
 _WORKER: dict[str, Any] = {}
 
 

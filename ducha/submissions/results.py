@@ -1,4 +1,6 @@
-"""What checking a file produces: its problems (sheet, cell, reason), the figures and narratives it brings, and its outcome."""
+"""What checking a file produces: its problems (sheet, cell, reason), the figures and narratives it
+brings, and its outcome.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +8,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ducha.periods import Period
 from ducha.submissions.limits import cell_ref
-
-if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
-    pass
-
 
 ERROR, WARNING = "error", "warning"
 
@@ -115,8 +113,6 @@ class FileResult:
 
 
 _FIGURE_FIELDS = attrgetter(*(f.name for f in fields(MetricFigure)))
-
-
 _NARRATIVE_FIELDS = attrgetter(*(f.name for f in fields(TaskNarrative)))
 
 

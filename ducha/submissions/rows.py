@@ -1,4 +1,7 @@
-"""Each row of a report to its task and metric: by task id, by the table's sequence number, by the task's text (exact, then fuzzy with its score kept); notes rows, repeated headers and continuation rows recognised."""
+"""Each row of a report to its task and metric: by task id, by the table's sequence number, by the
+task's text (exact, then fuzzy with its score kept); notes rows, repeated headers and
+continuation rows recognised.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from ducha.submissions.assignments import MetricLine, TaskLines
+from ducha.submissions.checks import (
+    _NARRATIVE,
+    _check_cells,
+    _read_figure,
+    _read_narrative,
+    _row_ref,
+)
+from ducha.submissions.identify import TASK_ID
+from ducha.submissions.layout import IDENTIFYING_COLUMNS, REPORTING_COLUMNS, find_layout, header_key
 from ducha.submissions.limits import cell_ref
+from ducha.submissions.results import ERROR, WARNING, Before, FileResult, Row, TaskNarrative
 from ducha.submissions.spreadsheet import Sheet, Workbook
 from ducha.submissions.templates import META_SHEET
 from ducha.submissions.values import (
@@ -23,30 +36,13 @@ from ducha.submissions.values import (
 )
 from ducha.units import normalise_name
 
-if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
-    pass
-from ducha.submissions.checks import (
-    _NARRATIVE,
-    _check_cells,
-    _read_figure,
-    _read_narrative,
-    _row_ref,
-)
-from ducha.submissions.identify import TASK_ID
-from ducha.submissions.layout import IDENTIFYING_COLUMNS, REPORTING_COLUMNS, find_layout, header_key
-from ducha.submissions.results import ERROR, WARNING, Before, FileResult, Row, TaskNarrative
-
 FUZZY_CUTOFF = 85.0
-
-
 # A notes row starts with one of these words and then a colon; words that never start a task's
 # text may be followed by a space too. "注：…" is a note, "注重生态保护，…" a task's text.
 _NOTE = re.compile(
     r"^(?:(?:填报人|联系人|联系电话|审核人|单位负责人|分管领导签字|制表人)(?:\s|[:：]|$)"
     r"|(?:注|说明|备注|电话|制表)\s*[:：])"
 )
-
-
 _REPORTER_NOTE = ("填报人", "联系人", "联系电话", "电话")
 
 

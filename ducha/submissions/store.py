@@ -1,4 +1,6 @@
-"""A checked batch written in one transaction: accepted files with their figures, rejected files with their receipts only; duplicate and superseded decided against the database."""
+"""A checked batch written in one transaction: accepted files with their figures, rejected files
+with their receipts only; duplicate and superseded decided against the database.
+"""
 
 from __future__ import annotations
 
@@ -107,20 +109,14 @@ _SUBMISSION_SCHEMA = {
     "period": "S", "status": "S", "supersedes": "I", "superseded_by": "I", "received_at": "T",
     "ingested_at": "T", "rows": "I", "reporter": "S", "receipt": "S",
 }  # fmt: skip
-
-
 _PROBLEM_SCHEMA = {
     "submission_id": "I", "seq": "I", "sheet": "S", "cell": "S", "severity": "S", "message": "S",
 }  # fmt: skip
-
-
 _METRIC_SCHEMA = {
     "submission_id": "I", "unit": "S", "period": "S", "task_id": "S", "position": "I",
     "month_value": "F", "cumulative_value": "F", "sheet": "S", "row_no": "I",
     "match_method": "S", "match_score": "F",
 }  # fmt: skip
-
-
 _TASK_SCHEMA = {
     "submission_id": "I", "unit": "S", "period": "S", "task_id": "S", "status": "S",
     "progress": "S", "issues": "S", "next_steps": "S",

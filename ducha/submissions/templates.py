@@ -21,20 +21,10 @@ from ducha.submissions.assignments import TaskLines, unit_tasks
 from ducha.vocabulary import ROLE_ZH
 
 META_SHEET = "ducha"
-
-
 MAIN_SHEET = "进展表"
-
-
 GUIDE_SHEET = "填报说明"
-
-
 TEMPLATE_VERSION = 1
-
-
 STATUSES = tuple(s.value for s in DeclaredStatus)  # the drop-down of 完成状态
-
-
 HEADER = (
     "任务编号",
     "序号",
@@ -55,17 +45,9 @@ HEADER = (
     "存在问题",
     "下步打算",
 )
-
-
 COL = {name: i for i, name in enumerate(HEADER)}
-
-
 TASK_COLUMNS = ("任务编号", "序号", "目标名称", "工作内容", "牵头单位", "本单位职责")
-
-
 TASK_INPUTS = ("完成状态", "进展情况", "存在问题", "下步打算")
-
-
 HEADER_ROW = 2  # 0-based: title, unit/period line, header
 
 

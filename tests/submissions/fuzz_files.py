@@ -39,7 +39,7 @@ from ducha.submissions.templates import (
     template_name,
     write_templates,
 )
-from tests.conftest import REVIEW_2026, ROOT, SEED_TABLE, Workspace
+from tests.helpers import REVIEW_2026, ROOT, SEED_TABLE, Workspace
 
 PERIOD = Period(2026, 3)
 WORKSPACE = "wujin"  # config/workspace.yaml `code`

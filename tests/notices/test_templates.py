@@ -1,7 +1,7 @@
 """Every notice kind rendered from the sample data, compared with golden files reviewed by hand.
 
-To accept a deliberate change of wording: UPDATE_GOLDEN=1 pytest tests/test_notice_templates.py,
-then read the diff of tests/golden/ before committing it.
+To accept a deliberate change of wording: UPDATE_GOLDEN=1 pytest tests/notices/test_templates.py,
+then read the diff of tests/notices/golden/ before committing it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ducha.notices.planning import plan_notices
 from ducha.notices.rendering import render
 from ducha.periods import Period
 from ducha.vocabulary import KINDS
-from tests.conftest import ROOT, Workspace
+from tests.helpers import ROOT, Workspace
 
 SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
 GOLDEN = Path(__file__).parent / "golden" / "notices"

@@ -1,7 +1,7 @@
 """Prefect for real: a `prefect server` on 127.0.0.1, deployments from prefect.yaml, process
 workers, the scheduler creating runs by itself.
 
-Slow (a server takes ~15 s to start): one server for the "prefect" group (tests/prefect_server.py).
+Slow (a server takes ~15 s to start): one server for the "prefect" group (tests/helpers.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.conftest import ROOT
-from tests.prefect_server import BIN, PrefectServer, start_server
+from tests.helpers import BIN, ROOT, PrefectServer, start_server
 
 pytestmark = pytest.mark.xdist_group("prefect")
 
@@ -281,7 +280,7 @@ def changzhou_workspace(root: Path) -> Path:
     from demo.sample_progress import generate_month
     from ducha.db import opened
     from ducha.periods import Period
-    from tests.conftest import Workspace
+    from tests.helpers import Workspace
 
     ws = Workspace(root, root / "config", root / "data" / "ducha.duckdb")
     table = (

@@ -17,7 +17,7 @@ from typing import Any
 import openpyxl
 
 from ducha.submissions.templates import COL, HEADER, HEADER_ROW, MAIN_SHEET, META_SHEET
-from tests.fuzz_files import (
+from tests.submissions.fuzz_files import (
     ACCEPT,
     ANY,
     PERIOD,

@@ -15,8 +15,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from tests.conftest import Workspace
-from tests.test_targets_import import assert_user_error
+from tests.helpers import Workspace, assert_user_error
 
 
 def report(ws: Workspace, out: Path, period: str = "2026-03") -> tuple[Path, Path]:

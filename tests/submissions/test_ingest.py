@@ -19,7 +19,7 @@ from ducha.periods import Period
 from ducha.submissions.assignments import unit_tasks
 from ducha.submissions.templates import COL, HEADER_ROW, MAIN_SHEET
 from ducha.submissions.values import ValueProblem, parse_number, parse_status
-from tests.conftest import Workspace
+from tests.helpers import ROOT, Workspace
 
 MARCH = Period(2026, 3)
 
@@ -129,7 +129,7 @@ def test_templates_carry_last_months_cumulative(confirmed: Workspace, tmp_path: 
 
 
 def test_templates_bad_options(confirmed: Workspace, tmp_path: Path) -> None:
-    from tests.test_targets_import import assert_user_error
+    from tests.helpers import assert_user_error
 
     assert_user_error(
         confirmed, ["templates", "--period", "2026-13", "--out", str(tmp_path)], "2026-13"
@@ -200,16 +200,14 @@ def test_libreoffice_xls_round_trip_ingests_the_same_rows(
         other.ok(
             "targets",
             "import",
-            str(
-                Path(__file__).parents[1] / "data/samples/wujin-2026-target-decomposition-table.txt"
-            ),
+            str(ROOT / "data/samples/wujin-2026-target-decomposition-table.txt"),
             "--year",
             "2026",
         )
         other.ok(
             "targets",
             "confirm",
-            str(Path(__file__).parents[1] / "config/reviews/targets-2026.yaml"),
+            str(ROOT / "config/reviews/targets-2026.yaml"),
         )
         results = ingest(other, folder)
         assert [r["status"] for r in results] == ["accepted", "accepted"], results
@@ -561,7 +559,7 @@ def test_a_new_workspace_gets_its_inbox(confirmed: Workspace) -> None:
     assert "中没有待接收的" in confirmed.ok("ingest")
     assert inbox.is_dir() and not any(inbox.iterdir())
     assert confirmed.state() == before
-    from tests.test_targets_import import assert_user_error
+    from tests.helpers import assert_user_error
 
     inbox.rmdir()
     inbox.write_text("一个文件占了收件目录的名字", encoding="utf-8")
@@ -569,7 +567,7 @@ def test_a_new_workspace_gets_its_inbox(confirmed: Workspace) -> None:
 
 
 def test_ingest_bad_options(confirmed: Workspace, tmp_path: Path) -> None:
-    from tests.test_targets_import import assert_user_error
+    from tests.helpers import assert_user_error
 
     assert_user_error(confirmed, ["ingest", str(tmp_path / "无此目录")], "找不到")
     assert_user_error(confirmed, ["ingest", str(tmp_path), "--period", "2026年3月"], "报送期")
@@ -780,7 +778,7 @@ def test_checking_files_needs_neither_duckdb_nor_polars() -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=ROOT,
     )  # fmt: skip
     assert done.stdout.strip() == "[]"
 
@@ -790,7 +788,7 @@ def test_checking_processes_need_no_pydantic() -> None:
     types are read in the main process only."""
     code = "import sys, ducha.submissions.parallel; print('pydantic' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+                          cwd=ROOT)  # fmt: skip
     assert done.stdout.strip() == "False"
 
 
@@ -920,7 +918,7 @@ def test_received_at_given_for_a_file_that_came_another_way(
     import datetime as dt
 
     assert _received(confirmed) == {path.name: dt.datetime(2026, 4, 8, 16, 30)}
-    from tests.test_targets_import import assert_user_error
+    from tests.helpers import assert_user_error
 
     assert_user_error(
         confirmed, ["ingest", str(path), "--received-at", "4月8日"], "收到时间", "2026-04-08T16:30"

@@ -12,8 +12,7 @@ import pytest
 from ducha.db import connect
 from ducha.evaluation.inputs import load_inputs
 from ducha.periods import Period
-from tests.conftest import Workspace
-from tests.test_targets_import import assert_user_error
+from tests.helpers import Workspace, assert_user_error
 
 
 def evaluate(ws: Workspace, period: str) -> dict:
@@ -230,3 +229,10 @@ def test_latest_figures_carry_forward_what_the_period_lacks(tmp_path: Path) -> N
         "戊镇": (50, "2026-03"),  # the later March file
         "己镇": (12, "2026-02"),  # the rejected March file does not count
     }
+
+
+def test_evaluating_a_month_nobody_reported_warns(confirmed: Workspace) -> None:
+    result = confirmed.run("evaluate", "--period", "2026-03")
+    assert result.code == 0
+    assert "提示：2026年3月没有收到任何单位的报表" in result.err
+    assert "全部 50 个报送单位记为未报送" in result.err

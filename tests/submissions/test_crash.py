@@ -41,8 +41,14 @@ import pytest
 
 from ducha.config import load_config
 from ducha.submissions.templates import COL
-from tests.conftest import ROOT, Workspace
-from tests.fuzz_files import PERIOD, Templates, prepared_database, set_mtimes, workspace_from
+from tests.helpers import ROOT, Workspace
+from tests.submissions.fuzz_files import (
+    PERIOD,
+    Templates,
+    prepared_database,
+    set_mtimes,
+    workspace_from,
+)
 
 BATCH = 5
 UNITS = (

@@ -1,4 +1,5 @@
-"""Database lifecycle (migrations, locks) and the small commands."""
+"""The database's life: migrations from every earlier version, refusing what is not ducha's,
+one writer at a time, a run holding the file across its steps."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ import duckdb
 import pytest
 
 from ducha import db
-from tests.conftest import ROOT, SEED_TABLE, Workspace
-from tests.servers import database_held_elsewhere
-from tests.test_targets_import import assert_user_error
+from tests.helpers import ROOT, SEED_TABLE, Workspace, assert_user_error, database_held_elsewhere
 
 
 def _old_database(path: Path, done: int) -> duckdb.DuckDBPyConnection:
@@ -198,57 +197,6 @@ def test_second_writer_waits_then_stops_with_a_clear_message(ws: Workspace) -> N
     assert "未变 94" in ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
 
 
-def test_units_show(ws: Workspace) -> None:
-    data = json.loads(ws.ok("units", "show", "--format", "json"))
-    units = {u["name"]: u for u in data["units"]}
-    assert {u["kind"] for u in data["units"]} == {
-        "town",
-        "zone",
-        "street",
-        "dept",
-        "company",
-        "leader",
-    }
-    assert units["高新区"]["kind"] == "zone" and "武高新" in units["高新区"]["aliases"]
-    assert "西太湖科技产业园" in units["西太湖"]["aliases"]
-    assert "中以常州创新园" in units["中以园"]["aliases"]
-    assert data["groups"]["开发区"] == ["高新区", "西太湖"]
-    assert len(data["groups"]["镇"]) == 8
-    text = ws.ok("units", "show")
-    assert "高新区（又称 武高新" in text and "集合词：" in text
-
-
-def test_units_register_errors_name_the_file(ws: Workspace) -> None:
-    path = ws.config / "units.yaml"
-    text = path.read_text(encoding="utf-8").replace(
-        "units:\n", "units:\n  - {name: 湖塘, kind: town}\n", 1
-    )
-    path.write_text(text, encoding="utf-8")
-    assert_user_error(ws, ["units", "show"], "units.yaml", "湖塘")
-    path.write_text("units:\n  - {name: 某局, kind: bureau}\n", encoding="utf-8")
-    assert_user_error(ws, ["units", "show"], "units.yaml", "bureau")
-
-
-def test_extract_reads_lines_from_stdin(ws: Workspace) -> None:
-    lines = [
-        "实施工业技改投资项目超180个、其中超亿元项目31个以上，工业投资增长5%左右。",
-        "优化“15分钟医保服务圈”内涵，持续规范医保基金使用。",
-        "新增城镇就业2.2万人以上。",
-    ]
-    out = json.loads(ws.ok("targets", "extract", "--format", "json", stdin="\n".join(lines) + "\n"))
-    assert [[(m["value"], m["unit"], m["kind"], m["bound"]) for m in ms] for ms in out] == [
-        [
-            (180, "个", "cumulative", "at_least"),
-            (31, "个", "cumulative", "at_least"),
-            (5, "%", "growth", "about"),
-        ],
-        [],
-        [(22000, "人", "cumulative", "at_least")],
-    ]
-    text = ws.ok("targets", "extract", stdin="\n".join(lines))
-    assert "无量化指标" in text.splitlines()[1]
-
-
 def test_two_runs_at_once_wait_for_each_other(sample_months: Workspace) -> None:
     """A scheduled run and a supervisor's run at the same moment: one waits, nothing is corrupted."""
     from demo.sample_progress import generate_month
@@ -295,43 +243,6 @@ def test_two_runs_at_once_wait_for_each_other(sample_months: Workspace) -> None:
     assert {t: v for t, v in after.items() if not t.startswith("outbox")} == {
         t: v for t, v in before.items() if not t.startswith("outbox")
     }
-
-
-def test_run_stops_before_prefect_starts_when_there_is_no_database(ws: Workspace) -> None:
-    assert_user_error(ws, ["run", "--period", "2026-03"], "不存在", "ducha targets import")
-    assert not ws.db.exists()
-
-
-def test_run_stops_before_any_step_on_a_config_mistake(imported: Workspace) -> None:
-    """A broken config file stops the monthly run before anything is received or written."""
-    path = imported.config / "channels.yaml"
-    path.write_text(path.read_text(encoding="utf-8") + "\nrecipients: 5\n", encoding="utf-8")
-    assert_user_error(imported, ["run", "--period", "2026-03"], "channels.yaml", "recipients")
-    assert not (imported.db.parent / "inbox").exists()
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["notify", "--period", "2026-03", "--dry-run", "true"], "错误：多余的参数：true"),
-        (["notify", "--period", "2026-03", "a (1).xlsx", "b?: c"], "错误：多余的参数：a (1).xlsx b?: c"),
-        (["notify", "--period", "2026-03", "--dryrun"], "错误：没有这个选项：--dryrun（可用的选项：--dry-run）"),
-        (["templates", "--period", "2026-03", "--xyz"], "错误：没有这个选项：--xyz"),
-        (["evaluat"], "错误：没有这个命令 'evaluat'（是否应为 'evaluate'？）"),
-        (["evaluat?"], "错误：没有这个命令 'evaluat?'（是否应为 'evaluate'？）"),
-        (["evaluate"], "错误：缺少选项 '--period'"),
-        (["evaluate", "--period"], "错误：选项 '--period' 后面需要一个值"),
-        (["backup", "--keep", "x"], "错误：选项 '--keep' 的值应为整数"),
-        (["units", "show", "--format", "xml"], "错误：选项 '--format' 的值 'xml' 无效，应为 'text'、'json' 之一"),
-        (["units", "show", "--format", "a', 'b"], """错误：选项 '--format' 的值 "a', 'b" 无效，应为 'text'、'json' 之一"""),
-    ],
-)  # fmt: skip
-def test_command_line_mistakes_are_told_in_chinese(
-    ws: Workspace, args: list[str], expected: str
-) -> None:
-    result = ws.run(*args)
-    assert result.code == 2 and result.out == ""
-    assert result.err.strip() == expected + "（用 --help 查看用法）"
 
 
 def _other_process_can_open(path: Path) -> bool:
@@ -463,53 +374,3 @@ def test_a_mistyped_database_is_refused_and_nothing_is_made(ws: Workspace, args:
     result = Workspace(ws.root, ws.config, typo).run(*args)
     assert result.code == 2 and "不存在" in result.err, result.err
     assert not typo.exists() and not typo.parent.exists()
-
-
-def test_evaluating_a_month_nobody_reported_warns(confirmed: Workspace) -> None:
-    result = confirmed.run("evaluate", "--period", "2026-03")
-    assert result.code == 0
-    assert "提示：2026年3月没有收到任何单位的报表" in result.err
-    assert "全部 50 个报送单位记为未报送" in result.err
-
-
-def test_kinds_in_chinese_or_english(sample_months: Workspace) -> None:
-    sample_months.ok("evaluate", "--period", "2026-03")
-    base = [
-        "notify",
-        "--period",
-        "2026-03",
-        "--as-of",
-        "2026-04-08",
-        "--dry-run",
-        "--format",
-        "json",
-    ]
-    chinese = json.loads(sample_months.ok(*base, "--kind", "催报", "--kind", "通报"))
-    english = json.loads(sample_months.ok(*base, "--kind", "reminder", "--kind", "bulletin"))
-    assert chinese == english and set(chinese["per_kind"]) == {"reminder", "bulletin"}
-    assert_user_error(
-        sample_months, [*base, "--kind", "催促"], "通知种类“催促”无效", "逾期催报（overdue）"
-    )
-
-
-def test_after_the_deadline_reminders_say_overdue(sample_months: Workspace) -> None:
-    """On the deadline 催报 says it is the last day; after it, a unit still missing gets
-    逾期催报, dated the day, saying how many working days it is overdue — never “今天是截止日”."""
-    base = ["notify", "--period", "2026-03", "--dry-run", "--format", "json"]
-    on = json.loads(sample_months.ok(*base, "--as-of", "2026-04-08"))
-    assert on["per_kind"].get("reminder") == 1 and "overdue" not in on["per_kind"]
-    after = json.loads(
-        sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报", "--kind", "逾期催报")
-    )
-    assert after["per_kind"] == {"overdue": 1}
-    assert any(
-        "已过" in s
-        for s in json.loads(sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报"))[
-            "skipped"
-        ]
-    )
-    sample_months.ok("notify", "--period", "2026-03", "--as-of", "2026-04-10", "--kind", "overdue")
-    (body,) = (sample_months.db.parent / "outbox" / "2026-03").glob("overdue-嘉泽镇-*")
-    text = body.read_text(encoding="utf-8")
-    assert "已逾期 2 个工作日" in text and "2026年4月10日" in text
-    assert "今天是" not in text and "截止日（" not in text

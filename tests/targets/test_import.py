@@ -15,23 +15,20 @@ import xlsxwriter
 
 from demo.samples import write_docx, write_xlsx
 from ducha.targets.tables import read_table
-from tests.conftest import ROOT, SEED_TABLE, Workspace
+from tests.helpers import (
+    ROOT,
+    SEED_TABLE,
+    Workspace,
+    assert_user_error,
+    by_id,
+    corrected_table,
+    metric_tuples,
+    show,
+)
 
 TOWNS = ["湖塘镇", "牛塘镇", "洛阳镇", "雪堰镇", "前黄镇", "礼嘉镇", "嘉泽镇", "湟里镇"]
 ZONES = ["高新区", "西太湖"]
 STREETS = ["南夏墅街道", "西湖街道"]
-
-
-def show(ws: Workspace) -> list[dict]:
-    return json.loads(ws.ok("targets", "show", "--year", "2026", "--format", "json"))
-
-
-def by_id(tasks: list[dict]) -> dict[str, dict]:
-    return {t["id"]: t for t in tasks}
-
-
-def metric_tuples(task: dict) -> list[tuple]:
-    return [(m["value"], m["unit"], m["kind"], m["bound"]) for m in task["metrics"]]
 
 
 # ------------------------------------------------------------------ the seed
@@ -112,25 +109,6 @@ def test_bundled_docx_and_xlsx_samples_match_the_text(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ re-import
 
 
-def corrected_table(tmp_path: Path) -> Path:
-    """The seed with a reworded task, a removed task, a new task and a changed unit."""
-    text = SEED_TABLE.read_text(encoding="utf-8")
-    text = text.replace("招引科技型中小微企业330家以上。", "招引科技型中小微企业350家以上。")
-    removed = "\t\n\t\n\t统筹抓好对口支援工作。\n\t孙益锋\n\n朱慧峰\n\t发改局\n\t相关单位\n\n"
-    assert removed in text
-    text = text.replace(removed, "")
-    new = "\t\n\t\n\t新建城市口袋公园12个以上。\n\t裴晓冬\n\t城管局\n\t各镇、街道\n\n"
-    anchor = "\t\n\t\n\t更新老旧小区636户以上。"
-    text = text.replace(anchor, new + anchor)
-    text = text.replace(
-        "\t全面启动“九五”普法。\n\t盛世麟\n\t司法局\n\t各镇、街道",
-        "\t全面启动“九五”普法。\n\t盛世麟\n\t司法局\n\t各镇、开发区、街道",
-    )
-    path = tmp_path / "分解表-修订.txt"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_reimport_keeps_ids_reports_changes_and_history(
     imported: Workspace, tmp_path: Path
 ) -> None:
@@ -185,19 +163,6 @@ def test_reimport_same_table_changes_nothing_but_the_import_log(imported: Worksp
 
 
 # ------------------------------------------------------------------ broken input
-
-
-def assert_user_error(ws: Workspace, args: list[str], *needles: str) -> str:
-    before = ws.state()
-    result = ws.run(*args)
-    assert result.code == 2, (result.out, result.err)
-    assert "Traceback" not in result.err
-    line = result.err.strip()
-    assert line.startswith("错误：") and "\n" not in line, line
-    for needle in needles:
-        assert needle in line, line
-    assert ws.state() == before  # the database is unchanged
-    return line
 
 
 @pytest.fixture(params=["empty", "imported"])

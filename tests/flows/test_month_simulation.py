@@ -23,8 +23,7 @@ import duckdb
 import pytest
 import yaml
 
-from tests.prefect_server import PrefectServer
-from tests.servers import BotServer
+from tests.helpers import BotServer, PrefectServer
 
 pytestmark = pytest.mark.xdist_group("prefect")
 

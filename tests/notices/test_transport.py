@@ -18,7 +18,7 @@ import pytest
 
 from ducha.notices.secrets import Secrets
 from ducha.notices.transports import send_resolved
-from tests.servers import reply_json
+from tests.helpers import reply_json
 
 
 class _AnswersLikeABot(BaseHTTPRequestHandler):

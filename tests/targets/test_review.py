@@ -9,8 +9,16 @@ import openpyxl
 import pytest
 import yaml
 
-from tests.conftest import REVIEW_2026, SEED_TABLE, Workspace
-from tests.test_targets_import import assert_user_error, by_id, corrected_table, metric_tuples, show
+from tests.helpers import (
+    REVIEW_2026,
+    SEED_TABLE,
+    Workspace,
+    assert_user_error,
+    by_id,
+    corrected_table,
+    metric_tuples,
+    show,
+)
 
 LABELS = Path(__file__).parent / "data" / "metric_labels.yaml"
 

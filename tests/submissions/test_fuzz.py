@@ -31,9 +31,9 @@ import pytest
 import xlsxwriter
 
 from ducha.submissions.templates import COL, MAIN_SHEET
-from tests.conftest import ROOT, Workspace
-from tests.fuzz_corpus import GOOD_UNITS, build_corpus
-from tests.fuzz_files import (
+from tests.helpers import ROOT, Workspace
+from tests.submissions.fuzz_corpus import GOOD_UNITS, build_corpus
+from tests.submissions.fuzz_files import (
     ACCEPT,
     ANY,
     PERIOD,

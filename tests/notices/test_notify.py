@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,10 +16,13 @@ import duckdb
 import pytest
 import yaml
 
-from ducha.notices.transports import split_by_bytes
-from tests.conftest import ROOT, Workspace
-from tests.servers import BotServer, SmtpServer
-from tests.test_targets_import import assert_user_error
+from ducha.db import connect
+from ducha.notices import outbox
+from ducha.notices.channels import ChannelConfig, RateLimit
+from ducha.notices.planning import Notice
+from ducha.notices.secrets import Secrets
+from ducha.notices.transports import lane, split_by_bytes
+from tests.helpers import ROOT, BotServer, SmtpServer, Workspace, assert_user_error
 
 TOKENS = {
     "DUCHA_TEST_DINGTALK": "dt-token-9f8e7d6c5b4a39281706",
@@ -549,3 +553,180 @@ def test_one_message_at_a_time_per_bot_and_per_mail_server(
     for url in urls:  # in ledger order
         assert order[url] == [m.body for m in messages if m.channel_url == url]
     con.close()
+
+
+# ------------------------------------------------------------------ at the edges
+# Parallel delivery at its edges (flows/outbox.py, flows/channels.lane): one bot written two
+# ways, mail servers, a crash during the last attempt, an interrupt with replies in hand, a bot's
+# order after a failure. Each test failed before its fix. No servers: the channel call is
+# replaced, as in test_notify.test_one_message_at_a_time_per_bot_and_per_mail_server.
+
+
+def _ledger(tmp_path: Path, urls: list[str], n: int):
+    messages = [
+        outbox.Message(f"k{i}", Notice("chase", f"单位{i}", "标题", {}), f"群{i}", urls[i % len(urls)],
+                       "text", 1, 1, "标题", f"第{i}条", f"h{i}")
+        for i in range(n)
+    ]  # fmt: skip
+    con = connect(tmp_path / "ducha.duckdb")
+    outbox.enqueue(con, messages, "2026-03", tmp_path / "outbox")
+    return con, messages
+
+
+def test_one_bot_written_two_ways_is_one_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The apprise spelling and ducha's spelling of one DingTalk bot (two recipients in one group):
+    one message in flight and one rate limit, not two."""
+    monkeypatch.setenv("DUCHA_REVIEW_TOKEN", "tok-review")
+    urls = ["dingtalk://${DUCHA_REVIEW_TOKEN}/",
+            "dtalks://oapi.dingtalk.com/robot/send?access_token=${DUCHA_REVIEW_TOKEN}"]  # fmt: skip
+    con, _ = _ledger(tmp_path, urls, 6)
+    lock = threading.Lock()
+    in_flight: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    sent: Counter[str] = Counter()
+
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+        with lock:
+            in_flight[url] += 1
+            most[url] = max(most[url], in_flight[url])
+            sent[url] += 1
+        time.sleep(0.05)
+        with lock:
+            in_flight[url] -= 1
+        return True, None
+
+    monkeypatch.setattr(outbox, "send_resolved", fake_send)
+    config = ChannelConfig(rate_limit=RateLimit(2, 60))
+    outbox.deliver(con, config, Secrets(), max_wait=0)
+    con.close()
+    assert len(sent) == 1  # both spellings reach the same resolved URL
+    assert max(most.values()) == 1, "two messages in flight to one bot"
+    assert sum(sent.values()) <= 2, "the bot's rate limit (2 per 60 s) was counted twice"
+
+
+def test_mail_lane_is_the_smtp_server() -> None:
+    """apprise sends `mailto://user@domain?smtp=host` through `host`: two mailboxes on one SMTP
+    server must share a lane (one message at a time per mail server)."""
+    a = "mailtos://a:${P}@wj.gov.cn?smtp=mail.gov.cn&to=x@wj.gov.cn"
+    b = "mailtos://b:${P}@jt.gov.cn?smtp=mail.gov.cn&to=y@jt.gov.cn"
+    assert lane(a) == lane(b)
+
+
+def test_a_crash_during_the_last_attempt_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row left `sending` by a kill during its last allowed attempt: sent again (as every
+    `sending` row is) or at least counted as given up, never left `sending` for good."""
+    con, _ = _ledger(tmp_path, ["wxbot://127.0.0.1:9/cgi-bin/webhook/send?key=bot0"], 1)
+    con.execute("UPDATE outbox SET status = 'sending', attempts = 3")  # the kill, mid attempt 3
+    monkeypatch.setattr(outbox, "send_resolved", lambda *a: (True, None))
+    report = outbox.deliver(con, ChannelConfig(max_attempts=3), Secrets())
+    status = con.sql("SELECT status FROM outbox").fetchall()
+    con.close()
+    assert status == [("sent",)] and report.sent == 1, "stuck in `sending`: never sent again"
+
+
+def test_an_interrupt_records_the_replies_already_in_hand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or any exception in the main thread, after which Prefect retries notify_task in
+    the same process): replies that came, and those the pool is waited for on the way out, are
+    recorded; a message known to be delivered is not left `sending` to be sent again."""
+    urls = [f"wxbot://127.0.0.1:9/cgi-bin/webhook/send?key=bot{b}" for b in range(4)]
+    con, _ = _ledger(tmp_path, urls, 12)
+    lock = threading.Lock()
+    delivered: list[str] = []
+
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+        time.sleep(0.1)
+        with lock:
+            delivered.append(body)
+        return True, None
+
+    real_wait, calls = outbox.wait, [0]
+
+    def interrupted_wait(*args, **kwargs):
+        calls[0] += 1
+        result = real_wait(*args, **kwargs)
+        # the second wait, with replies in hand or messages in flight: three rounds (three
+        # messages per bot) make at least three waits however the replies are timed (on a busy
+        # machine the four replies of a round often come together, and no lingering wait follows)
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(outbox, "send_resolved", fake_send)
+    monkeypatch.setattr(outbox, "wait", interrupted_wait)
+    with pytest.raises(KeyboardInterrupt):
+        outbox.deliver(con, ChannelConfig(), Secrets())
+    sending = {b for (b,) in con.sql("SELECT body FROM outbox WHERE status = 'sending'").fetchall()}
+    con.close()
+    assert not sending & set(delivered), "delivered, yet `sending`: the next run repeats them"
+
+
+def test_a_bot_gets_its_messages_in_ledger_order_after_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Part 1/3 fails once: parts 2/3 and 3/3 must not reach the bot before it."""
+    con, _ = _ledger(tmp_path, ["wxbot://127.0.0.1:9/cgi-bin/webhook/send?key=bot0"], 3)
+    failed_once: set[str] = set()
+    arrived: list[str] = []
+
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+        if body == "第0条" and body not in failed_once:
+            failed_once.add(body)
+            return False, "errcode=-1 system busy"
+        arrived.append(body)
+        return True, None
+
+    monkeypatch.setattr(outbox, "send_resolved", fake_send)
+    config = ChannelConfig(backoff_seconds=0)
+    for _ in range(3):
+        outbox.deliver(con, config, Secrets())
+    con.close()
+    assert arrived == ["第0条", "第1条", "第2条"]
+
+
+def test_kinds_in_chinese_or_english(sample_months: Workspace) -> None:
+    sample_months.ok("evaluate", "--period", "2026-03")
+    base = [
+        "notify",
+        "--period",
+        "2026-03",
+        "--as-of",
+        "2026-04-08",
+        "--dry-run",
+        "--format",
+        "json",
+    ]
+    chinese = json.loads(sample_months.ok(*base, "--kind", "催报", "--kind", "通报"))
+    english = json.loads(sample_months.ok(*base, "--kind", "reminder", "--kind", "bulletin"))
+    assert chinese == english and set(chinese["per_kind"]) == {"reminder", "bulletin"}
+    assert_user_error(
+        sample_months, [*base, "--kind", "催促"], "通知种类“催促”无效", "逾期催报（overdue）"
+    )
+
+
+def test_after_the_deadline_reminders_say_overdue(sample_months: Workspace) -> None:
+    """On the deadline 催报 says it is the last day; after it, a unit still missing gets
+    逾期催报, dated the day, saying how many working days it is overdue — never “今天是截止日”."""
+    base = ["notify", "--period", "2026-03", "--dry-run", "--format", "json"]
+    on = json.loads(sample_months.ok(*base, "--as-of", "2026-04-08"))
+    assert on["per_kind"].get("reminder") == 1 and "overdue" not in on["per_kind"]
+    after = json.loads(
+        sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报", "--kind", "逾期催报")
+    )
+    assert after["per_kind"] == {"overdue": 1}
+    assert any(
+        "已过" in s
+        for s in json.loads(sample_months.ok(*base, "--as-of", "2026-04-10", "--kind", "催报"))[
+            "skipped"
+        ]
+    )
+    sample_months.ok("notify", "--period", "2026-03", "--as-of", "2026-04-10", "--kind", "overdue")
+    (body,) = (sample_months.db.parent / "outbox" / "2026-03").glob("overdue-嘉泽镇-*")
+    text = body.read_text(encoding="utf-8")
+    assert "已逾期 2 个工作日" in text and "2026年4月10日" in text
+    assert "今天是" not in text and "截止日（" not in text
