@@ -1,4 +1,8 @@
-"""What a spreadsheet file holds, read from its container before any library materialises it: the parts of an .xlsx package (zip members inflated under a limit, the workbook's sheets, each sheet's formula cells without a saved result and error cells), and the BIFF records of an .xls compound file (its error cells)."""
+"""What a spreadsheet file holds, read from its container before any library materialises it: the
+parts of an .xlsx package (zip members inflated under a limit, the workbook's sheets, each
+sheet's formula cells without a saved result and error cells), and the BIFF records of an .xls
+compound file (its error cells).
+"""
 
 from __future__ import annotations
 
@@ -19,19 +23,11 @@ from ducha.submissions.limits import (
 )
 
 _BROKEN_XLSX = "文件已损坏，不是有效的 .xlsx 文件（可能传输不完整）"
-
-
 _ZIP_UNSUPPORTED = (
     "文件使用了 .xlsx 不支持的压缩方式或加密，无法读取（请用 Excel 或 WPS 另存为 .xlsx 后重新报送）"
 )
-
-
 MAX_ZIP_MEMBERS = 2_000
-
-
 MAX_MERGED_RANGES = 20_000
-
-
 MAX_MERGED_CELLS = (MAX_ROWS + 50) * MAX_COLUMNS  # merged ranges never overlap in a real sheet
 
 
@@ -110,10 +106,10 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
     lengths = _shared_string_lengths(shared)
     for name, rid in sheets:
         body = parts.get(targets.get(rid, ""), b"")
-        far = _FAR_CELL.search(body)
+        far = _far_cell(body)
         if far is not None:  # calamine would allocate every cell up to it
             raise FileRejected(
-                f"工作表“{name}”在 {far.group(1).decode('ascii', 'replace')} 处有单元格，超出 {MAX_ROWS} 行、"
+                f"工作表“{name}”在 {far} 处有单元格，超出 {MAX_ROWS} 行、"
                 f"{MAX_COLUMNS} 列的上限，未处理（请删除表格以外的内容后重新报送）",
                 sheet=name,
             )
@@ -123,12 +119,25 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
     return _stored_package(inflater, members, inflated), marks
 
 
-# A cell beyond the limits: three letters (beyond ZZ), a column beyond GR (200), or a row beyond
-# MAX_ROWS + 50 (5050). Rows without cells are left alone: Excel writes formatted empty rows.
+# A cell reference beyond the limits: three letters (beyond ZZ), a column beyond GR (200), or a
+# row beyond MAX_ROWS + 50 (5050). Only cells have an attribute r with letters in it (a row's r
+# is a number), and rows without cells are left alone: Excel writes formatted empty rows. The
+# pattern starts with a literal so that the search skips ahead; the character before it is
+# checked after (the attribute is r, not one whose name ends in r).
 _FAR_CELL = re.compile(
-    rb"""<(?:\w+:)?c\b[^<>]*?\sr\s*=\s*["']((?:[A-Z]{3,}|[H-Z][A-Z]|G[S-Z])\d+|[A-Z]{1,3}"""
+    rb"""r\s*=\s*["']((?:[A-Z]{3,}|[H-Z][A-Z]|G[S-Z])\d+|[A-Z]{1,3}"""
     rb"""(?:\d{5,}|[6-9]\d{3}|5[1-9]\d\d|50[6-9]\d|505[1-9]))["']"""
 )
+
+
+def _far_cell(body: bytes) -> str | None:
+    """The first cell reference in a worksheet's XML beyond the limits, if any."""
+    for m in _FAR_CELL.finditer(body):
+        if m.start() > 0 and body[m.start() - 1] in b" \t\r\n":
+            return m.group(1).decode("ascii", "replace")
+    return None
+
+
 MAX_CELL_TEXT_BYTES = 32_767 * 3  # Excel's limit, 32 767 characters a cell, in UTF-8 at most
 MAX_TEXT_BYTES = (
     30 * 1024 * 1024
@@ -144,16 +153,27 @@ _TOO_MUCH_TEXT = (
 
 
 def _shared_string_lengths(xml: bytes) -> list[int]:
-    """The length in bytes of each shared string (the text runs of each <si>)."""
-    lengths = []
-    for item in _SHARED_ITEM.finditer(xml):
-        size = sum(len(m.group(1)) for m in _TEXT_RUN.finditer(item.group(1)))
+    """The length in bytes of each shared string, at most: the bytes up to its end tag, markup
+    included (a bound the text amount check can use, found at the speed of bytes.split). Only
+    an item longer than a cell may be is measured exactly, by its text runs."""
+    if b"</si>" not in xml:  # a namespace prefix (</x:si>), or no shared strings
+        return [_text_size(m.group(1)) for m in _SHARED_ITEM.finditer(xml)]
+    pieces = xml.split(b"</si>")[:-1]  # the last piece is what follows the last item
+    lengths = [len(piece) for piece in pieces]
+    for i, size in enumerate(lengths):
         if size > MAX_CELL_TEXT_BYTES:
-            raise FileRejected(
-                f"文件中有一个单元格的文字超过 {MAX_CELL_TEXT_BYTES // 3} 字（Excel 的上限），未处理"
-            )
-        lengths.append(size)
+            lengths[i] = _text_size(pieces[i][pieces[i].rfind(b"<si") :])
     return lengths
+
+
+def _text_size(item: bytes) -> int:
+    """The bytes of text in one shared string item (its text runs); too long is refused."""
+    size = sum(len(m.group(1)) for m in _TEXT_RUN.finditer(item))
+    if size > MAX_CELL_TEXT_BYTES:
+        raise FileRejected(
+            f"文件中有一个单元格的文字超过 {MAX_CELL_TEXT_BYTES // 3} 字（Excel 的上限），未处理"
+        )
+    return size
 
 
 def _check_text_amount(lengths: list[int], bodies: list[bytes]) -> None:
@@ -209,14 +229,8 @@ def _stored_package(
 
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
-
-
 _CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
-
-
 _END_RECORD = struct.Struct("<4sHHHHIIH")
-
-
 _BOMB = f"文件解压后超过 {MAX_UNZIPPED_BYTES // 1024 // 1024} MB，疑似压缩炸弹，未处理"
 
 
@@ -264,31 +278,18 @@ class _Inflater:
 
 # Tag and attribute patterns stop at the next "<" or ">": each search is linear in the input.
 _TAG_SHEET = re.compile(rb"<(?:\w+:)?sheet\b([^<>]*)")
-
-
 _TAG_RELATIONSHIP = re.compile(rb"<(?:\w+:)?Relationship\b([^<>]*)")
-
-
 _ATTR = {
     name: re.compile(rb"(?:^|\s)" + name + rb"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
     for name in (rb"name", rb"r:id", rb"Id", rb"Target", rb"r", rb"t")
 }
-
-
 # A cell: its start tag's attributes and its content up to the next cell tag (or </c>).
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^<>]*)>((?:[^<]+|<(?!/?(?:\w+:)?c\b))*)")
-
-
 _FORMULA = re.compile(rb"<(?:\w+:)?f\b")
-
-
 _MAYBE_FORMULA = re.compile(rb"f[\s/>]")  # fast: every formula tag has this
-
-
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)<")
-
-
 _ERROR_TYPE = re.compile(rb"""\st\s*=\s*["']e["']""")
+_FORMULA_OR_ERROR = re.compile(rb"""<f\b|\st\s*=\s*["']e["']""")
 
 
 def _attr(attrs: bytes, name: bytes) -> str | None:
@@ -322,8 +323,17 @@ def _workbook_sheets(workbook_xml: bytes) -> list[tuple[str, str]]:
 
 
 def _sheet_marks(body: bytes) -> SheetMarks:
+    """Formula and error cells. Most cells are neither: the cells are found from the formula
+    tags and error types (the cell tag before each), not by reading every cell."""
     marks = SheetMarks()
-    for m in _CELL.finditer(body):
+    if b"<c " not in body or b":c " in body:  # a namespace prefix (<x:c>): every cell read
+        cells = _CELL.finditer(body)
+    else:
+        starts = {body.rfind(b"<c ", 0, hit.start()) for hit in _FORMULA_OR_ERROR.finditer(body)}
+        cells = (_CELL.match(body, at) for at in sorted(starts) if at >= 0)
+    for m in cells:
+        if m is None:
+            continue
         attrs, content = m.group(1), m.group(2)
         if attrs.endswith(b"/"):  # <c r="A1" s="2"/>: an empty cell
             continue
@@ -347,17 +357,11 @@ def _sheet_marks(body: bytes) -> SheetMarks:
 # .xls (BIFF8 in an OLE compound file): calamine reads error cells as empty too, so they are
 # found here, in the records. Anything unexpected gives up quietly: calamine judges the file.
 _CFB_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
-
-
 _CFB_END = 0xFFFFFFFE
-
-
 _BIFF_ERRORS = {
     0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
     0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
 }  # fmt: skip
-
-
 _ENCRYPTED = "文件已加密（设置了打开密码），无法读取；请取消密码后重新报送"
 MAX_CELL_RECORDS = 2_000_000  # cells a file may hold (a sheet holds at most 5 050 × 200)
 _CELL_RECORDS = {0x0203, 0x00FD, 0x027E, 0x0201, 0x0006, 0x0205, 0x0204, 0x00D6}  # one cell each
