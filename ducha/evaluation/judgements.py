@@ -11,7 +11,16 @@ from typing import Any
 import polars as pl
 
 from ducha.evaluation.inputs import EvaluationSettings, Inputs
-from ducha.evaluation.rules import Prepared, declared_status, judge, prepare, status_lit, worst
+from ducha.evaluation.rules import (
+    Prepared,
+    declared_status,
+    due,
+    finite,
+    judge,
+    prepare,
+    status_lit,
+    worst,
+)
 from ducha.periods import Period
 from ducha.vocabulary import BEHIND, TIMELINESS_ORDER
 
@@ -67,18 +76,12 @@ def district_metrics(
         .then(pl.col("units_carried"))
         .fill_null(False)
         .alias("carried"),
-        pl.when(cumulative)
-        .then(pl.col("target") * pl.col("share"))
-        .otherwise(pl.col("target"))
-        .alias("expected"),
+        due().alias("expected"),
     )
     frame = frame.with_columns(
         judge(settings).alias("status"),
-        (pl.col("actual") / pl.col("target")).alias("completion"),
-        pl.when(cumulative)
-        .then((pl.col("actual") - pl.col("expected")) / pl.col("target") * 100)
-        .otherwise(pl.col("actual") - pl.col("target"))
-        .alias("gap"),
+        completion().alias("completion"),
+        gap().alias("gap"),
         pl.col("task_id").cast(pl.String),
     )
     frame = frame.join(
@@ -96,6 +99,32 @@ def district_metrics(
         "task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
         "completion", "gap", "source", "carried", "status", "streak",
     ).sort("task_id", "position")  # fmt: skip
+
+
+def completion() -> pl.Expr:
+    """actual / target: the share of an at-least or about target reached. None for an at-most
+    bound (a ceiling is not "completed"; its status says whether it holds) and for a target
+    of 0: never infinite, never NaN."""
+    target = pl.col("target")
+    return finite(
+        pl.when((pl.col("bound") != "at_most") & (target > 0)).then(pl.col("actual") / target)
+    )
+
+
+def gap() -> pl.Expr:
+    """How far the figure is from what is due, negative when it is behind. Cumulative: in
+    percentage points of the target ((actual - expected) / target × 100; an at-most bound:
+    (target - actual) / target × 100, negative once it is exceeded; None for a target of 0).
+    Rates and levels: in their own measure (actual - target; at most: target - actual)."""
+    target, actual = pl.col("target"), pl.col("actual")
+    at_most = pl.col("bound") == "at_most"
+    ahead = pl.when(at_most).then(target - actual).otherwise(actual - pl.col("expected"))
+    return finite(
+        pl.when(pl.col("kind") != "cumulative")
+        .then(pl.when(at_most).then(target - actual).otherwise(actual - target))
+        .when(target > 0)
+        .then(ahead / target * 100)
+    )
 
 
 def unit_metrics(
@@ -164,12 +193,7 @@ def unit_metrics(
     rows = rows.with_columns(
         own_target.alias("target"),
         pl.col("value").alias("actual"),
-    ).with_columns(
-        pl.when(cumulative)
-        .then(pl.col("target") * pl.col("share"))
-        .otherwise(pl.col("target"))
-        .alias("expected")
-    )
+    ).with_columns(due().alias("expected"))
     judged = judge(settings)
     status = (
         pl.when(~pl.col("submitted"))

@@ -1,6 +1,6 @@
 """The rules of DESIGN §5 as polars expressions: statuses and their order, the time-proportional
-share (序时) with per-metric schedules, judging a figure against its target, declared statuses,
-the worst of several.
+share (序时) with per-metric schedules, the bound a metric is judged by (a target of 0 is a
+ceiling), judging a figure against its target, declared statuses, the worst of several.
 """
 
 from __future__ import annotations
@@ -105,8 +105,30 @@ def prepare(inputs: Inputs) -> Prepared:
     )
     shares = keys.encode(
         schedule_share(inputs.metrics, inputs.schedule, inputs.period.month), "task_id"
-    ).with_columns(keys.metric().alias("metric"), pl.col("kind", "bound").cast(pl.Categorical))
-    return Prepared(keys, rows, shares)
+    ).with_columns(keys.metric().alias("metric"), judged_bound().alias("bound"))
+    return Prepared(keys, rows, shares.with_columns(pl.col("kind", "bound").cast(pl.Categorical)))
+
+
+def judged_bound() -> pl.Expr:
+    """The bound a metric is judged by (needs kind, bound, target). A target of 0 for a count or
+    a level (零事故, 动态清零) is at most 0 whatever bound was confirmed: "at least 0" or "about
+    0" asks nothing, and 0 is only ever written as a ceiling. A rate of 0 keeps its bound (增长
+    0%以上: no decline)."""
+    zero = (pl.col("target") == 0) & (pl.col("kind") != "growth")
+    return pl.when(zero).then(pl.lit("at_most")).otherwise(pl.col("bound").cast(pl.String))
+
+
+def due() -> pl.Expr:
+    """序时: what is due by now (needs kind, bound, share, target). A cumulative metric owes its
+    share of the target; a rate, a level and any at-most bound hold all year, so what is due
+    is the target itself (for a ceiling: the ceiling, whatever the month)."""
+    spread = (pl.col("kind") == "cumulative") & (pl.col("bound") != "at_most")
+    return pl.when(spread).then(pl.col("target") * pl.col("share")).otherwise(pl.col("target"))
+
+
+def finite(expr: pl.Expr) -> pl.Expr:
+    """The value, or null where it is infinite or NaN: nothing odd is ever stored."""
+    return pl.when(expr.is_finite()).then(expr)
 
 
 def schedule_share(metrics: pl.DataFrame, schedule: pl.DataFrame, month: int) -> pl.DataFrame:
@@ -136,17 +158,20 @@ def schedule_share(metrics: pl.DataFrame, schedule: pl.DataFrame, month: int) ->
 
 
 def judge(settings: EvaluationSettings) -> pl.Expr:
-    """Status of a figure against its target: needs kind, bound, target, actual, expected."""
+    """Status of a figure against its target: needs kind, bound, target, actual, expected.
+
+    At-most targets (以内, 不超过, 控制在; a target of 0, see judged_bound), of every kind: on
+    track while the figure stays within the bound, critical once it is over it. The bound
+    holds all year, so no time-proportional share applies (a count of accidents is not "due"
+    month by month: 4 of an annual 5 in March is within the bound, 6 is a breach whatever the
+    month), and the bound is not "done" before the year is over: within it, the metric is on
+    track. Nothing is divided by the target, so a target of 0 (零事故) is judged like any other:
+    0 is on track, 1 is critical."""
     tol = pl.when(pl.col("bound") == "about").then(settings.about_tolerance).otherwise(0.0)
     red = settings.red_threshold
     target, actual, expected = pl.col("target"), pl.col("actual"), pl.col("expected")
-    at_most = pl.col("bound") == "at_most"
     cumulative = (
-        pl.when(at_most & (actual > target * (1 + tol)))
-        .then(status_lit("critical"))
-        .when(at_most)
-        .then(status_lit("on_track"))
-        .when(actual >= target * (1 - tol))
+        pl.when(actual >= target * (1 - tol))
         .then(status_lit("done"))
         .when(actual >= expected * (1 - tol))
         .then(status_lit("on_track"))
@@ -155,24 +180,14 @@ def judge(settings: EvaluationSettings) -> pl.Expr:
         .otherwise(status_lit("critical"))
     )
     growth = (
-        pl.when(at_most & (actual <= target * (1 + tol)))
-        .then(status_lit("on_track"))
-        .when(at_most)
-        .then(status_lit("lagging"))
-        .when(actual >= target * (1 - tol))
+        pl.when(actual >= target * (1 - tol))
         .then(status_lit("on_track"))
         .when(actual >= 0)
         .then(status_lit("lagging"))
         .otherwise(status_lit("critical"))
     )
     level = (
-        pl.when(at_most & (actual <= target * (1 + tol)))
-        .then(status_lit("on_track"))
-        .when(at_most & ((actual - target) <= red * target))
-        .then(status_lit("lagging"))
-        .when(at_most)
-        .then(status_lit("critical"))
-        .when(actual >= target * (1 - tol))
+        pl.when(actual >= target * (1 - tol))
         .then(status_lit("on_track"))
         .when((target - actual) <= red * target)
         .then(status_lit("lagging"))
@@ -181,6 +196,10 @@ def judge(settings: EvaluationSettings) -> pl.Expr:
     return (
         pl.when(actual.is_null())
         .then(status_lit("missing"))
+        .when((pl.col("bound") == "at_most") & (actual <= target))
+        .then(status_lit("on_track"))
+        .when(pl.col("bound") == "at_most")
+        .then(status_lit("critical"))
         .when(pl.col("kind") == "cumulative")
         .then(cumulative)
         .when(pl.col("kind") == "growth")

@@ -4,6 +4,7 @@ number retyped), and written as HTML and .xlsx.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,6 +16,18 @@ from ducha.db import sql
 from ducha.errors import UserError
 from ducha.periods import Period
 from ducha.vocabulary import BEHIND
+
+# The numbers of a metric and a unit that are stored as DOUBLE: what the briefing shows of them.
+NUMBERS = ("target", "actual", "expected", "completion", "gap", "on_track_share")
+
+
+def shown(value: Any) -> Any:
+    """A stored number as the briefing shows it: None (—) where it is infinite or NaN. The
+    evaluation stores none, but a database judged by an earlier version holds inf where a target
+    was 0, and one odd value must not cost the month its briefing."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -89,6 +102,10 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
                  r, strict=True))
         for r in con.sql(sql("reporting/unit_ranking"), params=p).fetchall()
     ]  # fmt: skip
+    for row in metrics + units:  # shown as —, never as inf or nan (nor a failed .xlsx)
+        for key in NUMBERS:
+            if key in row:
+                row[key] = shown(row[key])
     trend: dict[str, dict[str, int]] = {}
     for month, status, n in con.sql(
         sql("reporting/status_trend"),

@@ -111,8 +111,8 @@ def trend(title: str, months: Sequence[tuple[str, dict[str, int]]]) -> Markup:
     return Markup("".join(parts))
 
 
-def ranking(title: str, rows: Sequence[tuple[int, str, float, str]]) -> Markup:
-    """Units by rank: (rank, unit, on-track share 0..1, submission)."""
+def ranking(title: str, rows: Sequence[tuple[int, str, float | None, str]]) -> Markup:
+    """Units by rank: (rank, unit, on-track share 0..1 or None when unknown, submission)."""
     width, bar_h, gap, label_width, top = 760, 16, 6, 170, 30
     height = top + len(rows) * (bar_h + gap) + 10
     scale = width - label_width - 150
@@ -122,8 +122,10 @@ def ranking(title: str, rows: Sequence[tuple[int, str, float, str]]) -> Markup:
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">',
         _text(0, 18, title, 15, fill="#000"),
     ]
-    for i, (rank, unit, share, submission) in enumerate(rows):
+    for i, (rank, unit, known, submission) in enumerate(rows):
         y = top + i * (bar_h + gap)
+        share = known or 0.0
+        shown = "—" if known is None else f"{share:.0%}"
         color = (
             COLORS["on_track"]
             if share >= 0.8
@@ -136,10 +138,10 @@ def ranking(title: str, rows: Sequence[tuple[int, str, float, str]]) -> Markup:
         parts.append(_text(label_width - 8, y + 12, f"{rank}. {unit}", 12, "end"))
         parts.append(
             f'<rect x="{label_width}" y="{y}" width="{max(share * scale, 1):.1f}" height="{bar_h}" fill="{color}">'
-            f"<title>{escape(unit)} 序时推进比例 {share:.0%}</title></rect>"
+            f"<title>{escape(unit)} 序时推进比例 {shown}</title></rect>"
         )
         parts.append(
-            _text(label_width + share * scale + 6, y + 12, f"{share:.0%}  {sub_zh[submission]}", 11)
+            _text(label_width + share * scale + 6, y + 12, f"{shown}  {sub_zh[submission]}", 11)
         )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -4,12 +4,13 @@ formula).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from ducha.presentation import number
 from ducha.reporting.briefing import Briefing
-from ducha.vocabulary import METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
+from ducha.vocabulary import BOUND_ZH, METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
 
 FILL = {
     "done": "#C6EFCE",
@@ -47,8 +48,8 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
             sheet.set_column(c, c, width)
         for r, (status, values) in enumerate(rows, start=3):
             for c, value in enumerate(values):
-                if value is None:
-                    sheet.write_blank(r, c, None, fmt[status])
+                if value is None or (isinstance(value, float) and not math.isfinite(value)):
+                    sheet.write_blank(r, c, None, fmt[status])  # no number: an empty cell
                 elif isinstance(value, float) and columns[c][0].endswith("比例"):
                     sheet.write_number(r, c, value, pct[status])
                 elif isinstance(value, int | float):
@@ -65,19 +66,18 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
          ("指标", 40), ("滞后单位", 24), ("未报送单位", 20), ("存在问题", 40)],
         [(t["status"], [t["task_id"], STATUS_ZH[t["status"]], t["streak"], t["goal"], t["content"],
                         "、".join(t["lead_units"]),
-                        "；".join(f"{m['label']}：完成{number(m['actual'])}/序时{number(m['expected'])}/目标"
-                                 f"{number(m['target'])}{m['measure']}" for m in t["metrics"]),
+                        "；".join(_figures(m) for m in t["metrics"]),
                         "、".join(t["lagging_units"]), "、".join(t["missing_units"]),
                         "；".join(f"{u}：{text}" for u, text in t["issues"])])
          for t in b.lagging()],
     )  # fmt: skip
     table(
         "指标", f"{label}指标完成情况",
-        [("任务编号", 11), ("指标", 30), ("类型", 6), ("单位", 6), ("年度目标", 12), ("累计完成", 12),
-         ("序时目标", 12), ("完成比例", 10), ("差距（百分点）", 12), ("状态", 9), ("连续月数", 8)],
-        [(m["status"], [m["task_id"], m["label"], METRIC_KIND_ZH[m["kind"]], m["measure"], m["target"], m["actual"],
-                        m["expected"], m["completion"], None if m["gap"] is None else round(m["gap"], 2),
-                        STATUS_ZH[m["status"]], m["streak"]])
+        [("任务编号", 11), ("指标", 30), ("类型", 6), ("界限", 6), ("单位", 6), ("年度目标", 12),
+         ("累计完成", 12), ("序时目标", 12), ("完成比例", 10), ("差距（百分点）", 12), ("状态", 9), ("连续月数", 8)],
+        [(m["status"], [m["task_id"], m["label"], METRIC_KIND_ZH[m["kind"]], BOUND_ZH.get(m["bound"], m["bound"]),
+                        m["measure"], m["target"], m["actual"], m["expected"], m["completion"],
+                        None if m["gap"] is None else round(m["gap"], 2), STATUS_ZH[m["status"]], m["streak"]])
          for m in b.metrics],
     )  # fmt: skip
     table(
@@ -99,8 +99,19 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
     return path
 
 
+def _figures(m: dict[str, Any]) -> str:
+    """A lagging metric's figures in one phrase: done / due / target, or, for a ceiling (不超过,
+    以内, 零事故), the figure against the ceiling."""
+    if m["bound"] == "at_most":
+        return f"{m['label']}：实际{number(m['actual'])}/上限{number(m['target'])}{m['measure']}"
+    return (
+        f"{m['label']}：完成{number(m['actual'])}/序时{number(m['expected'])}/目标"
+        f"{number(m['target'])}{m['measure']}"
+    )
+
+
 def _unit_status(unit: dict[str, Any]) -> str:
     if unit["submission"] == "missing":
         return "critical"
-    share = unit["on_track_share"]
+    share = unit["on_track_share"] or 0.0
     return "on_track" if share >= 0.8 else "lagging" if share >= 0.5 else "critical"

@@ -256,6 +256,89 @@ def test_level_metric_latest_value(actual: float, status: str) -> None:
     assert (m["status"], m["expected"]) == (status, 100000)
 
 
+# ---------------------------------------------------------------- at-most bounds and zero targets
+
+
+@pytest.mark.parametrize(
+    ("month", "a", "b", "status", "gap"),
+    [
+        (3, 2, 2, "on_track", 20.0),    # 4 of an annual ceiling of 5 in March: within it
+        (3, 3, 2, "on_track", 0.0),     # at the ceiling
+        (3, 3, 3, "critical", -20.0),   # over it: critical at once, whatever the month
+        (12, 1, 1, "on_track", 60.0),   # a ceiling is never "done"
+    ],
+)  # fmt: skip
+def test_an_at_most_count_holds_all_year(
+    month: int, a: float, b: float, status: str, gap: float
+) -> None:
+    """较大安全事故不超过5起: the ceiling is what is due every month (no m/12 share of it)."""
+    inputs = make_inputs(
+        month, [cumulative_task(5, "at_most")], two_towns(),
+        figures=[("甲镇", "T1", 1, a, f"2026-{month:02d}"), ("乙镇", "T1", 1, b, f"2026-{month:02d}")],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    m = metric(result)
+    assert (m["expected"], m["status"], m["completion"]) == (5, status, None)
+    assert m["gap"] == pytest.approx(gap)
+    # each town against its equal share of the ceiling, 2.5, all year as well
+    town = unit_row(result, "甲镇")
+    assert (town["target"], town["expected"]) == (2.5, 2.5)
+    assert town["status"] == ("on_track" if a <= 2.5 else "critical")
+    assert result.tasks.row(0, named=True)["status"] == status
+
+
+@pytest.mark.parametrize("confirmed_as", ["at_most", "at_least", "about"])
+def test_a_zero_target_is_a_ceiling_of_zero(confirmed_as: str) -> None:
+    """零事故: a confirmed target of 0 is "at most 0" whatever bound was confirmed with it
+    (at least 0 asks nothing). Nothing is divided by it: completion and gap stay empty, never
+    infinite or NaN; 0 is on track, 1 is critical, and the unit with the accident is named."""
+    figures = [("甲镇", "T1", 1, 1, "2026-03"), ("乙镇", "T1", 1, 0, "2026-03")]
+    result = evaluate(
+        make_inputs(3, [cumulative_task(0, confirmed_as)], two_towns(), figures), SETTINGS
+    )
+    m = metric(result)
+    assert (m["bound"], m["target"], m["actual"], m["expected"]) == ("at_most", 0, 1, 0)
+    assert (m["status"], m["completion"], m["gap"]) == ("critical", None, None)
+    assert (unit_row(result, "甲镇")["status"], unit_row(result, "乙镇")["status"]) == (
+        "critical", "on_track",
+    )  # fmt: skip
+    task = result.tasks.row(0, named=True)
+    assert (task["status"], task["lagging_units"]) == ("critical", ["甲镇"])
+    none = [("甲镇", "T1", 1, 0, "2026-03"), ("乙镇", "T1", 1, 0, "2026-03")]
+    m = metric(
+        evaluate(make_inputs(3, [cumulative_task(0, confirmed_as)], two_towns(), none), SETTINGS)
+    )
+    assert (m["status"], m["completion"], m["gap"]) == ("on_track", None, None)  # 0 / 0: no NaN
+
+
+@pytest.mark.parametrize(
+    ("kind", "bound", "target", "actual", "status", "gap", "completion"),
+    [
+        ("level", "at_most", 3.0, 2.9, "on_track", 0.1, None),   # 失业率控制在3%以内
+        ("level", "at_most", 3.0, 3.0, "on_track", 0.0, None),
+        ("level", "at_most", 3.0, 3.1, "critical", -0.1, None),  # over the line: critical
+        ("growth", "at_most", 2.0, 2.5, "critical", -0.5, None),  # 债务增长控制在2%以内
+        ("level", "at_least", 0.0, 1.0, "critical", -1.0, None),  # 黑臭水体清零, confirmed as 0
+        ("growth", "at_least", 0.0, 0.3, "on_track", 0.3, None),  # 增长0%以上: no decline
+        ("growth", "at_least", 0.0, -0.5, "critical", -0.5, None),
+        ("level", "at_least", 90.0, 81.0, "lagging", -9.0, 0.9),  # unchanged: at least
+    ],
+)  # fmt: skip
+def test_ceilings_and_zero_targets_of_rates_and_levels(
+    kind: str, bound: str, target: float, actual: float, status: str, gap: float,
+    completion: float | None,
+) -> None:  # fmt: skip
+    inputs = make_inputs(
+        5, [{"task_id": "T1", "position": 1, "label": "指标", "kind": kind, "bound": bound,
+             "measure": "%", "target": target}],
+        [("牵头局", "lead", "T1", 1, None)], figures=[("牵头局", "T1", 1, actual, "2026-05")],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert (m["status"], m["expected"]) == (status, target)
+    assert m["gap"] == pytest.approx(gap)
+    assert m["completion"] == (None if completion is None else pytest.approx(completion))
+
+
 # ---------------------------------------------------------------- milestones and units
 
 

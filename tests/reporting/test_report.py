@@ -114,12 +114,12 @@ def test_xlsx_has_the_same_tables_coloured_by_status(
         "严重滞后": "FFFFC7CE",
     }
     for r in range(4, metrics.max_row + 1):
-        status = metrics.cell(r, 10).value
+        status = metrics.cell(r, 11).value
         assert metrics.cell(r, 1).fill.fgColor.rgb == colour[status]
     stored = con.sql(
         "SELECT task_id, target, actual FROM eval_metrics WHERE period = '2026-03' ORDER BY task_id, position"
     ).fetchall()
-    assert sorted((r[0], r[4], r[5]) for r in rows) == sorted(stored)
+    assert sorted((r[0], r[5], r[6]) for r in rows) == sorted(stored)
     ranking = list(book["单位排名"].iter_rows(min_row=4, values_only=True))
     assert len(ranking) == 50 and ranking[0][0] == 1
 
