@@ -227,12 +227,19 @@ def backup_task(cfg: Config) -> str:
 
 
 def publish_artifacts(cfg: Config, period: Period, evaluation: dict[str, Any], briefing: str | None,
-                      notices: dict[str, Any] | None, ingested: dict[str, int] | None) -> None:  # fmt: skip
-    """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing."""
+                      notices: dict[str, Any] | None, ingested: dict[str, int] | None,
+                      report_failed: str | None = None) -> None:  # fmt: skip
+    """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing (or why
+    it could not be written: `report_failed`)."""
     link = presentation.briefing_link(cfg.settings.base_url, briefing) if briefing else None
     summary = presentation.monthly_summary(
         cfg.name, period, evaluation, briefing, link, notices, ingested
     )
+    if report_failed:
+        summary += (
+            f"\n\n**通报未生成**：{report_failed}。除通报外的通知照常发送；"
+            "通报生成后再发送通报类通知（ducha notify --kind 通报）。"
+        )
     rows = presentation.lagging_rows(evaluation, operations.task_titles(cfg, period.year))
     calls: list[Callable[[], Any]] = [
         lambda: create_markdown_artifact(

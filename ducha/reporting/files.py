@@ -1,17 +1,49 @@
-"""The briefing's files: one HTML page and one .xlsx workbook under the same name in data/reports/."""
+"""The briefing's files: one HTML page and one .xlsx workbook under the same name in data/reports/.
+
+Both are written under temporary names first and take their final names together at the end:
+a failure (a full disk, a folder that cannot be written) leaves the previous briefing as it was,
+never one new file beside an old one, and is one Chinese line (UserError), not a traceback.
+"""
 
 from __future__ import annotations
 
+import os
+from contextlib import suppress
 from pathlib import Path
 
+from ducha.errors import UserError, os_reason
 from ducha.reporting.briefing import Briefing
 from ducha.reporting.html import render_html
 from ducha.reporting.xlsx import write_xlsx
 
+PARTIAL = ".partial"
+
 
 def write_briefing(b: Briefing, out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{b.workspace}-{b.period}-目标任务推进情况通报"
-    html = out_dir / f"{stem}.html"
-    html.write_text(render_html(b), encoding="utf-8")
-    return html, write_xlsx(b, out_dir / f"{stem}.xlsx")
+    html, xlsx = out_dir / f"{stem}.html", out_dir / f"{stem}.xlsx"
+    partial = [p.with_name(p.name + PARTIAL) for p in (html, xlsx)]
+    page = render_html(b)  # before anything is written: a failure here leaves no file behind
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial[0].write_text(page, encoding="utf-8")
+        write_xlsx(b, partial[1])
+        for made, final in zip(partial, (html, xlsx), strict=True):
+            os.replace(made, final)
+    except Exception as exc:
+        for path in partial:
+            with suppress(OSError):
+                path.unlink(missing_ok=True)
+        cause = exc if isinstance(exc, OSError) else _os_error_in(exc)
+        if cause is None:
+            raise
+        raise UserError(f"无法写入通报 {out_dir / stem}：{os_reason(cause)}") from exc
+    return html, xlsx
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError another library wrapped (xlsxwriter's FileCreateError carries it)."""
+    for inner in (*exc.args[:1], exc.__cause__):
+        if isinstance(inner, OSError):
+            return inner
+    return None

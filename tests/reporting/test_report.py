@@ -130,6 +130,29 @@ def test_report_needs_an_evaluation(sample_months: Workspace, tmp_path: Path) ->
     )
 
 
+def test_a_briefing_that_cannot_be_written_is_one_line_and_keeps_the_last_one(
+    sample_months: Workspace, tmp_path: Path
+) -> None:
+    """Both files are written under temporary names and renamed together: when the .xlsx cannot
+    be written (its temporary name taken by a folder, which stops root too), the HTML written
+    before it is dropped, the previous briefing stays as it was, and the command says why in
+    one line. A file where the reports folder should be: the same."""
+    out = tmp_path / "reports"
+    html, xlsx = report(sample_months, out)
+    before = html.read_bytes(), xlsx.read_bytes()
+    (out / (xlsx.name + ".partial")).mkdir()
+    args = ["report", "--period", "2026-03", "--out", str(out)]
+    assert_user_error(sample_months, args, "无法写入通报", "同名的是目录而不是文件")
+    assert (html.read_bytes(), xlsx.read_bytes()) == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [html.name, xlsx.name, xlsx.name + ".partial"]
+    )
+    taken = tmp_path / "占位"
+    taken.write_text("一个文件，不是目录", encoding="utf-8")
+    args = ["report", "--period", "2026-03", "--out", str(taken)]
+    assert_user_error(sample_months, args, "无法写入通报", "已有同名文件")
+
+
 def _png_pixels(path: Path) -> tuple[int, int, bytes]:
     """Width, height and the decompressed scanlines of a PNG (enough to tell blank from not)."""
     data = path.read_bytes()
