@@ -6,13 +6,22 @@ all of its steps (ducha.db.held), like any other command (ducha.db.connect),
 and no step can change the database while it is copied. DuckDB's `COPY FROM DATABASE` writes
 tables, views, sequences and constraints into a new file under a temporary name; the file gets
 its final name only after every table's row count has been checked against the original.
-Pruning removes only files named exactly like a backup (never the database, never the copy just
-made, whatever the clock says).
+
+A backup is named after its workspace and database: ducha-<code>-YYYYMMDD-HHMMSS-<tag>.duckdb,
+where <code> is the workspace's code (workspace.yaml) and <tag> eight hex digits of the SHA-256
+of the database's absolute path, so that workspaces sharing a backup folder (`--out`), even two
+left with the same code, never take each other's names, in the same second or any other.
+Pruning removes only this workspace's backups: files named exactly so with its code and tag
+(never the database, never the copy just made, whatever the clock says), and, in the
+database's own folder (data/backups/ beside it, where nobody else writes), the backups earlier
+versions named ducha-YYYYMMDD-HHMMSS.duckdb. Anywhere else such a file cannot be told apart from
+another workspace's, and is never touched.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import secrets
@@ -31,7 +40,14 @@ if TYPE_CHECKING:
 
 PARTIAL = ".partial"
 DEFAULT_KEEP = 30
-_NAME = re.compile(r"^ducha-\d{8}-\d{6}\.duckdb$")  # ducha-YYYYMMDD-HHMMSS.duckdb
+DEFAULT_CODE = "default"  # workspace.yaml's default code
+STAMP = "%Y%m%d-%H%M%S"
+# ducha-<code>-YYYYMMDD-HHMMSS-<tag>.duckdb (the code as workspace.yaml allows it)
+_NAME = re.compile(
+    r"^ducha-(?P<code>[A-Za-z0-9][A-Za-z0-9_-]{0,39})-(?P<stamp>\d{8}-\d{6})-(?P<tag>[0-9a-f]{8})"
+    r"\.duckdb$"
+)
+_OLD_NAME = re.compile(r"^ducha-(?P<stamp>\d{8}-\d{6})\.duckdb$")  # before the code and tag
 
 
 @dataclass(frozen=True)
@@ -44,11 +60,13 @@ class Backup:
 
 
 def backup_database(
-    db_path: Path, out_dir: Path, *, keep: int = DEFAULT_KEEP,
+    db_path: Path, out_dir: Path, *, keep: int = DEFAULT_KEEP, code: str | None = None,
     now: Callable[[], datetime] = datetime.now,
 ) -> Backup:  # fmt: skip
-    """Copy the database to out_dir/ducha-YYYYMMDD-HHMMSS.duckdb, then keep the newest `keep`
-    (a second backup within the same second replaces the first: it is as new or newer)."""
+    """Copy the database to out_dir/ducha-<code>-YYYYMMDD-HHMMSS-<tag>.duckdb, then keep this
+    workspace's newest `keep` (a second backup of the same database within the same second
+    replaces the first: it is as new or newer). `code`: the workspace's code (None: the
+    default code)."""
     if keep < 1:
         raise UserError(f"备份保留份数应为正整数，而不是 {keep}")
     if not db_path.exists():
@@ -57,12 +75,14 @@ def backup_database(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"无法创建备份目录 {out_dir}：{os_reason(exc)}") from exc
+    owner = Owner.of(db_path, out_dir, code)
     try:
         with _only_backup(out_dir):  # another backup into the same folder waits for this one
-            final = out_dir / f"ducha-{now():%Y%m%d-%H%M%S}.duckdb"
+            final = out_dir / owner.name(now())
             partial = final.with_name(final.name + PARTIAL)
             for leftover in out_dir.glob(f"ducha-*.duckdb{PARTIAL}*"):  # a backup cut short
-                leftover.unlink()
+                if owner.owns(leftover.name.partition(PARTIAL)[0]):
+                    leftover.unlink()
             try:
                 with opened(db_path, read_only=True, any_version=True) as con:
                     tables, rows = _copy(con, partial)
@@ -71,10 +91,36 @@ def backup_database(
                 for path in (partial, partial.with_name(partial.name + ".wal")):
                     path.unlink(missing_ok=True)
                 raise
-            removed = prune_backups(out_dir, keep, spare={final, db_path})
+            removed = prune_backups(out_dir, keep, spare={final, db_path}, owner=owner)
     except OSError as exc:
         raise UserError(f"备份 {db_path} 到 {out_dir} 失败：{os_reason(exc)}") from exc
     return Backup(final, tables, rows, final.stat().st_size, removed)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose backups a name is: a workspace's code, its database's tag, and whether the folder
+    is the database's own (data/backups/ beside it), where older unnamed backups are its own."""
+
+    code: str
+    tag: str
+    home: bool
+
+    @classmethod
+    def of(cls, db_path: Path, out_dir: Path, code: str | None = None) -> Owner:
+        where = str(db_path.resolve())
+        tag = hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        home = out_dir.resolve() == (db_path.parent / "backups").resolve()
+        return cls(code or DEFAULT_CODE, tag, home)
+
+    def name(self, when: datetime) -> str:
+        return f"ducha-{self.code}-{when:{STAMP}}-{self.tag}.duckdb"
+
+    def owns(self, name: str) -> bool:
+        found = _NAME.match(name)
+        if found:
+            return found["code"] == self.code and found["tag"] == self.tag
+        return self.home and _OLD_NAME.match(name) is not None
 
 
 @contextmanager
@@ -130,16 +176,31 @@ def _duckdb_reason(message: str) -> str:
     return os_reason_in(message) or "无法写入备份文件：" + message.strip().splitlines()[-1][-200:]
 
 
-def backups(out_dir: Path) -> list[Path]:
-    """The finished backups in out_dir (named ducha-YYYYMMDD-HHMMSS.duckdb), oldest first."""
-    return sorted(p for p in out_dir.iterdir() if _NAME.match(p.name) and p.is_file())
+def _stamp(name: str) -> str:
+    found = _NAME.match(name) or _OLD_NAME.match(name)
+    return found["stamp"] if found else ""
 
 
-def prune_backups(out_dir: Path, keep: int, spare: Collection[Path] = ()) -> list[Path]:
-    """Remove all but the newest `keep` backups, never one of `spare` (the copy just made counts
-    as the newest even if the clock went back); returns what was removed."""
+def backups(out_dir: Path, owner: Owner | None = None) -> list[Path]:
+    """The finished backups in out_dir, oldest first (by the time in their names): all of them,
+    whichever workspace made them, or those of `owner`."""
+    found = [
+        p
+        for p in out_dir.iterdir()
+        if (owner.owns(p.name) if owner else bool(_NAME.match(p.name) or _OLD_NAME.match(p.name)))
+        and p.is_file()
+    ]
+    return sorted(found, key=lambda p: (_stamp(p.name), p.name))
+
+
+def prune_backups(
+    out_dir: Path, keep: int, spare: Collection[Path] = (), *, owner: Owner
+) -> list[Path]:
+    """Remove all but the newest `keep` of the owner's backups, never one of `spare` (the copy
+    just made counts as the newest even if the clock went back); returns what was removed.
+    Nothing of another workspace is ever removed."""
     spared = {p.resolve() for p in spare}
-    found = backups(out_dir)
+    found = backups(out_dir, owner)
     others = [p for p in found if p.resolve() not in spared]
     room = keep - (len(found) - len(others))  # the spared backups count as the newest
     old = others[: max(0, len(others) - room)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ducha.backup import backup_database, backups
+from ducha.backup import Owner, backup_database, backups
 from tests.helpers import ROOT, Workspace, assert_user_error, database_held_elsewhere
 
 
@@ -55,24 +55,83 @@ def test_a_backup_is_a_complete_copy_ducha_can_work_on(sample_months: Workspace)
 
 
 def test_backups_are_pruned_to_the_newest_and_leftovers_cleared(confirmed: Workspace) -> None:
-    out = confirmed.root / "bk"
+    """In the database's own folder (data/backups/): the newest `keep` of its backups stay, its
+    backups cut short are cleared, and so are those an earlier version named without a code
+    (nobody else writes there); other files stay."""
+    out = confirmed.db.parent / "backups"
     out.mkdir()
     (out / "说明.txt").write_text("其他文件不动", encoding="utf-8")
     (out / "ducha-20260101-000000.duckdb.partial").write_bytes(b"cut short")  # a killed backup
     (out / "ducha-20260101-000000.duckdb.partial.wal").write_bytes(b"cut short")
+    (out / "ducha-20260301-090000.duckdb").write_bytes(b"an earlier version's backup")
+    owner = Owner.of(confirmed.db, out, "wujin")
     start = datetime(2026, 4, 1, 9, 0, 0)
     made = [
-        backup_database(confirmed.db, out, keep=2, now=lambda i=i: start + timedelta(days=i))
+        backup_database(confirmed.db, out, keep=2, code="wujin",
+                        now=lambda i=i: start + timedelta(days=i))
         for i in range(4)
-    ]
-    assert [p.name for p in backups(out)] == [
-        "ducha-20260403-090000.duckdb", "ducha-20260404-090000.duckdb",
     ]  # fmt: skip
-    assert made[2].removed == [out / "ducha-20260401-090000.duckdb"]
-    assert made[3].removed == [out / "ducha-20260402-090000.duckdb"]
-    assert _files(out) == sorted(
-        [".backup.lock", "说明.txt", "ducha-20260403-090000.duckdb", "ducha-20260404-090000.duckdb"]
-    )
+    name = f"ducha-wujin-202604{{:02d}}-090000-{owner.tag}.duckdb".format
+    assert [p.name for p in backups(out)] == [name(3), name(4)]
+    assert made[1].removed == [out / "ducha-20260301-090000.duckdb"]
+    assert made[2].removed == [out / name(1)]
+    assert made[3].removed == [out / name(2)]
+    assert _files(out) == sorted([".backup.lock", "说明.txt", name(3), name(4)])
+
+
+def test_workspaces_sharing_a_backup_folder_keep_to_their_own(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    """Two real workspaces (武进区 and 常州市) back up into one `--out` folder, each keeping one
+    copy, at once (within the same second, as a shared schedule does): each copy is named with
+    its workspace's code, neither overwrites nor prunes the other's, and files nobody can tell
+    apart (an earlier version's backup without a code, one cut short) are never touched."""
+    wujin = confirmed
+    root = tmp_path / "常州"
+    shutil.copytree(ROOT / "workspaces" / "changzhou" / "config", root / "config")
+    changzhou = Workspace(root, root / "config", root / "data" / "ducha.duckdb")
+    changzhou.db.parent.mkdir(parents=True)
+    shutil.copy(wujin.db, changzhou.db)
+    shared = tmp_path / "共享备份"
+    shared.mkdir()
+    unknown = ["ducha-20260101-000000.duckdb", "ducha-20260102-000000.duckdb.partial"]
+    for name in unknown:
+        (shared / name).write_bytes(b"whose?")
+
+    def backup(ws: Workspace) -> Path:
+        out = ws.ok("backup", "--out", str(shared), "--keep", "1", "--format", "json")
+        return Path(json.loads(out)["path"])
+
+    rounds = [(backup(wujin), backup(changzhou)) for _ in range(3)]
+    for ours, theirs in rounds:
+        assert ours != theirs
+        assert ours.name.startswith("ducha-wujin-") and theirs.name.startswith("ducha-changzhou-")
+    last_wujin, last_changzhou = rounds[-1]
+    assert set(backups(shared)) == {last_wujin, last_changzhou, shared / unknown[0]}
+    assert Workspace(root, changzhou.config, last_changzhou).state() == changzhou.state()
+    assert Workspace(wujin.root, wujin.config, last_wujin).state() == wujin.state()
+    for name in unknown:
+        assert (shared / name).read_bytes() == b"whose?"
+
+
+def test_two_databases_of_one_code_in_one_second_stay_apart(
+    confirmed: Workspace, tmp_path: Path
+) -> None:
+    """Two workspaces left with the default code, backing up into one folder at the same instant,
+    month after month: the tag of each database keeps their copies and their pruning apart."""
+    other = tmp_path / "另一个" / "ducha.duckdb"
+    other.parent.mkdir()
+    shutil.copy(confirmed.db, other)
+    shared = tmp_path / "共享"
+    start = datetime(2026, 4, 1, 9, 0, 0)
+    for day in range(3):
+        when = start + timedelta(days=day)
+        for db in (confirmed.db, other):
+            made = backup_database(db, shared, keep=2, now=lambda when=when: when)
+            assert made.path.name.startswith(f"ducha-default-{when:%Y%m%d-%H%M%S}-")
+    mine, theirs = (backups(shared, Owner.of(db, shared)) for db in (confirmed.db, other))
+    assert len(mine) == len(theirs) == 2 and not set(mine) & set(theirs)
+    assert sorted(mine + theirs) == sorted(backups(shared))
 
 
 def test_backup_waits_for_a_writer_then_stops_with_a_clear_message(
