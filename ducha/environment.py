@@ -29,6 +29,11 @@ class Environment:
         ge=0,
         description="接收报表的工作进程数（默认按文件数和 CPU 数决定；0 为不用工作进程）",
     )
+    read_memory_mb: int = Field(
+        1024,
+        ge=64,
+        description="读取一个报送文件时可使用的内存（MB）；超出的文件不予接收，其他文件照常处理",
+    )
     workspaces: str = Field(
         "", description="项目以外的工作区目录，以 : 分隔；可作为流程参数 workspace 选用"
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ducha.neutral import terminal
 from ducha.vocabulary import KIND_ZH, STATUS_ZH
 
 OUTCOMES = {
@@ -233,12 +234,15 @@ def ingest_lines(results: list[Any], verbose: bool, where: str) -> Lines:
             continue
         who = f"{r.unit or '未识别单位'} {r.period or ''}".strip()
         rows = r.rows if r.status != "rejected" else 0
-        lines.append(f"{r.path.name}：{OUTCOMES_SHORT[r.status]}（{who}，{rows} 行）")
+        lines.append(
+            f"{terminal(r.name)}：{OUTCOMES_SHORT[r.status]}（{terminal(who)}，{rows} 行）"
+        )
         lines += [
-            f"    {'错误' if p.severity == 'error' else '提示'} {p.line()}" for p in r.problems
+            f"    {'错误' if p.severity == 'error' else '提示'} {terminal(p.line())}"
+            for p in r.problems
         ]
         if r.status == "rejected" and r.kept_as:
-            lines.append(f"    原文件已移至数据目录 {r.kept_as}")
+            lines.append(f"    原文件已移至数据目录 {terminal(r.kept_as)}")
     lines.append(f"共 {len(results)} 个文件：{outcome_counts(counts)}。")
     moved = sum(1 for r in results if r.moved_to is not None)
     if moved:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from ducha.db import sql
 from ducha.periods import Period
+from ducha.sandbox import MEMORY_BYTES
 from ducha.submissions.assignments import TaskLines, unit_tasks
-from ducha.submissions.intake import Received
+from ducha.submissions.intake import Reader, Received
 from ducha.submissions.limits import FileRejected
 from ducha.submissions.spreadsheet import read_workbook
 from ducha.units import UnitRegister
@@ -37,6 +38,10 @@ class Context:
     con: duckdb.DuckDBPyConnection | None = None
     accepted: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha256 -> (unit, period)
     frozen: bool = False  # a copy for worker processes: nothing more can be loaded
+    # how cells are read: in the storing process through a sandbox (ducha.sandbox), in a
+    # worker process (itself under limits) directly
+    read: Reader = read_workbook
+    memory: int = MEMORY_BYTES  # address space a process reading files may use
     unit_names: UnitNames = field(init=False)
 
     def __post_init__(self) -> None:
@@ -126,7 +131,7 @@ def check_file(
     book = found.book
     if book is None:  # not parsed: accepted when reading began, superseded since
         try:  # the archived copy holds exactly the bytes hashed
-            book = read_workbook(found.path.name, Path(found.archive_path).read_bytes())
+            book = ctx.read(found.path.name, Path(found.archive_path).read_bytes())
         except FileRejected as exc:
             result.add(ERROR, exc.message, exc.sheet, exc.cell)
             return result

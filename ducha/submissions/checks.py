@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import isfinite
 
 from ducha.submissions.assignments import MetricLine, TaskLines
-from ducha.submissions.limits import cell_ref
+from ducha.submissions.limits import MAX_NARRATIVE_CHARS, cell_ref
 from ducha.submissions.results import (
     ERROR,
     WARNING,
@@ -66,6 +66,7 @@ def _check_cells(result: FileResult, sheet: Sheet, r: int, cols: dict[str, int])
 
 
 _NARRATIVE = ("progress", "issues", "next_steps")
+_NARRATIVE_ZH = ("进展情况", "存在问题", "下步打算")
 
 
 def _read_narrative(
@@ -90,6 +91,15 @@ def _read_narrative(
         else text_or_none(cells[c])
         for c in text_columns
     ]
+    for i, text in enumerate(texts):
+        if text is not None and len(text) > MAX_NARRATIVE_CHARS:
+            texts[i] = text[:MAX_NARRATIVE_CHARS]
+            row.problem(
+                WARNING,
+                f"“{_NARRATIVE_ZH[i]}”有 {len(text)} 字，超过 {MAX_NARRATIVE_CHARS} 字的上限，"
+                f"只录入前 {MAX_NARRATIVE_CHARS} 字；请精简后在下次报送时填写",
+                text_columns[i] or 0,
+            )
     item = narratives.get(task.task_id)
     if item is None:
         if status is None and texts == [None, None, None]:

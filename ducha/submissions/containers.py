@@ -131,11 +131,52 @@ _FAR_CELL = re.compile(
 
 
 def _far_cell(body: bytes) -> str | None:
-    """The first cell reference in a worksheet's XML beyond the limits, if any."""
+    """The first cell in a worksheet's XML beyond the limits, if any: by its reference, or
+    where a cell without one falls (after the cell before it in its row, in the row after
+    the one before when the row has no number either)."""
     for m in _FAR_CELL.finditer(body):
         if m.start() > 0 and body[m.start() - 1] in b" \t\r\n":
             return m.group(1).decode("ascii", "replace")
+    if len(_ANY_CELL.findall(body)) == body.count(b'<c r="') and len(
+        _ANY_ROW.findall(body)
+    ) == body.count(b'<row r="'):
+        return None  # every cell and row numbered (as Excel, WPS and LibreOffice write them)
+    return _far_position(body)
+
+
+_ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s/>]")
+_ANY_ROW = re.compile(rb"<(?:\w+:)?row[\s/>]")
+_ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^<>]*)>")
+_REF = re.compile(r"([A-Z]{1,3})(\d+)$")
+
+
+def _far_position(body: bytes) -> str | None:
+    """Where cells without a reference fall, as a reader places them (slow: only for sheets
+    with such cells)."""
+    row, col = -1, -1
+    for m in _ROW_OR_CELL.finditer(body):
+        ref = _attr(m.group(2), rb"r")
+        if m.group(1) == b"row":
+            row = _number(ref) - 1 if ref is not None else row + 1
+            col = -1
+            continue
+        found = _REF.match(ref.strip().upper()) if ref is not None else None
+        if found is not None:
+            col = sum((ord(ch) - 64) * 26**i for i, ch in enumerate(reversed(found.group(1)))) - 1
+            row = _number(found.group(2)) - 1
+        else:
+            col += 1
+        if row >= MAX_ROWS + 50 or col >= MAX_COLUMNS or row < 0:
+            return cell_ref(max(row, 0), min(col, 16383))
     return None
+
+
+def _number(text: str | None) -> int:
+    """A row number as written (anything else counts as beyond every limit)."""
+    try:
+        return int(text or "")
+    except ValueError:
+        return 10**9
 
 
 MAX_CELL_TEXT_BYTES = 32_767 * 3  # Excel's limit, 32 767 characters a cell, in UTF-8 at most

@@ -6,27 +6,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.submissions.spreadsheet import (
-    Workbook,
-)
-from ducha.submissions.templates import META_SHEET
-from ducha.submissions.values import (
-    normalise_text,
-)
-from ducha.units import UnitRegister, normalise_name
-
-if TYPE_CHECKING:
-    from ducha.submissions.checking import (
-        Context,  # the worker processes that check files import neither (0.4 s of their start)
-    )
-
-    pass
 from ducha.submissions.layout import BRACKETS
 from ducha.submissions.results import ERROR, FileResult
+from ducha.submissions.spreadsheet import Workbook
+from ducha.submissions.templates import META_SHEET
+from ducha.submissions.values import normalise_text
+from ducha.units import UnitRegister, normalise_name
+
+if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
+    from ducha.submissions.checking import Context
 
 TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
 _PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
@@ -144,7 +137,7 @@ def identify(
         units.append(("表头“填报单位”", title_unit))
     if title_period:
         periods.append(("表头", title_period))
-    name_units, name_period = _name_signals(result.path.stem, ctx.unit_names)
+    name_units, name_period = _name_signals(Path(result.name).stem, ctx.unit_names)
     if len(name_units) > 1:
         result.add(ERROR, f"文件名中出现多个单位（{'、'.join(name_units)}），无法确定填报单位")
     elif name_units:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from ducha import clock
 from ducha.errors import UserError
 from ducha.periods import Period
+from ducha.sandbox import Sandbox
 from ducha.units import UnitRegister
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
@@ -35,6 +36,7 @@ from ducha.submissions.checking import Context
 from ducha.submissions.inbox import collect_files, plan_take_out, take_out
 from ducha.submissions.parallel import checked_in_order
 from ducha.submissions.results import FileResult
+from ducha.submissions.spreadsheet import read_workbook
 from ducha.submissions.store import store_batch
 
 BATCH_FILES = 200
@@ -65,9 +67,27 @@ def ingest(
     if unit is not None and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
+    if not files:
+        return []
+    from ducha.environment import current  # here: worker processes import no pydantic
+
+    memory = current().read_memory_mb * 1024 * 1024  # DUCHA_READ_MEMORY_MB
+    with Sandbox(memory=memory) as sandbox:
+        sandbox.start()  # in the background, while the context loads
+        return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
+                       batch_files, inbox, timezone, received_at)  # fmt: skip
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection, files: list[Path], sandbox: Sandbox, register: UnitRegister,
+    workspace: str, archive_dir: Path, unit: str | None, period: Period | None,
+    batch_files: int, inbox: Path | None, timezone: str, received_at: Arrival,
+) -> list[FileResult]:  # fmt: skip
     arrivals = {p: _arrival(p, received_at, timezone) for p in files}
     files.sort(key=arrivals.__getitem__)  # stable: files that arrived together keep their order
-    ctx = Context(workspace, register, con=con)
+    ctx = Context(
+        workspace, register, con=con, read=sandbox.reader(read_workbook), memory=sandbox.memory
+    )
     ctx.load_accepted()
     results: list[FileResult] = []
     batch: list[FileResult] = []
@@ -89,7 +109,7 @@ def _arrival(path: Path, given: Arrival, timezone: str) -> datetime:
         return given
     if given is not None:
         return given(path)
-    return clock.arrived(path.stat(), timezone)
+    return clock.arrived(path.lstat(), timezone)  # a link: when the link arrived
 
 
 def _stored(

@@ -9,16 +9,19 @@ threads would not help); `worker_count` decides how many.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Container
+from collections.abc import Callable, Container
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ducha.submissions.limits import FileRejected
+from ducha.neutral import readable_name
+from ducha.submissions.limits import MAX_FILE_BYTES, FileRejected
 from ducha.submissions.spreadsheet import Workbook, read_workbook
 
 # Worker processes pay off from about this many files (they take ~0.5 s to start); below,
@@ -72,20 +75,62 @@ def archive_file(data: bytes, sha: str, suffix: str, archive_dir: Path) -> Path:
     return target
 
 
-def receive(path: Path, archive_dir: Path, known: Container[str] = frozenset()) -> Received:
-    """Read, hash, archive and parse one file; `known`: hashes accepted before (not parsed)."""
+Reader = Callable[[str, bytes], Workbook]  # file name, bytes -> cells (read_workbook, sandboxed)
+
+_NOT_A_FILE = "不是普通文件（{what}），为安全起见未读取；请直接报送表格文件本身"
+_CHUNK = 1024 * 1024
+
+
+def read_untrusted(path: Path) -> tuple[bytes, str, bool]:
+    """The bytes of a file found in a folder others write to, their SHA-256, and whether they
+    are all of it. A link is never followed, nor anything but a regular file opened (a
+    device or a pipe would never end); a file over the size limit is hashed and kept no
+    further than the limit (its hash is that of the first MAX_FILE_BYTES and its size, so
+    that sending it again is recognised)."""
     try:
-        data = path.read_bytes()
-        received_at = datetime.fromtimestamp(path.stat().st_mtime)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW on a link
+            raise FileRejected(_NOT_A_FILE.format(what="是指向其他位置的链接")) from exc
+        raise FileRejected(f"无法读取文件：{exc.strerror or exc}") from exc
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRejected(_NOT_A_FILE.format(what="是目录、设备或管道"))
+        if info.st_size <= MAX_FILE_BYTES:
+            data = handle.read(MAX_FILE_BYTES + 1)
+            if len(data) <= MAX_FILE_BYTES:  # (a file still being written may have grown)
+                return data, hashlib.sha256(data).hexdigest(), True
+        digest = hashlib.sha256(f"oversized:{info.st_size}:".encode())
+        handle.seek(0)
+        left = MAX_FILE_BYTES
+        while left > 0 and (chunk := handle.read(min(_CHUNK, left))):
+            digest.update(chunk)
+            left -= len(chunk)
+        return b"", digest.hexdigest(), False
+
+
+def receive(
+    path: Path, archive_dir: Path, known: Container[str] = frozenset(), read: Reader = read_workbook
+) -> Received:
+    """Read, hash, archive and parse one file; `known`: hashes accepted before (not parsed);
+    `read`: how its cells are read (in a sandbox, in the process that stores)."""
+    try:
+        data, sha, whole = read_untrusted(path)
+        received_at = datetime.fromtimestamp(path.lstat().st_mtime)
+    except FileRejected as exc:
+        return Received(path, problem=exc)
     except OSError as exc:
         return Received(path, problem=FileRejected(f"无法读取文件：{exc.strerror or exc}"))
-    sha = hashlib.sha256(data).hexdigest()
+    if not whole:  # never archived: the limit is what ducha keeps of anyone's file
+        problem = FileRejected(f"文件大小超过 {MAX_FILE_BYTES // 1024 // 1024} MB 的上限，未读取")
+        return Received(path, sha, received_at, problem=problem)
     kept = archive_file(data, sha, path.suffix or ".bin", archive_dir)
     found = Received(path, sha, received_at, str(kept))
     if sha in known:
         return found
     try:
-        found.book = read_workbook(path.name, data)
+        found.book = read(readable_name(path.name), data)
     except FileRejected as exc:
         found.problem = exc
     return found

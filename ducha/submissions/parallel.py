@@ -6,6 +6,7 @@ while it waits.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import multiprocessing.forkserver
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ducha.periods import Period
+from ducha.sandbox import FILE_SECONDS, allow_cpu_seconds, limit_this_process, quiet_errors
 from ducha.submissions.checking import Context, NeedsMain, check_file
 from ducha.submissions.intake import receive, worker_count
 from ducha.submissions.results import FileResult
@@ -32,7 +34,7 @@ def checked_in_order(
     workers = worker_count(len(files))
     if not workers:
         for path in files:
-            found = receive(path, archive_dir, ctx.accepted)  # accepted before: not parsed
+            found = receive(path, archive_dir, ctx.accepted, ctx.read)  # accepted: not parsed
             yield check_file(found, ctx, unit=unit, period=period)
         return
     for path, checked in _check_in_workers(files, ctx, archive_dir, unit, period, workers):
@@ -42,25 +44,30 @@ def checked_in_order(
             before = Period.parse(checked.period).previous()
             if before is not None and (checked.unit, str(before)) in changed:
                 checked = None  # last month's figures changed since the worker's copy
-        if checked is None:  # checked again here, from the archived copy
-            checked = check_file(receive(path, archive_dir), ctx, unit=unit, period=period)
+        if checked is None:  # checked again here (a worker failed on it: in the sandbox)
+            found = receive(path, archive_dir, read=ctx.read)
+            checked = check_file(found, ctx, unit=unit, period=period)
         yield checked
 
 
 # Worker processes: each gets a frozen copy of the context once, then chunks of files.
 CHUNK = 8
+CHUNK_SECONDS = CHUNK * FILE_SECONDS  # the longest a chunk may take before its worker is ended
 SERIAL_CHUNKS = 8  # checked here while the workers start (about 0.5 s)
 _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    ctx: Context, archive_dir: Path, unit: str | None, period: Period | None, parent: int
-) -> None:
+    ctx: Context, archive_dir: Path, unit: str | None, period: Period | None, parent: int,
+    memory: int,
+) -> None:  # fmt: skip
     _WORKER.update(
         ctx=ctx, known=frozenset(ctx.accepted), archive_dir=archive_dir, unit=unit, period=period
     )
     gc.freeze()  # the context lives as long as the worker: collections need not walk it
     threading.Thread(target=_exit_with, args=(parent,), name="ducha-parent", daemon=True).start()
+    limit_this_process(memory, cpu=None)  # a worker reads untrusted files: the sandbox's limits
+    quiet_errors()
 
 
 def _exit_with(parent: int) -> None:
@@ -80,10 +87,18 @@ def _exit_with(parent: int) -> None:
             os._exit(1)
 
 
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's processes: every chunk they held fails, and is checked here instead."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError):
+            process.kill()
+
+
 def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
     """A chunk of files checked in a worker; None: the caller checks that file itself."""
     done: list[FileResult | None] = []
     for path in paths:
+        allow_cpu_seconds(FILE_SECONDS)  # a file that spins ends the worker (SIGXCPU)
         found = receive(path, _WORKER["archive_dir"], _WORKER["known"])
         try:
             result = check_file(
@@ -103,7 +118,8 @@ def _check_ahead(
     """A file of a chunk taken from the workers, checked here before its turn (its `worker`
     is this process): like a worker's result, it is checked again in its turn if the run
     has since changed what it depends on."""
-    result = check_file(receive(path, archive_dir, ctx.accepted), ctx, unit=unit, period=period)
+    found = receive(path, archive_dir, ctx.accepted, ctx.read)
+    result = check_file(found, ctx, unit=unit, period=period)
     result.worker = os.getpid()
     return result
 
@@ -126,7 +142,7 @@ def _check_in_workers(
     own = min(len(chunks), SERIAL_CHUNKS)
     pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker,
-        initargs=(frozen, archive_dir, unit, period, os.getpid()),
+        initargs=(frozen, archive_dir, unit, period, os.getpid(), ctx.memory),
     )  # fmt: skip
     submitted: list[Future[list[FileResult | None]]] = []
 
@@ -157,7 +173,16 @@ def _check_in_workers(
                 tail -= 1
             if not future.done():
                 tail = -1
-            yield from zip(chunk, future.result(), strict=True)
+            try:
+                checked = future.result(timeout=CHUNK_SECONDS)
+            except TimeoutError:  # a worker that neither answers nor dies: ended
+                _end_workers(pool)
+                checked = [None] * len(chunk)
+            except Exception:  # noqa: BLE001 - a worker died on a file (an abort, a limit)
+                # This chunk and every one the broken pool still held are checked here, file
+                # by file in the sandbox: the hostile file is refused, the others go on.
+                checked = [None] * len(chunk)
+            yield from zip(chunk, checked, strict=True)
     finally:
         starter.join()
         for future in submitted:

@@ -26,7 +26,7 @@ def render_receipt(result: FileResult) -> str:
         .render(
             unit=result.unit,
             period_zh=period_zh,
-            file=result.path.name,
+            file=result.name,
             received=result.received_at.strftime("%Y-%m-%d %H:%M"),
             status=result.status,
             outcome=OUTCOMES[result.status],

@@ -10,6 +10,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from ducha.neutral import readable_name
 from ducha.periods import Period
 from ducha.submissions.limits import cell_ref
 
@@ -88,6 +89,11 @@ class FileResult:
     def ok(self) -> bool:
         return not any(p.severity == ERROR for p in self.problems)
 
+    @property
+    def name(self) -> str:
+        """The file's name as shown and stored (a name that is not UTF-8 decoded as GBK)."""
+        return readable_name(self.path.name)
+
     def add(
         self, severity: str, message: str, sheet: str | None = None, cell: str | None = None
     ) -> None:
@@ -95,7 +101,7 @@ class FileResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "file": str(self.path),
+            "file": readable_name(str(self.path)),
             "unit": self.unit,
             "period": self.period,
             "status": self.status,

@@ -80,6 +80,8 @@ def _read_excel(data: bytes, marks: dict[str, SheetMarks]) -> Workbook:
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         metadata = book.sheets_metadata
+    except MemoryError:
+        raise  # the sandbox names it (ducha.sandbox): not a damaged file
     except Exception as exc:  # calamine has many error types for broken files
         raise FileRejected(
             "文件已损坏或格式不对，无法打开（请用 Excel 或 WPS 另存为 .xlsx 后重新报送）"
@@ -90,21 +92,26 @@ def _read_excel(data: bytes, marks: dict[str, SheetMarks]) -> Workbook:
     for meta in metadata:
         try:
             sheet = book.get_sheet_by_name(meta.name)
+        except MemoryError:
+            raise  # the sandbox names it (ducha.sandbox): not a damaged file
         except Exception as exc:
             raise FileRejected(f"工作表“{meta.name}”已损坏，无法读取", sheet=meta.name) from exc
-        if sheet.height > MAX_ROWS + 50:
+        # the grid read below starts at A1, whatever the first used cell: its size is the
+        # last used cell (height and width count from the first only)
+        rows, cols = (sheet.end[0] + 1, sheet.end[1] + 1) if sheet.end else (0, 0)
+        if rows > MAX_ROWS + 50:
             raise FileRejected(
-                f"工作表“{meta.name}”有 {sheet.height} 行，超过 {MAX_ROWS} 行的上限",
-                sheet=meta.name,
+                f"工作表“{meta.name}”有 {rows} 行，超过 {MAX_ROWS} 行的上限", sheet=meta.name
             )
-        if sheet.width > MAX_COLUMNS:
+        if cols > MAX_COLUMNS:
             raise FileRejected(
-                f"工作表“{meta.name}”有 {sheet.width} 列，超过 {MAX_COLUMNS} 列的上限",
-                sheet=meta.name,
+                f"工作表“{meta.name}”有 {cols} 列，超过 {MAX_COLUMNS} 列的上限", sheet=meta.name
             )
         try:
             grid = sheet.to_python(skip_empty_area=False)  # empty cells are ""
             merges = sheet.merged_cell_ranges or []
+        except MemoryError:
+            raise  # the sandbox names it (ducha.sandbox): not a damaged file
         except Exception as exc:
             raise FileRejected(f"工作表“{meta.name}”已损坏，无法读取", sheet=meta.name) from exc
         _fill_merged(grid, merges, meta.name)

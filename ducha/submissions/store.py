@@ -130,7 +130,7 @@ def _submission_table(
     columns = {
         "submission_id": ids,
         "sha256": [r.sha256 for r in stored],
-        "file_name": [r.path.name for r in stored],
+        "file_name": [r.name for r in stored],
         "archive_path": [r.archive_path for r in stored],
         "unit": [r.unit for r in stored],
         "period": [r.period for r in stored],

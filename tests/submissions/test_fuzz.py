@@ -11,6 +11,7 @@ The tests after the corpus test pin bugs found by this fuzzing, fixed since (reg
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -30,9 +31,13 @@ import duckdb
 import pytest
 import xlsxwriter
 
+from ducha.config import load_config
+from ducha.notices.planning import plan_notices
+from ducha.notices.rendering import render
 from ducha.submissions.templates import COL, MAIN_SHEET
+from ducha.vocabulary import KINDS
 from tests.helpers import ROOT, Workspace
-from tests.submissions.fuzz_corpus import GOOD_UNITS, build_corpus
+from tests.submissions.fuzz_corpus import GOOD_UNITS, SEED, build_corpus
 from tests.submissions.fuzz_files import (
     ACCEPT,
     ANY,
@@ -44,6 +49,7 @@ from tests.submissions.fuzz_files import (
     prepared_database,
     set_mtimes,
 )
+from tests.submissions.hostile_files import build_hostile_corpus
 
 STATUSES = {"accepted", "rejected", "duplicate", "superseded"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -274,6 +280,86 @@ def test_a_thousand_broken_files_in_one_ingest(
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures[:60])
     statuses = Counter(o["status"] for o in outcomes)
     print("outcomes:", dict(statuses))
+
+
+# Devices a unit's words must not carry into a notice (the words themselves are quoted)
+ACTIVE_MARKDOWN = re.compile(
+    r"\]\(|!\[|<img|<script|javascript:|https?://|www\.evil|\x1b|\x07|\u202e|^#|^- 冒充|\*\*加粗",
+    re.MULTILINE,
+)
+ACTIVE_TEXT = re.compile(r"javascript:|https?://|www\.evil|\x1b|\x07|\u202e")
+
+
+def test_every_hostile_class_in_one_ingest(
+    fws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """Far cells anywhere, shared-string and BIFF amplification, encryption, names that are not
+    UTF-8, links out of and inside the inbox, injections in every narrative field and in file
+    names, with good files among them (issue 16): one ingest ends normally, each file is judged
+    by itself, the good ones stored exactly, and no notice of the month carries a unit's link,
+    image, markup or control character."""
+    inbox = tmp_path / "inbox"
+    cases = build_hostile_corpus(templates, inbox, tmp_path / "outside", seed=SEED)
+    result = fws.run("ingest", str(inbox), "--format", "json")
+    assert result.code == 0, result.err[-3000:]
+    assert "Traceback" not in result.err
+    outcomes = {Path(o["file"]).name: o for o in json.loads(result.out)}
+    read = [c for c in cases if c.expect]
+    assert sorted(outcomes) == sorted(c.shown for c in read)  # the linked folder is not read
+    con = duckdb.connect(str(fws.db), read_only=True)
+    try:
+        for c in read:
+            o = outcomes[c.shown]
+            errors = [p["message"] for p in o["problems"] if p["severity"] == "error"]
+            assert o["status"] == c.expect, (c.shown, errors)
+            assert not [m for m in errors if not CJK.search(m) or EXCEPTION_TEXT.search(m)]
+            if c.expect == "rejected":
+                assert any(c.word in m for m in errors), (c.shown, errors)
+                continue
+            (sid, unit) = con.sql(
+                "SELECT submission_id, unit FROM submissions WHERE file_name = ? "
+                "AND status = 'accepted'", params=[c.shown],
+            ).fetchall()[0]  # fmt: skip
+            assert unit == c.unit
+            if c.metrics is not None:
+                stored = con.sql(
+                    "SELECT task_id, position, month_value, cumulative_value "
+                    "FROM progress_metrics WHERE submission_id = ?", params=[sid],
+                ).fetchall()  # fmt: skip
+                assert Counter(stored) == Counter(c.metrics)
+            texts = [
+                t for row in con.sql(
+                    "SELECT progress, issues, next_steps FROM progress_tasks "
+                    "WHERE submission_id = ?", params=[sid],
+                ).fetchall() for t in row if t is not None
+            ]  # fmt: skip
+            if c.texts:  # stored as written
+                assert sorted(texts) == sorted(t.strip() for t in c.texts)
+        archived = b"".join(p.read_bytes() for p in (fws.db.parent / "archive").rglob("*.*"))
+        assert "不可外泄".encode() not in archived  # the linked secret was not read
+    finally:
+        con.close()
+
+    fws.ok("evaluate", "--period", str(PERIOD))
+    cfg = load_config(fws.config)
+    con = duckdb.connect(str(fws.db), read_only=True)
+    try:
+        plan = plan_notices(
+            con, PERIOD, workspace="武进区", channels=cfg.channels, calendar=cfg.calendar(),
+            schedule=cfg.schedule, as_of=dt.date(2026, 4, 9), kinds=tuple(KINDS),
+        )  # fmt: skip
+    finally:
+        con.close()
+    quoting = 0
+    for notice in plan.notices:
+        markdown = f"{notice.title}\n{render(notice, 'markdown')}"
+        text = f"{notice.title}\n{render(notice, 'text')}"
+        html = render(notice, "html")
+        quoting += "evil" in text or "冒充" in text or "倒序文字" in text
+        assert not ACTIVE_MARKDOWN.search(markdown), markdown[:3000]
+        assert not ACTIVE_TEXT.search(text), text[:3000]
+        assert "<img src=x" not in html and "<script>" not in html and "\x1b" not in html
+    assert quoting >= 5, "the units' words reach the notices (quoted, not acting)"
 
 
 # ---------------------------------------------- bugs found (regression tests)
