@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from ducha import neutral
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.notices.channels import ChannelConfig
@@ -160,7 +161,9 @@ def _receipts(con, period: Period, plan: Plan, base: dict) -> None:
             "status": status,
             "submission_id": submission_id,
         }
-        title = _title("receipt", base) + f"（{file_name}）"
+        # a title is one line in every format (a bot's heading, a mail's subject): the sender's
+        # file name in it, shortened, with nothing any format acts on (ducha.neutral.markdown)
+        title = _title("receipt", base) + f"（{neutral.markdown(neutral.quote(file_name, 60))}）"
         plan.notices.append(Notice("receipt", unit, title, context))
 
 
