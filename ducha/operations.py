@@ -232,7 +232,7 @@ def notify(
     from collections import Counter
 
     from ducha.db import sql
-    from ducha.notices.outbox import deliver, enqueue, messages_for
+    from ducha.notices.outbox import deliver_from, enqueue, messages_for
     from ducha.notices.planning import plan_notices
     from ducha.notices.secrets import Secrets
     from ducha.vocabulary import KINDS
@@ -254,8 +254,10 @@ def notify(
             ]  # fmt: skip
             return NotifyResult(str(period), True, len(messages), per_kind, plan.skipped, listing)
         queued = enqueue(con, messages, str(period), ws.data_dir / "outbox")
-        delivery = deliver(con, cfg.channels, Secrets())
-        names = ("kind", "recipient", "channel", "title", "status", "file", "error")
+    # the database is let go while a bot's rate-limit window is waited for (deliver_from)
+    delivery = deliver_from(ws.db_path, cfg.channels, Secrets())
+    names = ("kind", "recipient", "channel", "title", "status", "file", "error")
+    with opened(ws.db_path, read_only=True) as con:
         listing = [
             dict(zip(names, row, strict=True))
             for row in con.sql(
@@ -292,7 +294,10 @@ def backup(cfg: Config, out: Path | None = None, keep: int | None = None) -> Any
 
     keep = cfg.settings.backup_keep if keep is None else keep
     return backup_database(
-        cfg.workspace.db_path, out or cfg.workspace.data_dir / "backups", keep=keep
+        cfg.workspace.db_path,
+        out or cfg.workspace.data_dir / "backups",
+        keep=keep,
+        code=cfg.code,
     )
 
 

@@ -61,9 +61,10 @@ class Channel:
 class RateLimit:
     count: Int = Field(20, ge=1, description="同一个机器人在一个时间窗内最多发送的条数（钉钉、企业微信约 20 条/分钟）",
                        json_schema_extra={"should": "正整数"})  # fmt: skip
-    seconds: Number = Field(
-        60.0, gt=0, description="频率限制的时间窗（秒）", json_schema_extra={"should": "正数"}
-    )
+    # at most a day: a longer window is a typo, and an infinite one stopped every later notify
+    # (the window's start, now minus its length, is before year 1)
+    seconds: Number = Field(60.0, gt=0, le=86400, description="频率限制的时间窗（秒）",
+                            json_schema_extra={"should": "不超过 86400（一天）的正数"})  # fmt: skip
 
 
 @section(frozen=True, config=FILE_SECTION)
@@ -101,8 +102,9 @@ class ChannelConfig:
         "max_attempts", 6, "每条通知最多尝试的次数（失败后按退避时间重试）", "正整数", ge=1
     )
     backoff_seconds: Number = _retry(
-        "backoff_seconds", 60.0, "第一次重试前等待的秒数，之后每次加倍", "不小于 0 的数", ge=0
-    )
+        "backoff_seconds", 60.0, "第一次重试前等待的秒数，之后每次加倍",
+        "0 到 86400（一天）之间的数", ge=0, le=86400,
+    )  # fmt: skip
     concurrency: Int = Field(DEFAULT_CONCURRENCY, ge=1, le=256, json_schema_extra={"should": "1 到 256 之间的整数"},
                              description="同时发送的机器人数（每个机器人同一时刻只发一条；邮件每个服务器一次一条）")  # fmt: skip
     recipients: dict[str, list[ChannelEntry | Channel]] = Field(
@@ -164,10 +166,11 @@ def _looks_like_literal_secret(url: str) -> bool:
 
 def validate_url(url: str, secrets: Secrets) -> str | None:
     """None when apprise accepts the URL (secrets resolved), else the reason (masked)."""
+    checked = checked_url(url)
     try:
-        resolved = secrets.resolve(checked_url(url))
+        resolved = secrets.resolve(checked, path_slashes=_own(checked) is not None)
     except UserError as exc:
-        return exc.message
+        return secrets.mask(exc.message)
     if _own(resolved) is not None:
         return None if _meta(resolved) is not None else "apprise 无法识别这个地址"
     if _apprise().Apprise.instantiate(resolved) is None:

@@ -39,7 +39,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,17 +47,23 @@ from typing import Any
 
 import duckdb
 
-from ducha.db import sql, transaction
+from ducha.db import let_go, opened, sql, transaction
 from ducha.notices.channels import ChannelConfig, RateLimit
 from ducha.notices.planning import Notice
 from ducha.notices.rendering import render
-from ducha.notices.secrets import Secrets, masked_url
+from ducha.notices.secrets import Secrets, masked_url, require_sources
 from ducha.notices.transports import bot_identity, lane, resolve, send_resolved, split_by_bytes
 
 SUFFIX = {"text": ".txt", "markdown": ".md", "html": ".html"}
 # Seconds a reply waits for the other messages in flight, to be recorded in one commit with
 # them (a commit costs a few ms, and while it runs the senders and the database slow each other).
 LINGER = 0.05
+# Added to a rate-limit wait between two rounds: the next round counts the window from the
+# ledger's timestamps, which may put its end a few microseconds later than this round did.
+WINDOW_MARGIN = 0.01
+# The longest wait before a retry, however many attempts and however long the first backoff:
+# a retry later than that is no retry in a monthly cycle (and a datetime cannot hold 2**1000 s).
+MAX_RETRY_DELAY = 30 * 86400.0
 
 
 @dataclass
@@ -108,6 +114,7 @@ def enqueue(
     """Insert the messages the ledger does not hold yet; write files for unconfigured ones."""
     if not messages:
         return {"new": 0, "known": 0}
+    require_sources([m.channel_url for m in messages])  # before anything is written
     keys = [m.key for m in messages]
     known = {r[0] for r in con.sql(sql("notices/known_keys"), params={"k": keys}).fetchall()}
     fresh = [m for m in messages if m.key not in known]
@@ -193,13 +200,87 @@ def deliver(
     """Send every due message: pending, failed and due for retry, or left `sending` by a crash.
 
     Up to `concurrency` bots at once (default: channels.concurrency), one message in flight
-    per bot, each bot's messages in ledger order; this thread alone touches the database."""
+    per bot, each bot's messages in ledger order; this thread alone touches the database.
+    `con` stays open while a bot's rate-limit window is waited for: a command that must leave
+    the database to others meanwhile calls deliver_from."""
+    return _deliver(lambda: nullcontext(con), channels, secrets, period=period, max_wait=max_wait,
+                    sleep=sleep, now=now, concurrency=concurrency)  # fmt: skip
+
+
+def deliver_from(
+    path: Path,
+    channels: ChannelConfig,
+    secrets: Secrets,
+    *,
+    period: str | None = None,
+    max_wait: float = 120.0,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = datetime.now,
+    concurrency: int | None = None,
+) -> DeliveryReport:
+    """deliver() on the database at `path`, open only while messages are claimed, sent and
+    recorded. DuckDB locks the file for as long as a process has it open, and a rate-limit
+    window can take minutes to open (20 messages a minute per bot): before sleeping one out,
+    with every reply recorded and nothing in flight, the database is closed, and so is a run's
+    hold on it (ducha.db.let_go: the run's later steps open it themselves), so that an ingest,
+    a backup or another run can have it meanwhile; it is opened again (waiting for another
+    writer as any step does, ducha.db.connect) when the window opens."""
+    return _deliver(lambda: opened(path), channels, secrets, period=period, max_wait=max_wait,
+                    sleep=sleep, now=now, concurrency=concurrency, release=True)  # fmt: skip
+
+
+def _deliver(
+    open_database: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    channels: ChannelConfig,
+    secrets: Secrets,
+    *,
+    period: str | None,
+    max_wait: float,
+    sleep: Callable[[float], None],
+    now: Callable[[], datetime],
+    concurrency: int | None,
+    release: bool = False,
+) -> DeliveryReport:
+    """Rounds of sending until nothing is due or only rate-limit windows are left to wait for;
+    each window waited for between two rounds (the database let go when `release`), up to
+    `max_wait` seconds in all. Each round reads the ledger again: what another process did
+    meanwhile counts (its sends against the windows, its deliveries as done)."""
     report = DeliveryReport()
+    failed_bots: set[str] = set()  # failed in this run: their later messages wait for the next
+    waited = 0.0
+    while True:
+        with open_database() as con:
+            pause = _round(con, channels, secrets, report, failed_bots, period=period,
+                           budget=max_wait - waited, now=now, concurrency=concurrency)  # fmt: skip
+        if pause is None:
+            return report
+        if release:
+            let_go()
+        sleep(pause)
+        waited += pause
+
+
+def _round(
+    con: duckdb.DuckDBPyConnection,
+    channels: ChannelConfig,
+    secrets: Secrets,
+    report: DeliveryReport,
+    failed_bots: set[str],
+    *,
+    period: str | None,
+    budget: float,
+    now: Callable[[], datetime],
+    concurrency: int | None,
+) -> float | None:
+    """Send what is due now; the seconds to wait before the next round when every bot left
+    waits for its rate-limit window (every reply recorded by then), else None."""
     limiter = RateLimiter(channels.rate_limit)
     params: dict[str, Any] = {"max": channels.max_attempts, "now": now(), "period": period or None}
     due = con.sql(sql("notices/due_messages"), params=params).fetchall()
+    due = [row for row in due if _bot(row[1]) not in failed_bots]  # counted as deferred already
     if not due:
-        return report
+        return None
+    require_sources([row[1] for row in due])  # nothing is claimed when no secret can be read
     _seed_limiter(con, limiter, channels, now())
     queues: dict[str, deque[tuple]] = {}
     lanes: dict[str, str] = {}  # bot → its lane: one message in flight per lane
@@ -207,11 +288,11 @@ def deliver(
         queues.setdefault(_bot(row[1]), deque()).append(row)
         lanes.setdefault(_bot(row[1]), lane(row[1]))
     width = max(1, min(concurrency or channels.concurrency, len(queues)))
-    urls: dict[str, tuple[str | None, str | None]] = {}  # resolved once per run
+    urls: dict[str, tuple[str | None, str | None]] = {}  # resolved once per round
     busy: dict[Future[_Reply], str] = {}  # in flight → its bot
     replies: list[_Reply] = []  # came in, not yet recorded
-    waited = 0.0
     lingered = False  # whether the replies in hand have waited for the others in flight
+    pause: float | None = None
     try:
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="ducha-send") as pool:
             while queues or busy:
@@ -222,8 +303,10 @@ def deliver(
                     # window holds on its side
                     limiter.record(reply.claim.bot, reply.clock)
                     replies.append(reply)
-                    if not reply.ok and reply.claim.bot in queues:  # the rest after it, later
-                        report.deferred += len(queues.pop(reply.claim.bot))
+                    if not reply.ok:
+                        failed_bots.add(reply.claim.bot)
+                        if reply.claim.bot in queues:  # the rest after it, later
+                            report.deferred += len(queues.pop(reply.claim.bot))
                 if not queues and not busy:
                     break
                 if replies and busy and not lingered:
@@ -269,15 +352,12 @@ def deliver(
                     continue
                 # nothing in flight, and every bot with messages waits for its window
                 pause = min(limiter.wait_time(bot) for bot in queues)
-                if waited + pause > max_wait:  # the rest waits for the next run
+                if pause > budget:  # the rest waits for the next run
                     report.deferred += sum(len(q) for q in queues.values())
-                    break
-                if replies:  # nothing stays unrecorded while we wait
-                    with transaction(con):
-                        _record(con, channels, report, replies)
-                    replies, lingered = [], False
-                sleep(pause)
-                waited += pause
+                    pause = None
+                else:  # a moment more: the next round's limiter, read from the ledger, agrees
+                    pause += WINDOW_MARGIN
+                break
     except BaseException:
         # Interrupted, or a database error: the pool has been waited for on the way out, so
         # every message that left has its reply. Record them (messages known delivered must
@@ -289,10 +369,10 @@ def deliver(
             with suppress(Exception), transaction(con):
                 _record(con, channels, report, replies)
         raise
-    if replies:
+    if replies:  # nothing stays unrecorded while the next round waits, or after the last
         with transaction(con):
             _record(con, channels, report, replies)
-    return report
+    return pause
 
 
 def _send(
@@ -353,10 +433,8 @@ def _record(
             {"ids": [r.claim.notice_id for r in sent], "at": [r.finished for r in sent]},
         )
     if failed:
-        retry_at = [
-            r.finished + timedelta(seconds=channels.backoff_seconds * 2 ** (r.claim.attempt - 1))
-            for r in failed
-        ]
+        retry_at = [r.finished + timedelta(seconds=retry_delay(channels, r.claim.attempt))
+                    for r in failed]  # fmt: skip
         con.execute(
             sql("notices/mark_failed"),
             {"ids": [r.claim.notice_id for r in failed], "retry": retry_at,
@@ -376,6 +454,12 @@ def _record(
             if r.claim.attempt >= channels.max_attempts:
                 report.gave_up += 1
             report.errors.append(f"{r.claim.notice_id}: {r.error}")
+
+
+def retry_delay(channels: ChannelConfig, attempt: int) -> float:
+    """Seconds before the next try after failed attempt number `attempt` (1, 2, …): the backoff,
+    doubled after each failure, never more than MAX_RETRY_DELAY."""
+    return min(channels.backoff_seconds * 2.0 ** min(attempt - 1, 64), MAX_RETRY_DELAY)
 
 
 class RateLimiter:

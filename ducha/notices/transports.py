@@ -232,6 +232,9 @@ _PLAIN_URL = re.compile(
 )
 
 
+_ENCODED_SLASH = re.compile(r"%(?:2f|5c)", re.IGNORECASE)
+
+
 def _meta(url: str) -> dict[str, Any] | None:
     """What apprise hands a custom plugin as `meta` for this URL (host, port, fullpath, qsd).
 
@@ -239,9 +242,20 @@ def _meta(url: str) -> dict[str, Any] | None:
     anything else goes through apprise's parser (importing apprise costs ~0.1 s)."""
     plain = _PLAIN_URL.fullmatch(url)
     if plain is None:
-        from apprise.utils.parse import parse_url
+        from apprise.utils.parse import URL_PATH_SAFE_CHARS, parse_url
 
-        return parse_url(url, verify_host=False, simple=True)
+        meta = parse_url(url, verify_host=False, simple=True)
+        path = url.partition("://")[2].partition("?")[0].partition("/")[2]
+        if meta is not None and _ENCODED_SLASH.search(path):
+            # apprise decodes the whole path before quoting it again, so an encoded "/" inside
+            # a segment (a token holding "/", ducha.notices.secrets) would split it in two:
+            # the segments are kept apart here, each as apprise would quote it
+            safe = URL_PATH_SAFE_CHARS.replace("/", "")
+            segments = [
+                urllib.parse.quote(urllib.parse.unquote(s), safe=safe) for s in path.split("/")
+            ]
+            meta["fullpath"] = "/" + "/".join(segments)
+        return meta
     meta: dict[str, Any] = {"host": plain["host"]}
     if plain["port"]:
         meta["port"] = int(plain["port"])
@@ -267,8 +281,9 @@ def _as_text(body: str, body_format: str) -> str:
 
 def resolve(channel_url: str, secrets: Secrets) -> tuple[str | None, str | None]:
     """(the URL to send to, with its secrets, or None; the masked reason when it cannot be had)."""
+    checked = checked_url(channel_url)
     try:
-        return secrets.resolve(checked_url(channel_url)), None
+        return secrets.resolve(checked, path_slashes=_own(checked) is not None), None
     except UserError as exc:
         return None, secrets.mask(exc.message)
 
