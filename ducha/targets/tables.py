@@ -3,18 +3,32 @@
 The readers only find the table and its six columns; names are resolved and
 checked later (ducha.targets.register). Every row keeps where it came from, so an
 error can name it.
+
+The file is untrusted: it is read in a sandbox child (ducha.sandbox) with hard memory and time
+limits, after the checks of what it claims (ducha.targets.word for .docx, the spreadsheet
+checks for .xlsx). A file that breaks a check or a limit, or makes the parser abort or hang, is
+one Chinese error naming it; nothing is imported.
+
+A 工作内容 cell merged down over several rows (Word's w:vMerge, an Excel merged range) is one
+task: the rows under it add their leaders and units to it.
 """
 
 from __future__ import annotations
 
 import re
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ducha.errors import UserError
+from ducha.targets.word import GridRow
+
+if TYPE_CHECKING:
+    from ducha.sandbox import Sandbox
 
 MAX_TABLE_BYTES = 50 * 1024 * 1024
+MAX_CELL_CHARS = 32_767  # Excel's limit for a cell; a task's text is a few hundred characters
 
 # Canonical column → header spellings seen in published tables (white space removed).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -82,28 +96,42 @@ def _names_cell(text: str) -> str:
     return "\n".join(p.strip() for p in text.splitlines() if p.strip())
 
 
-def _rows_from_grid(grid: list[tuple[str, list[str]]], source: str) -> list[RawRow]:
-    """Find the header in a grid of (where, cells) and build the task rows."""
+def _rows_from_grid(grid: list[GridRow], source: str) -> list[RawRow]:
+    """Find the header in a grid and build the task rows. A row whose 工作内容 continues the
+    merged cell above adds its leaders and units to the task above (each name once)."""
     header_at = -1
     mapping: dict[str, int] = {}
-    for i, (_, cells) in enumerate(grid[:30]):
-        mapping = _map_header(cells)
+    for i, row in enumerate(grid[:30]):
+        mapping = _map_header(row.cells)
         if all(k in mapping for k in REQUIRED):
             header_at = i
             break
     else:
-        found = {k for _, cells in grid[:30] for k in _map_header(cells)}
+        found = {k for row in grid[:30] for k in _map_header(row.cells)}
         missing = [COLUMN_NAMES[k] for k in REQUIRED if k not in found]
         raise UserError(f"{source}：没有找到分解表的表头，缺少列“{'”“'.join(missing)}”")
     rows: list[RawRow] = []
     last_goal = ""
-    for where, cells in grid[header_at + 1 :]:
+    previous_is_task = False  # the row above began or continued a task
+    for row in grid[header_at + 1 :]:
+        cells, where = row.cells, row.where
 
-        def cell(key: str, cells: list[str] = cells) -> str:
+        def cell(key: str, cells: list[str] = cells, where: str = where) -> str:
             i = mapping.get(key)
-            return cells[i] if i is not None and i < len(cells) else ""
+            text = cells[i] if i is not None and i < len(cells) else ""
+            if len(text) > MAX_CELL_CHARS:
+                raise UserError(
+                    f"{source} {where}：“{COLUMN_NAMES[key]}”超过 {MAX_CELL_CHARS} 字，"
+                    "不像分解表的内容，未导入"
+                )
+            return text
 
+        if mapping["content"] in row.continued:
+            if previous_is_task:
+                rows[-1] = _continued(rows[-1], cell)
+            continue  # (a header cell merged down: nothing to continue)
         content = _join_paragraphs(cell("content"))
+        previous_is_task = bool(content)
         if not content:
             if any(c.strip() for c in cells):
                 if _map_header(cells):  # a repeated header row (page break in Word)
@@ -127,14 +155,32 @@ def _rows_from_grid(grid: list[tuple[str, list[str]]], source: str) -> list[RawR
     return rows
 
 
-def read_text(path: Path) -> list[RawRow]:
+def _continued(task: RawRow, cell: Callable[[str], str]) -> RawRow:
+    """The task with the names of a row under its merged 工作内容 added (each line once)."""
+
+    def more(before: str, key: str) -> str:
+        lines = before.splitlines()
+        lines += [line for line in _names_cell(cell(key)).splitlines() if line not in lines]
+        return "\n".join(lines)
+
+    return RawRow(
+        where=task.where,
+        goal=task.goal,
+        content=task.content,
+        leaders=more(task.leaders, "leaders"),
+        lead_units=more(task.lead_units, "lead_units"),
+        responsible_units=more(task.responsible_units, "responsible_units"),
+    )
+
+
+def read_text(name: str, data: bytes) -> list[RawRow]:
     """The plain-text form of a Word table: a line starting with TAB opens a
     cell; lines without a TAB continue it (blank lines separate paragraphs)."""
     from ducha.submissions.spreadsheet import decode_text
 
-    text = decode_text(path.read_bytes())
+    text = decode_text(data)
     if text is None:
-        raise UserError(f"{path.name}：无法识别文件编码（应为 UTF-8 或 GBK）")
+        raise UserError(f"{name}：无法识别文件编码（应为 UTF-8 或 GBK）")
     cells: list[tuple[int, list[str]]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if line.startswith("\t"):
@@ -150,70 +196,91 @@ def read_text(path: Path) -> list[RawRow]:
             break
     if start is None:
         raise UserError(
-            f"{path.name}：没有找到分解表（应有以制表符分隔的“序号、目标名称、工作内容、"
+            f"{name}：没有找到分解表（应有以制表符分隔的“序号、目标名称、工作内容、"
             "区政府分管领导、牵头单位、责任单位”六列）"
         )
     body = cells[start:]
     if len(body) % width:
         lineno = body[-(len(body) % width)][0]
-        raise UserError(f"{path.name} 第 {lineno} 行：表格最后一行的单元格数不足 {width} 个")
+        raise UserError(f"{name} 第 {lineno} 行：表格最后一行的单元格数不足 {width} 个")
     grid = [
-        (f"第 {body[i][0]} 行", ["\n".join(c[1]) for c in body[i : i + width]])
+        GridRow(f"第 {body[i][0]} 行", ["\n".join(c[1]) for c in body[i : i + width]])
         for i in range(0, len(body), width)
     ]
-    return _rows_from_grid(grid, path.name)
+    return _rows_from_grid(grid, name)
 
 
-def read_docx(path: Path) -> list[RawRow]:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
+def read_docx(name: str, data: bytes) -> list[RawRow]:
+    """The first table of the document that has the table's columns (ducha.targets.word)."""
+    from ducha.targets.word import docx_tables
 
-    try:
-        document = docx.Document(str(path))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise UserError(f"{path.name}：不是有效的 Word（.docx）文件") from exc
-    if not document.tables:
-        raise UserError(f"{path.name}：文件中没有表格，找不到目标任务分解表")
-    last_error: UserError | None = None
-    for t, table in enumerate(document.tables, start=1):
-        grid: list[tuple[str, list[str]]] = []
-        for r, row in enumerate(table.rows, start=1):
-            cells: list[str] = []
-            previous = None
-            for cell in row.cells:
-                # python-docx repeats a horizontally merged cell: keep it once.
-                cells.append("" if cell._tc is previous else cell.text)
-                previous = cell._tc
-            grid.append((f"表格{t}第 {r} 行", cells))
-        try:
-            return _rows_from_grid(grid, path.name)
-        except UserError as exc:
-            last_error = exc
-    assert last_error is not None
-    raise last_error
+    tables = docx_tables(name, data)
+    if not tables:
+        raise UserError(f"{name}：文件中没有表格，找不到目标任务分解表")
+    return _first_table(tables, name)
 
 
-def read_xlsx(path: Path) -> list[RawRow]:
-    """Through the same guarded reader as the progress spreadsheets (limits, merged cells filled)."""
+def read_xlsx(name: str, data: bytes) -> list[RawRow]:
+    """Through the same guarded reader as the progress spreadsheets (limits, merged cells filled);
+    the merged ranges are read again to know which cells continue the one above."""
     from ducha.submissions.limits import FileRejected
     from ducha.submissions.spreadsheet import read_workbook
 
     try:
-        book = read_workbook(path.name, path.read_bytes())
+        book = read_workbook(name, data)
     except FileRejected as exc:
-        raise UserError(f"{path.name}：{exc.message}") from exc
-    last_error: UserError | None = None
+        raise UserError(f"{name}：{exc.message}") from exc
+    if not book.sheets:
+        raise UserError(f"{name}：工作簿中没有工作表")
+    merges = _merged_ranges(name, data)
+    grids = []
     for sheet in book.sheets:
-        grid = [
-            (f"工作表“{sheet.name}”第 {r} 行", [_cell_text(v) for v in row])
-            for r, row in enumerate(sheet.rows, start=1)
-        ]
+        continued: dict[int, set[int]] = {}
+        for (r0, c0), (r1, c1) in merges.get(sheet.name, []):
+            for r in range(r0 + 1, min(r1, len(sheet.rows) - 1) + 1):
+                continued.setdefault(r, set()).update(range(c0, c1 + 1))
+        grids.append(
+            [
+                GridRow(
+                    f"工作表“{sheet.name}”第 {r} 行",
+                    [_cell_text(v) for v in row],
+                    frozenset(continued.get(r - 1, ())),
+                )
+                for r, row in enumerate(sheet.rows, start=1)
+            ]
+        )
+    return _first_table(grids, name)
+
+
+def _merged_ranges(name: str, data: bytes) -> dict[str, list]:
+    """Each sheet's merged ranges ((first row, first column), (last row, last column)), from a
+    package read_workbook has already checked and read."""
+    import io
+
+    from python_calamine import CalamineWorkbook
+
+    from ducha.submissions.containers import _check_xlsx_package
+
+    package, _ = _check_xlsx_package(data)
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(package))
+        return {
+            sheet: book.get_sheet_by_name(sheet).merged_cell_ranges or []
+            for sheet in book.sheet_names
+        }
+    except Exception:  # calamine has many error types for broken files
+        raise UserError(f"{name}：文件已损坏或格式不对，无法读取合并单元格") from None
+
+
+def _first_table(grids: list[list[GridRow]], name: str) -> list[RawRow]:
+    """The rows of the first grid that holds the table; else the error of the last one."""
+    last_error: UserError | None = None
+    for grid in grids:
         try:
-            return _rows_from_grid(grid, path.name)
+            return _rows_from_grid(grid, name)
         except UserError as exc:
             last_error = exc
-    if last_error is None:
-        raise UserError(f"{path.name}：工作簿中没有工作表")
+    assert last_error is not None
     raise last_error
 
 
@@ -229,13 +296,16 @@ READERS = {".txt": read_text, ".docx": read_docx, ".xlsx": read_xlsx}
 
 
 def read_table(path: Path) -> list[RawRow]:
-    """Read the decomposition table from a file, choosing the reader by suffix."""
+    """Read the decomposition table from a file, choosing the reader by suffix; the reader
+    runs in a sandbox child (hard memory and time limits)."""
+    from ducha.submissions.limits import FileRejected
+
     if not path.exists():
         raise UserError(f"找不到文件 {path}")
     if path.is_dir():
         raise UserError(f"{path} 是目录，请指定分解表文件")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
+    suffix = path.suffix.lower()
+    if suffix not in READERS:
         raise UserError(
             f"{path.name}：不支持的文件类型“{path.suffix or '无扩展名'}”，请使用 .docx、.xlsx 或 .txt"
         )
@@ -244,4 +314,42 @@ def read_table(path: Path) -> list[RawRow]:
         raise UserError(f"{path.name}：文件是空的")
     if size > MAX_TABLE_BYTES:
         raise UserError(f"{path.name}：文件超过 {MAX_TABLE_BYTES // 1024 // 1024} MB，不像分解表")
-    return reader(path)
+    with path.open("rb") as handle:
+        data = handle.read(MAX_TABLE_BYTES + 1)  # what is read is what was checked
+    if len(data) > MAX_TABLE_BYTES:
+        raise UserError(f"{path.name}：文件超过 {MAX_TABLE_BYTES // 1024 // 1024} MB，不像分解表")
+    with _sandbox() as box:
+        try:
+            rows, problem = box.call(_read_in_child, suffix, path.name, data)
+        except FileRejected:  # the child aborted, hung or hit its memory limit
+            kind = box.failures[-1] if box.failures else "crash"
+            reason = _FAILED[kind].format(memory=box.memory // 1024 // 1024, seconds=box.seconds)
+            raise UserError(f"{path.name}：{reason}") from None
+    if problem is not None:
+        raise UserError(problem)
+    return rows
+
+
+def _sandbox() -> Sandbox:
+    """A sandbox with ducha.sandbox's limits as they are now (tests lower them)."""
+    from ducha import sandbox
+
+    return sandbox.Sandbox(
+        memory=sandbox.MEMORY_BYTES, seconds=sandbox.FILE_SECONDS, cpu=sandbox.CPU_SECONDS
+    )
+
+
+_FAILED = {
+    "memory": "文件过于复杂，读取时超出内存上限（{memory} MB），未导入；请检查文件是否有异常大的内容，另存后再导入",
+    "time": "文件过于复杂，{seconds:g} 秒内未能读完，未导入；请检查文件后再导入",
+    "crash": "文件无法安全读取（读取程序异常退出），未导入；请用 Word、WPS 或 Excel 另存后再导入",
+}  # fmt: skip
+
+
+def _read_in_child(suffix: str, name: str, data: bytes) -> tuple[list[RawRow], str | None]:
+    """In the sandbox child: the rows, or the one-line reason the file is refused (what a parser
+    prints before it aborts goes nowhere: the sandbox's child writes no stderr)."""
+    try:
+        return READERS[suffix](name, data), None
+    except UserError as exc:
+        return [], exc.message
