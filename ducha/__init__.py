@@ -3,7 +3,7 @@
 One package per stage of the year and the month, in the order the data flows:
 
     targets/      the year's register: decomposition tables read (tables), metrics proposed
-                  from the task texts (metrics), imported and re-imported (register), confirmed
+                  from the task texts (metrics), .docx tables read safely (word), imported and re-imported (register), confirmed
                   by people in a review file (review)
     submissions/  the month's reports: who reports what (assignments), templates out,
                   files in (intake, inbox, spreadsheet), who and when (identify), the table
@@ -16,7 +16,9 @@ One package per stage of the year and the month, in the order the data flows:
                   channel (channels, secrets, transports), exactly once (outbox)
 
 Shared: config (one configuration object), environment, vocabulary (the words and their
-Chinese labels), db, workspace, units, periods, workdays, clock, templating, errors, backup.
+Chinese labels), db, workspace, units, periods, workdays, clock, templating, errors, backup;
+sandbox (the child process untrusted files are parsed in, under hard limits) and neutral (what
+people outside the office wrote, made harmless for each format it is shown in).
 operations lists every operation the command line (cli) and the Prefect flows (flows/) call;
 presentation is everything they print or show.
 """

@@ -91,15 +91,21 @@ def quiet_errors() -> None:
 
 
 def _serve(conn: multiprocessing.connection.Connection, memory: int, cpu: int) -> None:
-    """The child: limits first, then one call at a time until the parent closes the pipe."""
-    limit_this_process(memory, cpu)
+    """The child: one call at a time until the parent closes the pipe. The limits are set
+    before the first call on untrusted data: a trusted call before it (Sandbox.prepare: a
+    context unpickled, allocators set up, which reserve address space they do not use) runs
+    without them, and the budget counts from what the child holds after it."""
     quiet_errors()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a run is stopped
+    limited = False
     while True:
         try:
-            function, args = conn.recv()
+            function, args, trusted = conn.recv()
         except (EOFError, OSError):
             return
+        if not (trusted or limited):
+            limit_this_process(memory, cpu)
+            limited = True
         try:
             reply: tuple[str, Any] = ("ok", function(*args))
         except FileRejected as exc:
@@ -124,6 +130,7 @@ class Sandbox:
         self._process: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
         self._starting: threading.Thread | None = None
+        self._setup: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
         self.failures: list[str] = []  # what went wrong, one word per failed file (for tests, logs)
 
     def __enter__(self) -> Sandbox:
@@ -161,14 +168,31 @@ class Sandbox:
             self._starting = None
         if not self._alive():
             self._start()
+            if self._setup is not None:  # a new child: prepared as the one before it
+                self._call(*self._setup, seconds=self.seconds, trusted=True)
 
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """function(*args) in the child; FileRejected when it refuses the file or fails."""
+    def prepare(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run function(*args) in the child now and in every child started after it (one
+        that replaces a child a file killed): what later calls rely on, such as a context."""
+        self._setup = None
         self._ready()
+        self._setup = (function, args)
+        self._call(function, args, seconds=self.seconds, trusted=True)
+
+    def call(self, function: Callable[..., Any], *args: Any, seconds: float | None = None) -> Any:
+        """function(*args) in the child; FileRejected when it refuses the file or fails.
+        `seconds`: the wall time it may take (default: the sandbox's, for one file)."""
+        self._ready()
+        return self._call(function, args, seconds=seconds or self.seconds)
+
+    def _call(
+        self, function: Callable[..., Any], args: tuple[Any, ...], *, seconds: float,
+        trusted: bool = False,
+    ) -> Any:  # fmt: skip
         assert self._conn is not None
         try:
-            self._conn.send((function, args))
-            if not self._conn.poll(self.seconds):
+            self._conn.send((function, args, trusted))
+            if not self._conn.poll(seconds):
                 self._fail("time")
             kind, value = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):

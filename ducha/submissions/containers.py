@@ -137,15 +137,20 @@ def _far_cell(body: bytes) -> str | None:
     for m in _FAR_CELL.finditer(body):
         if m.start() > 0 and body[m.start() - 1] in b" \t\r\n":
             return m.group(1).decode("ascii", "replace")
-    if len(_ANY_CELL.findall(body)) == body.count(b'<c r="') and len(
-        _ANY_ROW.findall(body)
-    ) == body.count(b'<row r="'):
+    if b":c" in body or b":row" in body:  # tags may have a namespace prefix: the slow search
+        numbered = _UNNUMBERED.search(body) is None
+    else:  # searches that start with a literal skip ahead
+        numbered = _UNNUMBERED_CELL.search(body) is None and _UNNUMBERED_ROW.search(body) is None
+    if numbered:
         return None  # every cell and row numbered (as Excel, WPS and LibreOffice write them)
     return _far_position(body)
 
 
-_ANY_CELL = re.compile(rb"<(?:\w+:)?c[\s/>]")
-_ANY_ROW = re.compile(rb"<(?:\w+:)?row[\s/>]")
+# a cell or row tag without an attribute r (its place then follows from the ones before it)
+_NO_R = rb"(?=[\s/>])(?![^<>]*?\sr\s*=)"
+_UNNUMBERED = re.compile(rb"<(?:\w+:)?(?:c|row)" + _NO_R)
+_UNNUMBERED_CELL = re.compile(rb"<c" + _NO_R)
+_UNNUMBERED_ROW = re.compile(rb"<row" + _NO_R)
 _ROW_OR_CELL = re.compile(rb"<(?:\w+:)?(row|c)(?=[\s/>])([^<>]*)>")
 _REF = re.compile(r"([A-Z]{1,3})(\d+)$")
 

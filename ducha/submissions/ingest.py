@@ -92,7 +92,7 @@ def _ingest(
     results: list[FileResult] = []
     batch: list[FileResult] = []
     changed: set[tuple[str | None, str | None]] = set()  # (unit, period) stored by this run
-    for result in checked_in_order(files, ctx, archive_dir, unit, period, changed):
+    for result in checked_in_order(files, ctx, archive_dir, unit, period, changed, sandbox):
         result.received_at = arrivals[result.path]
         if result.ok and result.status != "duplicate":
             ctx.accepted[result.sha256] = (result.unit or "", result.period or "")

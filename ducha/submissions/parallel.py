@@ -19,17 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from ducha.periods import Period
-from ducha.sandbox import FILE_SECONDS, allow_cpu_seconds, limit_this_process, quiet_errors
+from ducha.sandbox import (
+    FILE_SECONDS,
+    Sandbox,
+    allow_cpu_seconds,
+    limit_this_process,
+    quiet_errors,
+)
 from ducha.submissions.checking import Context, NeedsMain, check_file
 from ducha.submissions.intake import receive, worker_count
+from ducha.submissions.limits import FileRejected
 from ducha.submissions.results import FileResult
 
 
 def checked_in_order(
     files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
     period: Period | None, changed: set[tuple[str | None, str | None]],
+    sandbox: Sandbox | None = None,
 ) -> Iterator[FileResult]:  # fmt: skip
-    """Every file checked, in order: here, or for a large batch in worker processes (see
+    """Every file checked, in order: here (its cells read through ctx.read), or for a large
+    batch in worker processes and, while this process waits for them, in `sandbox` (see
     _check_in_workers); the results are the same."""
     workers = worker_count(len(files))
     if not workers:
@@ -37,7 +46,8 @@ def checked_in_order(
             found = receive(path, archive_dir, ctx.accepted, ctx.read)  # accepted: not parsed
             yield check_file(found, ctx, unit=unit, period=period)
         return
-    for path, checked in _check_in_workers(files, ctx, archive_dir, unit, period, workers):
+    checked_files = _check_in_workers(files, ctx, archive_dir, unit, period, workers, sandbox)
+    for path, checked in checked_files:
         if checked is not None and checked.sha256 in ctx.accepted and checked.status != "duplicate":
             checked = None  # the same bytes were accepted earlier in this run
         elif checked is not None and checked.period and checked.unit:
@@ -113,20 +123,33 @@ def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
 
 
 def _check_ahead(
-    path: Path, ctx: Context, archive_dir: Path, unit: str | None, period: Period | None
-) -> FileResult:
-    """A file of a chunk taken from the workers, checked here before its turn (its `worker`
-    is this process): like a worker's result, it is checked again in its turn if the run
-    has since changed what it depends on."""
-    found = receive(path, archive_dir, ctx.accepted, ctx.read)
-    result = check_file(found, ctx, unit=unit, period=period)
-    result.worker = os.getpid()
-    return result
+    chunk: list[Path], sandbox: Sandbox | None, ctx: Context, archive_dir: Path,
+    unit: str | None, period: Period | None,
+) -> list[FileResult | None]:  # fmt: skip
+    """A chunk checked by this process before its turn (their `worker` is this process), as
+    a worker would check it: in the sandbox, which holds the workers' context (prepared by
+    _check_in_workers), else here. Like a worker's results, they are checked again in their
+    turn if the run has since changed what they depend on; None: check that file in its turn
+    (all of the chunk when one of its files ended the sandbox's child)."""
+    if sandbox is None:
+        done: list[FileResult | None] = []
+        for path in chunk:
+            found = receive(path, archive_dir, ctx.accepted, ctx.read)
+            done.append(check_file(found, ctx, unit=unit, period=period))
+    else:
+        try:
+            done = sandbox.call(_check_chunk, chunk, seconds=len(chunk) * FILE_SECONDS)
+        except FileRejected:
+            return [None] * len(chunk)
+    for result in done:
+        if result is not None:
+            result.worker = os.getpid()
+    return done
 
 
 def _check_in_workers(
     files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
-    period: Period | None, workers: int,
+    period: Period | None, workers: int, sandbox: Sandbox | None = None,
 ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
     """Files checked by worker processes, yielded in order (None: check it here). Workers
     take about half a second to start (they import what checking needs): they are started
@@ -153,9 +176,13 @@ def _check_in_workers(
     starter = threading.Thread(target=submit_all, name="ducha-ingest-workers", daemon=True)
     starter.start()
     try:
+        if sandbox is not None:  # it checks what this process takes, as a worker would
+            sandbox.prepare(
+                _init_worker, frozen, archive_dir, unit, period, os.getpid(), ctx.memory
+            )
         for chunk in chunks[:own]:
-            for path in chunk:
-                yield path, None
+            checked = _check_ahead(chunk, sandbox, ctx, archive_dir, unit, period)
+            yield from zip(chunk, checked, strict=True)
         starter.join()
         if len(submitted) < len(chunks) - own:  # the pool failed to start
             raise RuntimeError("无法启动读取进展表的工作进程")
@@ -168,8 +195,9 @@ def _check_in_workers(
             # Only chunks beyond those the workers may hold already; a chunk that can no
             # longer be cancelled has started, and so have all before it.
             while not future.done() and tail > k + workers and submitted[tail].cancel():
-                stolen[tail] = [_check_ahead(path, ctx, archive_dir, unit, period)
-                                for path in chunks[own + tail]]  # fmt: skip
+                stolen[tail] = _check_ahead(
+                    chunks[own + tail], sandbox, ctx, archive_dir, unit, period
+                )
                 tail -= 1
             if not future.done():
                 tail = -1
