@@ -22,7 +22,22 @@ if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s
     from ducha.submissions.checking import Context
 
 TASK_ID = re.compile(r"^(\d{4})-(\d{3})$")
-_PERIOD_TEXT = re.compile(r"(20\d{2})\s*年\s*(\d{1,2})\s*月")
+# A date a form was filled, sent or printed on is a date, never the period reported
+_DATE_LINE = re.compile(
+    r"(?:填报|报送|上报|制表|填表|打印|统计)(?:日期|时间)\s*[:：]?\s*[\d０-９\s年月日./\-]*"
+)
+_MONTH = r"(\d{1,2}|十[一二]?|[一二三四五六七八九])"
+# 2026年3月, 2026年1-3月 / 1—3月 (cumulative: the period is the last month), and the year and
+# the month apart (2026年政府工作报告目标任务3月份推进情况表); never a day's date (2026年4月3日)
+_PERIOD_TEXT = re.compile(
+    rf"(20\d{{2}})\s*年(?:(?!20\d{{2}})[^\d]){{0,40}}?(?:{_MONTH}\s*[-—–~～至到]\s*)?"
+    rf"{_MONTH}\s*月(?:份)?(?!\s*\d{{1,2}}\s*[日号])"
+)
+_CHINESE_MONTHS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)} | {
+    "十": 10, "十一": 11, "十二": 12,
+}  # fmt: skip
+# a government's prefix before a unit's name: 常州市武进区民政局 is 民政局
+_PREFIX = re.compile(r"^(?:[^\s市区县]{1,6}[省市])?(?:[^\s市区县]{1,6}[区县市])")
 _PERIOD_NAME = re.compile(
     r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
 )
@@ -51,16 +66,40 @@ def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
                 text = normalise_text(value)
                 if unit is None and (m := _UNIT_LINE.search(text)):
                     unit = m.group(1)
-                if period is None and (m := _PERIOD_TEXT.search(text)):
-                    period = _period_or_none(m.group(1), m.group(2))
+                if period is None:
+                    period = period_in_text(text)
                 if unit is not None and period is not None:
                     return unit, period
     return unit, period
 
 
 def _period_or_none(year: str, month: str) -> Period | None:
-    if 1 <= int(month) <= 12:
-        return Period(int(year), int(month))
+    number = _CHINESE_MONTHS.get(month) or int(month)
+    if 1 <= number <= 12:
+        return Period(int(year), number)
+    return None
+
+
+def period_in_text(text: str) -> Period | None:
+    """The period a title or a file name states (某年某月, 某年1-某月, the year and the month
+    apart), never a date the form was filled or sent on."""
+    m = _PERIOD_TEXT.search(_DATE_LINE.sub(" ", text))
+    if m is None:
+        return None
+    first, last = m.group(2), m.group(3)
+    if first is not None and (_CHINESE_MONTHS.get(first) or int(first)) != 1:
+        return None  # 4-6月: a quarter's months, not the cumulative months of a period
+    return _period_or_none(m.group(1), last)
+
+
+def unit_in_text(register: UnitRegister, raw: str) -> str | None:
+    """A unit as people write it: 湖塘镇（盖章） is 湖塘镇 with a remark, 常州市武进区民政局
+    is 民政局 with the government's prefix (tried only when the whole name is unknown)."""
+    for name in (raw, BRACKETS.sub("", raw)):
+        if found := register.resolve_unit(name):
+            return found
+        if (m := _PREFIX.match(name)) and (found := register.resolve_unit(name[m.end() :])):
+            return found
     return None
 
 
@@ -104,8 +143,8 @@ class UnitNames:
 
 def _name_signals(stem: str, names: UnitNames) -> tuple[list[str], Period | None]:
     text = normalise_text(stem)
-    period = None
-    if m := _PERIOD_NAME.search(text):
+    period = period_in_text(text)
+    if period is None and (m := _PERIOD_NAME.search(text)):
         year, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         period = _period_or_none(year, month)
     return names.find(normalise_name(text)), period
@@ -152,7 +191,7 @@ def identify(
     resolved: list[tuple[str, str]] = []
     for source, raw in units:
         # 政府办（金融） is a name; 湖塘镇（盖章） is a name and a remark
-        name = register.resolve_unit(raw) or register.resolve_unit(BRACKETS.sub("", raw))
+        name = unit_in_text(register, raw)
         if name is None:
             result.add(ERROR, f"{source}中的填报单位“{raw}”不在单位名册中")
         else:

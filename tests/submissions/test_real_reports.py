@@ -1,0 +1,82 @@
+"""Reports as real offices fill them (issue 17): no template data, a title that keeps the year
+and the month apart, a unit written with the government's prefix and a remark, a 填报日期 line.
+The period is the month reported, never the day the form was filled."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from ducha.periods import Period
+from ducha.submissions.identify import period_in_text
+from ducha.submissions.templates import META_SHEET
+from tests.helpers import Workspace
+from tests.submissions.fuzz_files import Templates, prepared_database
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
+    return prepared_database(tmp_path_factory.mktemp("real-reports"))
+
+
+@pytest.fixture
+def rws(ws: Workspace, prepared: tuple[Path, Templates]) -> Workspace:
+    ws.db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(prepared[0], ws.db)
+    return ws
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("2026年政府工作报告目标任务3月份推进情况表", "2026-03"),
+        ("武进区2026年1-3月重点工作完成情况", "2026-03"),
+        ("2026年1—3月目标任务进展", "2026-03"),
+        ("2026年三月份推进情况", "2026-03"),
+        ("2026年十二月", "2026-12"),
+        ("湖塘镇-2026年3月进展", "2026-03"),
+        ("2026年3月进展（填报日期：2026年4月3日）", "2026-03"),
+        ("填报单位：湖塘镇  填报日期：2026年4月3日", None),
+        ("制表日期：2026年4月3日", None),
+        ("2026年4月3日", None),  # a day is a date, not a period
+        ("2026年4-6月", None),  # a quarter's months, not a period's cumulative months
+    ],
+)
+def test_the_period_is_the_month_reported_never_a_date(text: str, period: str | None) -> None:
+    assert period_in_text(text) == (Period.parse(period) if period else None)
+
+
+def test_a_real_town_report_with_a_fill_date_is_read_for_its_month(
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+) -> None:
+    templates = prepared[1]
+    unit = "湖塘镇" if "湖塘镇" in templates.units else templates.units[0]
+    fill = templates.fill(unit, random.Random(3))
+    path = tmp_path / "推进情况表.xlsx"
+
+    def as_published(book: openpyxl.Workbook) -> None:
+        del book[META_SHEET]  # no template data: only what people wrote
+        sheet = book.worksheets[0]
+        sheet.cell(1, 1).value = "2026年政府工作报告目标任务3月份推进情况表"
+        sheet.cell(2, 1).value = f"填报单位：常州市武进区{unit}（盖章）    填报日期：2026年4月3日"
+
+    templates.write_filled(fill, path, edit=as_published)
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
+    errors = [p["message"] for p in out["problems"] if p["severity"] == "error"]
+    assert out["status"] == "accepted", errors
+    assert (out["unit"], out["period"]) == (unit, "2026-03")
+    con = duckdb.connect(str(rws.db), read_only=True)
+    try:
+        stored = con.sql(
+            "SELECT DISTINCT p.unit, p.period FROM progress_metrics p JOIN submissions "
+            "USING (submission_id) WHERE file_name = ?", params=[path.name],
+        ).fetchall()  # fmt: skip
+    finally:
+        con.close()
+    assert stored == [(unit, "2026-03")]
