@@ -87,6 +87,9 @@ def is_empty(value: Any) -> bool:
     return False
 
 
+_PERCENT_MEASURES = ("%", "％", "个百分点", "百分点", "‰")
+
+
 def parse_number(value: Any, measure: str | None = None) -> float | None:
     """35 / "35个" / "1,200" / "1.2万" / "３５" / "5.2%" -> a float; empty marks -> None.
 
@@ -113,6 +116,11 @@ def parse_number(value: Any, measure: str | None = None) -> float | None:
     rest = rest.strip()
     if rest and rest not in _UNIT_WORDS and rest != (measure or ""):
         raise ValueProblem(f"{_quoted(original)}不是有效数字")
+    if rest in ("%", "％") and measure and measure not in _PERCENT_MEASURES:
+        # a share of the target typed where a count is asked for (16.7% stored as 16.7 个)
+        raise ValueProblem(
+            f"{_quoted(original)}是百分比，本指标以“{measure}”计，请填写完成的数量，不填进度百分比"
+        )
     if multiplier:
         counted_in = (measure or "")[:1]
         if counted_in in ("万", "亿"):

@@ -80,3 +80,26 @@ def test_a_real_town_report_with_a_fill_date_is_read_for_its_month(
     finally:
         con.close()
     assert stored == [(unit, "2026-03")]
+
+
+def test_a_percentage_in_a_count_column_is_refused_not_stored_as_a_count(
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+) -> None:
+    """“16.7%” typed where 个 are counted was stored as 16.7 个: it is refused, naming the cell."""
+    from ducha.submissions.templates import COL
+
+    templates = prepared[1]
+    unit, line = next(
+        (u, ln) for u in templates.units for ln in templates.lines(u)
+        if ln.metric.position and (ln.metric.measure or "") in ("个", "家", "项")
+    )  # fmt: skip
+    fill = templates.fill(unit, random.Random(4))
+    fill.cells[(line.row, COL["累计完成"])] = "16.7%"
+    fill.cells.pop((line.row, COL["本月完成"]), None)
+    path = templates.write_filled(fill, tmp_path / f"{unit}-2026年3月进展.xlsx")
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
+    errors = [p["message"] for p in out["problems"] if p["severity"] == "error"]
+    assert out["status"] == "rejected"
+    assert any("“16.7%”是百分比" in m and f"以“{line.metric.measure}”计" in m for m in errors), (
+        errors
+    )
