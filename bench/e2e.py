@@ -120,7 +120,7 @@ GOAL_RATIO = 1.5
 GOAL_PLAIN_S = 3.0
 ENV_PREFIX = "DUCHA_E2E_BOT_"
 DINGTALK_SECRET_ENV = "DUCHA_E2E_DINGTALK_SECRET"
-# What flows.tasks loads with itself (a worker loads the flow's module before the run);
+# What ducha.orchestration.tasks loads with itself (a worker loads the flow's module before the run);
 # the plain variant imports the same before its clock, so that flow - plain is Prefect's share.
 STEP_MODULES = ("ducha.operations", "ducha.evaluation.rules", "ducha.submissions.ingest", "ducha.notices.planning", "ducha.notices.outbox",
                 "ducha.reporting.briefing")  # fmt: skip

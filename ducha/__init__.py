@@ -20,6 +20,7 @@ Chinese labels), db, workspace, units, periods, workdays, clock, templating, err
 sandbox (the child process untrusted files are parsed in, under hard limits) and neutral (what
 people outside the office wrote, made harmless for each format it is shown in).
 operations lists every operation the command line (cli) and the Prefect flows (flows/) call;
+orchestration holds those steps as Prefect tasks and the deployments of prefect.yaml;
 presentation is everything they print or show.
 """
 

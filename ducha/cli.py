@@ -460,7 +460,7 @@ def serve_cmd() -> None:
         raise UserError(
             "请先用 ducha server 启动 Prefect 服务器，并设置 PREFECT_API_URL=http://127.0.0.1:4200/api"
         )
-    from flows.deployments import serve_deployments
+    from ducha.orchestration.deployments import serve_deployments
 
     serve_deployments()
 
@@ -475,7 +475,7 @@ def upcoming_cmd(
         raise UserError(
             "请设置 PREFECT_API_URL（如 http://127.0.0.1:4200/api），指向运行定时任务的 Prefect 服务器"
         )
-    from flows.deployments import upcoming_runs
+    from ducha.orchestration.deployments import upcoming_runs
 
     try:
         runs = upcoming_runs(limit)

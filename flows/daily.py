@@ -12,9 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.utilities.annotations import quote
 
 from ducha import operations, presentation
-from ducha.parameters import WorkspaceCode
-from flows.monthly import monthly_supervision
-from flows.tasks import (
+from ducha.orchestration.tasks import (
     _key,
     _run_name,
     backup_task,
@@ -24,6 +22,8 @@ from flows.tasks import (
     templates_task,
     workspace_slot,
 )
+from ducha.parameters import WorkspaceCode
+from flows.monthly import monthly_supervision
 
 
 @flow(name="ducha-daily", log_prints=True, flow_run_name=_run_name("每日督查"))

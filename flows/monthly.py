@@ -18,10 +18,7 @@ from prefect.utilities.annotations import quote
 
 from ducha.db import held
 from ducha.errors import UserError
-from ducha.parameters import PeriodText, WorkspaceCode
-from ducha.periods import Period
-from ducha.vocabulary import KINDS
-from flows.tasks import (
+from ducha.orchestration.tasks import (
     _period,
     _run_name,
     evaluate_task,
@@ -32,6 +29,9 @@ from flows.tasks import (
     run_config,
     workspace_slot,
 )
+from ducha.parameters import PeriodText, WorkspaceCode
+from ducha.periods import Period
+from ducha.vocabulary import KINDS
 
 # The notices a month sends when its briefing could not be written: all but the bulletin.
 WITHOUT_BRIEFING = tuple(k for k in KINDS if k != "bulletin")

@@ -8,9 +8,7 @@ from typing import Any
 from prefect import flow
 from prefect.utilities.annotations import quote
 
-from ducha.parameters import KindChoice, PeriodText, StepChoice, WorkspaceCode
-from ducha.vocabulary import STATUS_ZH, Step, kind_names
-from flows.tasks import (
+from ducha.orchestration.tasks import (
     _period,
     _run_name,
     backup_task,
@@ -22,6 +20,8 @@ from flows.tasks import (
     templates_task,
     workspace_slot,
 )
+from ducha.parameters import KindChoice, PeriodText, StepChoice, WorkspaceCode
+from ducha.vocabulary import STATUS_ZH, Step, kind_names
 
 
 @flow(name="ducha-step", log_prints=True, flow_run_name=_run_name("单步"))

@@ -339,7 +339,7 @@ def test_a_step_to_be_retried_lets_the_database_go(imported: Workspace) -> None:
     from prefect.states import Failed
 
     from ducha.errors import UserError
-    from flows.tasks import _not_a_user_error
+    from ducha.orchestration.tasks import _not_a_user_error
 
     with db.held(imported.db) as holding:
         assert holding
