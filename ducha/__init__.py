@@ -6,7 +6,8 @@ One package per stage of the year and the month, in the order the data flows:
                   from the task texts (metrics), .docx tables read safely (word), imported and re-imported (register), confirmed
                   by people in a review file (review)
     submissions/  the month's reports: who reports what (assignments), templates out,
-                  files in (intake, inbox, spreadsheet), who and when (identify), the table
+                  files in (intake, inbox; checked before reading: containers, biff, zipped;
+                  read: spreadsheet), who and when (identify), the table
                   found (layout), rows mapped (rows) and checked (checks, checking), in
                   parallel for large batches (parallel), stored whole or not at all (store,
                   ingest), answered (receipts)

@@ -1,45 +1,36 @@
-"""What a spreadsheet file holds, read from its container before any library materialises it: the
-parts of an .xlsx package (zip members inflated under a limit, the workbook's sheets, each
-sheet's formula cells without a saved result and error cells), and the BIFF records of an .xls
-compound file (its error cells).
+"""What an .xlsx file holds, read from its package before any library materialises it: the zip
+members inflated under a limit (ducha.submissions.zipped), the workbook's sheets, the farthest
+cell of each, the text its cells show, each sheet's formula cells without a saved result and
+its error cells. An .xls file is read the same way record by record (ducha.submissions.biff).
 """
 
 from __future__ import annotations
 
 import io
 import re
-import struct
 import zipfile
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from ducha.submissions.limits import (
+    MAX_CELL_TEXT_BYTES,
     MAX_COLUMNS,
     MAX_ROWS,
+    MAX_TEXT_BYTES,
     MAX_UNZIPPED_BYTES,
+    TOO_MUCH_TEXT,
     FileRejected,
+    SheetMarks,
     cell_ref,
 )
+from ducha.submissions.zipped import BOMB, BROKEN_XLSX, MAX_ZIP_MEMBERS, Inflater, stored_package
 
-_BROKEN_XLSX = "文件已损坏，不是有效的 .xlsx 文件（可能传输不完整）"
 _ZIP_UNSUPPORTED = (
     "文件使用了 .xlsx 不支持的压缩方式或加密，无法读取（请用 Excel 或 WPS 另存为 .xlsx 后重新报送）"
 )
-MAX_ZIP_MEMBERS = 2_000
 MAX_MERGED_RANGES = 20_000
 MAX_MERGED_CELLS = (MAX_ROWS + 50) * MAX_COLUMNS  # merged ranges never overlap in a real sheet
 
 
-@dataclass
-class SheetMarks:
-    """What calamine does not say about a worksheet's cells, from its XML (A1 refs)."""
-
-    formulas: dict[str, bool] = field(default_factory=dict)  # formula cell -> has a cached value
-    errors: dict[str, str] = field(default_factory=dict)  # error cell -> "#DIV/0!", "#N/A" …
-
-
-def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
+def check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
     """Check the zip before calamine opens it, and mark formula and error cells. Returns the
     package calamine reads, and the marks.
 
@@ -49,7 +40,7 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
     the raw bytes with a running cap, whatever their headers claim, and checked against their
     declared size and CRC. Other members (images, document properties) are never inflated.
     calamine is given the same package with the parts inflated here stored uncompressed
-    (_stored_package): it reads exactly the bytes checked, and does not inflate them again.
+    (stored_package): it reads exactly the bytes checked, and does not inflate them again.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -57,7 +48,7 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
     except NotImplementedError as exc:  # "zip file version 6.4"
         raise FileRejected(_ZIP_UNSUPPORTED) from exc
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise FileRejected(_BROKEN_XLSX) from exc
+        raise FileRejected(BROKEN_XLSX) from exc
     if len(members) > MAX_ZIP_MEMBERS:
         raise FileRejected("文件结构异常（压缩包内文件过多）")
     declared = 0
@@ -71,11 +62,11 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
         if (stored and info.compress_size != info.file_size) or (
             info.compress_size > info.file_size + info.file_size // 1000 + 64
         ):
-            raise FileRejected(_BROKEN_XLSX)  # sizes that no deflate stream has
+            raise FileRejected(BROKEN_XLSX)  # sizes that no deflate stream has
         declared += info.file_size
     if declared > MAX_UNZIPPED_BYTES:
-        raise FileRejected(_BOMB)
-    inflater = _Inflater(data)
+        raise FileRejected(BOMB)
+    inflater = Inflater(data)
     parts: dict[str, bytes] = {}
     inflated: dict[int, bytes] = {}  # member (header offset) -> its checked bytes
 
@@ -116,7 +107,7 @@ def _check_xlsx_package(data: bytes) -> tuple[bytes, dict[str, SheetMarks]]:
         if _MAYBE_FORMULA.search(body) or b'"e"' in body or b"'e'" in body:  # quick filters
             marks[name] = _sheet_marks(body)
     _check_text_amount(lengths, [parts.get(targets.get(rid, ""), b"") for _, rid in sheets])
-    return _stored_package(inflater, members, inflated), marks
+    return stored_package(inflater, members, inflated), marks
 
 
 # A cell reference beyond the limits: three letters (beyond ZZ), a column beyond GR (200), or a
@@ -184,17 +175,10 @@ def _number(text: str | None) -> int:
         return 10**9
 
 
-MAX_CELL_TEXT_BYTES = 32_767 * 3  # Excel's limit, 32 767 characters a cell, in UTF-8 at most
-MAX_TEXT_BYTES = (
-    30 * 1024 * 1024
-)  # all the text a file's cells show, shared strings counted as shown
 _SHARED_ITEM = re.compile(rb"<(?:\w+:)?si\b[^>]*>(.*?)</(?:\w+:)?si>", re.S)
 _TEXT_RUN = re.compile(rb"<(?:\w+:)?t\b[^>/]*>([^<]*)<")
 _SHARED_CELL = re.compile(
     rb"""<(?:\w+:)?c\b[^<>]*?\st\s*=\s*["']s["'][^<>]*>\s*<(?:\w+:)?v>(\d+)<"""
-)
-_TOO_MUCH_TEXT = (
-    "文件中单元格文字的总量异常大（同一段长文字被大量单元格引用），未处理；请检查文件后重新报送"
 )
 
 
@@ -237,89 +221,7 @@ def _check_text_amount(lengths: list[int], bodies: list[bytes]) -> None:
             index = int(m.group(1))
             total += lengths[index] if index < len(lengths) else 0
             if total > MAX_TEXT_BYTES:
-                raise FileRejected(_TOO_MUCH_TEXT)
-
-
-def _stored_package(
-    inflater: _Inflater, members: list[zipfile.ZipInfo], inflated: dict[int, bytes]
-) -> bytes:
-    """The zip again, member by member: the ones inflated and checked stored as they are
-    (with the CRC just verified), the others copied still compressed (a broken one left
-    out). Names are written as UTF-8; no data descriptors, no zip64 (members are capped far
-    below 4 GB)."""
-    out: list[bytes] = []
-    directory: list[bytes] = []
-    offset = 0
-    for info in members:
-        body = inflated.get(info.header_offset)
-        if body is not None:
-            method, payload, size = zipfile.ZIP_STORED, body, len(body)
-        else:
-            try:
-                payload = inflater.raw(info)
-            except FileRejected:
-                continue  # a broken member calamine does not read: left out
-            method, size = info.compress_type, info.file_size
-        name = info.filename.encode("utf-8")
-        fields = (20, 0x800, method, 0, 0x21, info.CRC, len(payload), size, len(name))
-        local = _LOCAL_HEADER.pack(b"PK\x03\x04", *fields, 0) + name
-        directory.append(
-            _CENTRAL_HEADER.pack(b"PK\x01\x02", 20, *fields, 0, 0, 0, 0, 0, offset) + name
-        )
-        out += (local, payload)
-        offset += len(local) + len(payload)
-    listing = b"".join(directory)
-    end = _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(directory), len(directory), len(listing),
-                           offset, 0)  # fmt: skip
-    return b"".join((*out, listing, end))
-
-
-_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
-_CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
-_END_RECORD = struct.Struct("<4sHHHHIIH")
-_BOMB = f"文件解压后超过 {MAX_UNZIPPED_BYTES // 1024 // 1024} MB，疑似压缩炸弹，未处理"
-
-
-class _Inflater:
-    """Inflates members from the zip's raw bytes under one running cap for the file."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.left = MAX_UNZIPPED_BYTES
-
-    def raw(self, info: zipfile.ZipInfo) -> bytes:
-        """The member's bytes as stored in the zip (compressed or not)."""
-        at = info.header_offset
-        header = self.data[at : at + 30]
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            raise FileRejected(_BROKEN_XLSX)
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
-        start = at + 30 + name_len + extra_len
-        raw = self.data[start : start + info.compress_size]
-        if len(raw) != info.compress_size:
-            raise FileRejected(_BROKEN_XLSX)
-        return raw
-
-    def inflate(self, info: zipfile.ZipInfo) -> bytes:
-        raw = self.raw(info)
-        if info.compress_type == zipfile.ZIP_STORED:
-            body = raw
-        else:
-            stream = zlib.decompressobj(-zlib.MAX_WBITS)
-            try:
-                body = stream.decompress(raw, self.left + 1)
-            except zlib.error as exc:
-                raise FileRejected(_BROKEN_XLSX) from exc
-            if len(body) > self.left:
-                raise FileRejected(_BOMB)
-            if not stream.eof:
-                raise FileRejected(_BROKEN_XLSX)
-        if len(body) > self.left:
-            raise FileRejected(_BOMB)
-        self.left -= len(body)
-        if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
-            raise FileRejected(_BROKEN_XLSX)
-        return body
+                raise FileRejected(TOO_MUCH_TEXT)
 
 
 # Tag and attribute patterns stop at the next "<" or ">": each search is linear in the input.
@@ -398,234 +300,6 @@ def _sheet_marks(body: bytes) -> SheetMarks:
                 _xml_unescape(value.group(1).decode("utf-8", "replace")) if value else "#错误"
             )
     return marks
-
-
-# .xls (BIFF8 in an OLE compound file): calamine reads error cells as empty too, so they are
-# found here, in the records. Anything unexpected gives up quietly: calamine judges the file.
-_CFB_SIGNATURE = bytes.fromhex("d0cf11e0a1b11ae1")
-_CFB_END = 0xFFFFFFFE
-_BIFF_ERRORS = {
-    0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
-    0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
-}  # fmt: skip
-_ENCRYPTED = "文件已加密（设置了打开密码），无法读取；请取消密码后重新报送"
-MAX_CELL_RECORDS = 2_000_000  # cells a file may hold (a sheet holds at most 5 050 × 200)
-_CELL_RECORDS = {0x0203, 0x00FD, 0x027E, 0x0201, 0x0006, 0x0205, 0x0204, 0x00D6}  # one cell each
-_MULTI_CELL_RECORDS = {0x00BD, 0x00BE}  # MULRK, MULBLANK: row, first column …, last column
-
-
-def _xls_error_cells(data: bytes) -> dict[str, SheetMarks]:
-    """Error cells (BOOLERR records, and FORMULA records whose cached result is an error), in
-    one pass over the workbook stream, which also checks what the file claims before calamine
-    reads it: not encrypted, no cell beyond MAX_ROWS + 50 rows or MAX_COLUMNS columns, not
-    more than MAX_CELL_RECORDS cells, and not more text shown than MAX_TEXT_BYTES (a shared
-    string counted at every cell that shows it)."""
-    try:
-        book = _cfb_stream(data, "Workbook")
-    except (ValueError, IndexError, struct.error):
-        return {}
-    if book is None:
-        return {}
-    starts: dict[int, str] = {}  # stream offset of a worksheet's records -> its name
-    marks: dict[str, SheetMarks] = {}
-    sheet = None
-    cells = 0
-    shown = 0  # characters shown by LABELSST cells
-    sst: list[bytes] = []  # the SST record and its CONTINUE records
-    lengths: list[int] | None = None
-    previous = 0
-    for at, kind, body in _biff_records(book):
-        if kind == 0x002F:  # FILEPASS
-            raise FileRejected(_ENCRYPTED)
-        if sheet is None and kind == 0x0085 and len(body) >= 8:  # BOUNDSHEET8
-            length, wide = body[6], body[7] & 1
-            raw = body[8 : 8 + length * (2 if wide else 1)]
-            starts[struct.unpack_from("<I", body)[0]] = raw.decode(
-                "utf-16-le" if wide else "latin-1", "replace"
-            )
-        if kind == 0x00FC or (
-            kind == 0x003C and previous in (0x00FC, 0x003C) and sst and lengths is None
-        ):
-            sst.append(body)
-        elif sst and lengths is None:
-            lengths = _sst_lengths(sst)
-        previous = kind
-        sheet = starts.get(at, sheet)
-        if sheet is None:
-            continue
-        if kind == 0x0200 and len(body) >= 12:  # DIMENSIONS: rows and columns the sheet claims
-            rows, cols = struct.unpack_from("<I", body, 4)[0], struct.unpack_from("<H", body, 10)[0]
-            if rows > MAX_ROWS + 50 or cols > MAX_COLUMNS:
-                raise FileRejected(
-                    f"工作表“{sheet}”声明有 {rows} 行、{cols} 列，超出 {MAX_ROWS} 行、{MAX_COLUMNS} 列的上限，未处理",
-                    sheet=sheet,
-                )
-        if kind in _CELL_RECORDS or kind in _MULTI_CELL_RECORDS:
-            if len(body) < 6:
-                continue
-            row, col = struct.unpack_from("<HH", body)
-            last = (
-                struct.unpack_from("<H", body, len(body) - 2)[0]
-                if kind in _MULTI_CELL_RECORDS
-                else col
-            )
-            cells += max(1, last - col + 1)
-            if row >= MAX_ROWS + 50 or last >= MAX_COLUMNS:
-                raise FileRejected(
-                    f"工作表“{sheet}”在 {cell_ref(row, min(last, 16383))} 处有单元格，超出 {MAX_ROWS} 行、"
-                    f"{MAX_COLUMNS} 列的上限，未处理（请删除表格以外的内容后重新报送）",
-                    sheet=sheet,
-                )
-            if cells > MAX_CELL_RECORDS:
-                raise FileRejected(f"文件的单元格超过 {MAX_CELL_RECORDS} 个的上限，未处理")
-            if kind == 0x00FD and len(body) >= 10 and lengths:  # LABELSST: a shared string shown
-                index = struct.unpack_from("<I", body, 6)[0]
-                shown += lengths[index] if index < len(lengths) else 0
-                if shown > MAX_TEXT_BYTES // 3:
-                    raise FileRejected(_TOO_MUCH_TEXT)
-        if kind == 0x0205 and len(body) >= 8 and body[7] == 1:  # BOOLERR holding an error
-            code = body[6]
-        elif kind == 0x0006 and len(body) >= 14 and body[6] == 2 and body[12:14] == b"\xff\xff":
-            code = body[8]  # FORMULA whose cached result is an error
-        else:
-            continue
-        row, col = struct.unpack_from("<HH", body)
-        marks.setdefault(sheet, SheetMarks()).errors[cell_ref(row, col)] = _BIFF_ERRORS.get(
-            code, ""
-        )
-    return marks
-
-
-def _sst_lengths(segments: list[bytes]) -> list[int] | None:
-    """The length in characters of each string of the shared string table (SST record and its
-    CONTINUE records), or None when it cannot be read (calamine then judges the file). A string
-    over Excel's 32 767 characters is refused."""
-    if not segments or len(segments[0]) < 8:
-        return None
-    count = struct.unpack_from("<I", segments[0], 4)[0]
-    i, pos = 0, 8
-    lengths: list[int] = []
-
-    def take(n: int) -> bytes:  # a few header bytes, perhaps across a record boundary
-        return bytes(next_byte() for _ in range(n))
-
-    def next_byte() -> int:
-        nonlocal i, pos
-        while pos >= len(segments[i]):
-            i, pos = i + 1, 0
-            if i >= len(segments):
-                raise IndexError
-        pos += 1
-        return segments[i][pos - 1]
-
-    def skip(n: int) -> None:  # formatting runs and extensions: passed over, not copied
-        nonlocal i, pos
-        while n > 0:
-            if pos >= len(segments[i]):
-                i, pos = i + 1, 0
-                if i >= len(segments):
-                    raise IndexError
-            here = min(n, len(segments[i]) - pos)
-            pos, n = pos + here, n - here
-
-    try:
-        while len(lengths) < count and len(lengths) < MAX_CELL_RECORDS:
-            cch, flags = struct.unpack("<HB", take(3))
-            runs = struct.unpack("<H", take(2))[0] if flags & 0x08 else 0
-            extra = struct.unpack("<i", take(4))[0] if flags & 0x04 else 0
-            left, wide = cch, flags & 0x01
-            while left > 0:  # the characters, which may go on in the next record with new flags
-                if pos >= len(segments[i]):
-                    i, pos = i + 1, 0
-                    if i >= len(segments):
-                        raise IndexError
-                    wide = segments[i][0] & 0x01
-                    pos = 1
-                here = min(left, (len(segments[i]) - pos) // (2 if wide else 1))
-                if here <= 0:
-                    raise IndexError
-                pos += here * (2 if wide else 1)
-                left -= here
-            skip(runs * 4 + max(extra, 0))
-            if cch > 32_767:
-                raise FileRejected("文件中有一个单元格的文字超过 32767 字（Excel 的上限），未处理")
-            lengths.append(cch)
-    except (IndexError, struct.error):
-        return lengths or None
-    return lengths
-
-
-def is_encrypted_office_file(data: bytes) -> bool:
-    """An Office file with a password to open: a compound file holding an EncryptedPackage."""
-    try:
-        return _cfb_stream(data, "EncryptedPackage") is not None
-    except (ValueError, IndexError, struct.error):
-        return False
-
-
-def _biff_records(stream: bytes) -> Iterator[tuple[int, int, bytes]]:
-    """(offset, record type, record data) of every record."""
-    at = 0
-    while at + 4 <= len(stream):
-        kind, size = struct.unpack_from("<HH", stream, at)
-        yield at, kind, stream[at + 4 : at + 4 + size]
-        at += 4 + size
-
-
-def _cfb_stream(data: bytes, name: str) -> bytes | None:
-    """A stream of an OLE compound file, by name (None: not there). Chains are cut at the
-    number of sectors, so a hostile file costs at most a pass over its own bytes."""
-    if data[:8] != _CFB_SIGNATURE:
-        return None
-    sector = 1 << struct.unpack_from("<H", data, 0x1E)[0]
-    if sector not in (512, 4096):
-        return None
-    (directory_start,) = struct.unpack_from("<I", data, 0x30)
-    mini_cutoff, mini_fat_start = struct.unpack_from("<II", data, 0x38)
-    difat, difat_count = struct.unpack_from("<II", data, 0x44)
-    per_sector = sector // 4
-    sectors = (len(data) - sector) // sector
-    fat_needed = sectors // per_sector + 1
-    fat_sectors = [s for s in struct.unpack_from("<109I", data, 0x4C) if s < sectors]
-    for _ in range(difat_count):
-        if difat >= sectors or len(fat_sectors) >= fat_needed:
-            break
-        entries = struct.unpack_from(f"<{per_sector}I", data, (difat + 1) * sector)
-        fat_sectors += [s for s in entries[:-1] if s < sectors]
-        difat = entries[-1]
-    fat: list[int] = []
-    for s in fat_sectors[:fat_needed]:
-        fat += struct.unpack_from(f"<{per_sector}I", data, (s + 1) * sector)
-
-    def chain(start: int, table: list[int] | tuple[int, ...]) -> list[int]:
-        found = []
-        while start != _CFB_END and start < len(table) and len(found) <= len(table):
-            found.append(start)
-            start = table[start]
-        return found
-
-    def read(start: int) -> bytes:
-        return b"".join(data[(s + 1) * sector : (s + 2) * sector] for s in chain(start, fat))
-
-    directory = read(directory_start)
-    root_start = None  # the root entry (the first) holds the mini stream
-    for at in range(0, len(directory) - 127, 128):
-        entry = directory[at : at + 128]
-        (length,) = struct.unpack_from("<H", entry, 0x40)
-        kind = entry[0x42]
-        start, size = struct.unpack_from("<II", entry, 0x74)
-        if kind == 5:
-            root_start = start
-        found = entry[: max(length - 2, 0)].decode("utf-16-le", "replace")
-        if kind != 2 or found.lower() != name.lower():
-            continue
-        if size >= mini_cutoff or root_start is None:
-            return read(start)[:size]
-        packed = read(mini_fat_start)
-        mini_fat = struct.unpack(f"<{len(packed) // 4}I", packed[: len(packed) // 4 * 4])
-        mini = read(root_start)
-        return b"".join(mini[s * 64 : (s + 1) * 64] for s in chain(start, mini_fat))[:size]
-    return None
 
 
 def _xml_unescape(text: str) -> str:

@@ -1,7 +1,10 @@
 """What a received spreadsheet may hold, and how its problems are named: the limits checked
-before and while a file is read, the error that rejects a file, and cell references (D12)."""
+before and while a file is read, the error that rejects a file, cell references (D12), and the
+marks of the cells calamine reads as empty (formulas without a saved result, error cells)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -44,3 +47,20 @@ def column_letter(index: int) -> str:
 def cell_ref(row: int, col: int) -> str:
     """0-based row and column to an A1 reference."""
     return f"{column_letter(col)}{row + 1}"
+
+
+MAX_CELL_TEXT_BYTES = 32_767 * 3  # Excel's limit, 32 767 characters a cell, in UTF-8 at most
+MAX_TEXT_BYTES = (
+    30 * 1024 * 1024
+)  # all the text a file's cells show, shared strings counted as shown
+TOO_MUCH_TEXT = (
+    "文件中单元格文字的总量异常大（同一段长文字被大量单元格引用），未处理；请检查文件后重新报送"
+)
+
+
+@dataclass
+class SheetMarks:
+    """What calamine does not say about a worksheet's cells, from its XML (A1 refs)."""
+
+    formulas: dict[str, bool] = field(default_factory=dict)  # formula cell -> has a cached value
+    errors: dict[str, str] = field(default_factory=dict)  # error cell -> "#DIV/0!", "#N/A" …

@@ -15,16 +15,13 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from ducha.submissions.containers import (
-    _CFB_SIGNATURE,
-    _ENCRYPTED,
-    MAX_MERGED_CELLS,
-    MAX_MERGED_RANGES,
-    SheetMarks,
-    _check_xlsx_package,
-    _xls_error_cells,
+from ducha.submissions.biff import (
+    CFB_SIGNATURE,
+    ENCRYPTED,
     is_encrypted_office_file,
+    xls_error_cells,
 )
+from ducha.submissions.containers import MAX_MERGED_CELLS, MAX_MERGED_RANGES, check_xlsx_package
 from ducha.submissions.limits import (
     MAX_COLUMNS,
     MAX_FILE_BYTES,
@@ -32,6 +29,7 @@ from ducha.submissions.limits import (
     MAX_SHEETS,
     SUFFIXES,
     FileRejected,
+    SheetMarks,
 )
 
 
@@ -61,16 +59,16 @@ def read_workbook(name: str, data: bytes) -> Workbook:
         raise FileRejected(f"文件大小超过 {MAX_FILE_BYTES // 1024 // 1024} MB 的上限")
     if suffix == ".csv":
         return _read_csv(data)
-    if data[:8] == _CFB_SIGNATURE and is_encrypted_office_file(data):
-        raise FileRejected(_ENCRYPTED)  # an Office file with a password to open
+    if data[:8] == CFB_SIGNATURE and is_encrypted_office_file(data):
+        raise FileRejected(ENCRYPTED)  # an Office file with a password to open
     if suffix == ".xlsx":
-        if data[:8] == _CFB_SIGNATURE:
+        if data[:8] == CFB_SIGNATURE:
             raise FileRejected("文件扩展名为 .xlsx，但内容是 .xls，请改正扩展名后重新报送")
-        data, marks = _check_xlsx_package(data)
+        data, marks = check_xlsx_package(data)
     elif data[:4] == b"PK\x03\x04":
         raise FileRejected("文件扩展名为 .xls，但内容是 .xlsx，请改正扩展名后重新报送")
     else:
-        marks = _xls_error_cells(data)
+        marks = xls_error_cells(data)
     return _read_excel(data, marks)
 
 

@@ -259,9 +259,9 @@ def _merged_ranges(name: str, data: bytes) -> dict[str, list]:
 
     from python_calamine import CalamineWorkbook
 
-    from ducha.submissions.containers import _check_xlsx_package
+    from ducha.submissions.containers import check_xlsx_package
 
-    package, _ = _check_xlsx_package(data)
+    package, _ = check_xlsx_package(data)
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(package))
         return {

@@ -1,7 +1,7 @@
 """The tables of a Word (.docx) decomposition table, read safely.
 
 Before python-docx sees a file, its zip is checked the way an .xlsx is checked
-(ducha.submissions.containers): at most MAX_ZIP_MEMBERS members, each stored or deflated and
+(ducha.submissions.zipped): at most MAX_ZIP_MEMBERS members, each stored or deflated and
 unencrypted, sizes a deflate stream can have, the declared sizes adding up to at most
 MAX_UNZIPPED_BYTES and their XML to at most MAX_XML_BYTES; then every member is inflated from
 the raw bytes under a running cap and checked against its declared size and CRC, and tables
@@ -25,15 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ducha.errors import UserError
-from ducha.submissions.containers import (
-    _BOMB,
-    _CFB_SIGNATURE,
-    MAX_ZIP_MEMBERS,
-    _Inflater,
-    _stored_package,
-    is_encrypted_office_file,
-)
+from ducha.submissions.biff import CFB_SIGNATURE, is_encrypted_office_file
 from ducha.submissions.limits import MAX_COLUMNS, MAX_ROWS, MAX_UNZIPPED_BYTES, FileRejected
+from ducha.submissions.zipped import BOMB, MAX_ZIP_MEMBERS, Inflater, stored_package
 
 MAX_XML_BYTES = 30 * 1024 * 1024  # all XML parts inflated; a real 300-task table has < 3 MB
 MAX_NESTING = 8  # tables inside a table cell, inside …; real tables nest one or two deep
@@ -116,7 +110,7 @@ def _out_of_memory(exc: Exception) -> bool:
 def check_package(name: str, data: bytes) -> bytes:
     """The zip checked member by member, returned with every member stored (inflated here,
     once, under the caps)."""
-    if data[:8] == _CFB_SIGNATURE:  # an OLE compound file: encrypted Office file or a .doc
+    if data[:8] == CFB_SIGNATURE:  # an OLE compound file: encrypted Office file or a .doc
         raise UserError(f"{name}：{_ENCRYPTED if is_encrypted_office_file(data) else _OLD_DOC}")
     try:
         members = zipfile.ZipFile(io.BytesIO(data)).infolist()
@@ -145,17 +139,17 @@ def check_package(name: str, data: bytes) -> bytes:
         raise UserError(f"{name}：{_DOCX_BOMB}")
     if xml > MAX_XML_BYTES:
         raise UserError(f"{name}：{_TOO_MUCH_XML}")
-    inflater = _Inflater(data)
+    inflater = Inflater(data)
     inflated: dict[int, bytes] = {}
     try:
         for info in members:  # sizes and CRCs as declared, or refused: the caps above hold
             inflated[info.header_offset] = inflater.inflate(info)
     except FileRejected as exc:
-        raise UserError(f"{name}：{_DOCX_BOMB if exc.message == _BOMB else _BROKEN}") from None
+        raise UserError(f"{name}：{_DOCX_BOMB if exc.message == BOMB else _BROKEN}") from None
     for info in members:
         if info.filename.lower().endswith(".xml") and _nesting(inflated[info.header_offset]):
             raise UserError(f"{name}：{_TOO_DEEP}")
-    return _stored_package(inflater, members, inflated)
+    return stored_package(inflater, members, inflated)
 
 
 def _nesting(xml: bytes) -> bool:

@@ -824,13 +824,13 @@ def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path:
 
     from python_calamine import CalamineWorkbook
 
-    from ducha.submissions.containers import _check_xlsx_package
+    from ducha.submissions.containers import check_xlsx_package
     from ducha.submissions.spreadsheet import read_workbook
 
     [path] = templates(confirmed, tmp_path / "t", "2026-03", "湖塘镇")
     fill(path, {("2026-061", 1): (5, 45)}, {"2026-001": "滞后"})
     sent = path.read_bytes()
-    package, marks = _check_xlsx_package(sent)
+    package, marks = check_xlsx_package(sent)
     with zipfile.ZipFile(io.BytesIO(package)) as stored:
         assert stored.testzip() is None  # every member's CRC holds
         methods = {i.filename: i.compress_type for i in stored.infolist()}
@@ -858,7 +858,7 @@ def test_calamine_reads_the_checked_parts_stored(confirmed: Workspace, tmp_path:
     damaged = bytearray(buffer.getvalue())
     at = damaged.rfind(b"PK\x03\x04")  # the picture's local header, the last one written
     damaged[at : at + 4] = b"XXXX"
-    package, _ = _check_xlsx_package(bytes(damaged))
+    package, _ = check_xlsx_package(bytes(damaged))
     with zipfile.ZipFile(io.BytesIO(package)) as stored:
         assert "xl/media/image1.png" not in stored.namelist()
     assert [s.rows for s in read_workbook(path.name, bytes(damaged)).sheets] == expected
