@@ -35,7 +35,7 @@ from ducha.submissions.results import FileResult
 def checked_in_order(
     files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
     period: Period | None, changed: set[tuple[str | None, str | None]],
-    sandbox: Sandbox | None = None,
+    sandbox: Sandbox,
 ) -> Iterator[FileResult]:  # fmt: skip
     """Every file checked, in order: here (its cells read through ctx.read), or for a large
     batch in worker processes and, while this process waits for them, in `sandbox` (see
@@ -122,25 +122,18 @@ def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
     return done
 
 
-def _check_ahead(
-    chunk: list[Path], sandbox: Sandbox | None, ctx: Context, archive_dir: Path,
-    unit: str | None, period: Period | None,
-) -> list[FileResult | None]:  # fmt: skip
-    """A chunk checked by this process before its turn (their `worker` is this process), as
-    a worker would check it: in the sandbox, which holds the workers' context (prepared by
-    _check_in_workers), else here. Like a worker's results, they are checked again in their
-    turn if the run has since changed what they depend on; None: check that file in its turn
-    (all of the chunk when one of its files ended the sandbox's child)."""
-    if sandbox is None:
-        done: list[FileResult | None] = []
-        for path in chunk:
-            found = receive(path, archive_dir, ctx.accepted, ctx.read)
-            done.append(check_file(found, ctx, unit=unit, period=period))
-    else:
-        try:
-            done = sandbox.call(_check_chunk, chunk, seconds=len(chunk) * FILE_SECONDS)
-        except FileRejected:
-            return [None] * len(chunk)
+def _check_ahead(chunk: list[Path], sandbox: Sandbox) -> list[FileResult | None]:
+    """A chunk this process takes before its turn (their `worker` is this process), checked as
+    a worker would check it, in the sandbox, which holds the workers' context (prepared by
+    _check_in_workers). Like a worker's results, they are checked again in their turn if the
+    run has since changed what they depend on; None: check that file in its turn (all of the
+    chunk when one of its files ended the sandbox's child)."""
+    try:
+        done: list[FileResult | None] = sandbox.call(
+            _check_chunk, chunk, seconds=len(chunk) * FILE_SECONDS
+        )
+    except FileRejected:
+        return [None] * len(chunk)
     for result in done:
         if result is not None:
             result.worker = os.getpid()
@@ -149,7 +142,7 @@ def _check_ahead(
 
 def _check_in_workers(
     files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
-    period: Period | None, workers: int, sandbox: Sandbox | None = None,
+    period: Period | None, workers: int, sandbox: Sandbox,
 ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
     """Files checked by worker processes, yielded in order (None: check it here). Workers
     take about half a second to start (they import what checking needs): they are started
@@ -176,12 +169,10 @@ def _check_in_workers(
     starter = threading.Thread(target=submit_all, name="ducha-ingest-workers", daemon=True)
     starter.start()
     try:
-        if sandbox is not None:  # it checks what this process takes, as a worker would
-            sandbox.prepare(
-                _init_worker, frozen, archive_dir, unit, period, os.getpid(), ctx.memory
-            )
+        # the sandbox checks what this process takes, as a worker would
+        sandbox.prepare(_init_worker, frozen, archive_dir, unit, period, os.getpid(), ctx.memory)
         for chunk in chunks[:own]:
-            checked = _check_ahead(chunk, sandbox, ctx, archive_dir, unit, period)
+            checked = _check_ahead(chunk, sandbox)
             yield from zip(chunk, checked, strict=True)
         starter.join()
         if len(submitted) < len(chunks) - own:  # the pool failed to start
@@ -195,9 +186,7 @@ def _check_in_workers(
             # Only chunks beyond those the workers may hold already; a chunk that can no
             # longer be cancelled has started, and so have all before it.
             while not future.done() and tail > k + workers and submitted[tail].cancel():
-                stolen[tail] = _check_ahead(
-                    chunks[own + tail], sandbox, ctx, archive_dir, unit, period
-                )
+                stolen[tail] = _check_ahead(chunks[own + tail], sandbox)
                 tail -= 1
             if not future.done():
                 tail = -1

@@ -63,12 +63,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def evaluated(sample_months: Workspace) -> Workspace:
-    sample_months.ok("evaluate", "--period", "2026-03")
-    return sample_months
-
-
-@pytest.fixture
 def bot() -> BotServer:
     server = BotServer().start()
     server.dingtalk_secret = TOKENS["DUCHA_TEST_DINGTALK_SECRET"]  # every 加签 is checked

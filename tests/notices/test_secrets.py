@@ -44,12 +44,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 @pytest.fixture
-def evaluated(sample_months: Workspace) -> Workspace:
-    sample_months.ok("evaluate", "--period", "2026-03")
-    return sample_months
-
-
-@pytest.fixture
 def bot() -> BotServer:
     server = BotServer().start()
     server.dingtalk_secret = SECRETS["DUCHA_S_DINGTALK_SIGN"]  # every 加签 checked with it

@@ -80,12 +80,6 @@ def one_bot_for_two(ws: Workspace, bot: BotServer) -> None:
     )
 
 
-@pytest.fixture
-def evaluated(sample_months: Workspace) -> Workspace:
-    sample_months.ok("evaluate", "--period", "2026-03")
-    return sample_months
-
-
 def test_delivery_lets_go_of_the_database_while_it_waits_for_a_window(
     tmp_path: Path, bot: BotServer
 ) -> None:
