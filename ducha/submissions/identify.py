@@ -51,26 +51,28 @@ def _meta(book: Workbook) -> dict[str, str]:
     return {}
 
 
-def _title_signals(book: Workbook) -> tuple[str | None, Period | None]:
-    """The first 填报单位 line and the first 某年某月 in the top rows of the sheets, in order
-    (the search stops once both are found: later sheets hold instructions, long texts
-    that are slow to normalise)."""
-    unit = period = None
+def _title_signals(book: Workbook) -> tuple[list[tuple[str, str]], Period | None]:
+    """Every sheet's 填报单位 line (sheet, name as written) and the first 某年某月 in the top
+    rows of the sheets, in order. Once a period is found only unit lines are looked for (later
+    sheets hold instructions, long texts that are slow to normalise)."""
+    units: list[tuple[str, str]] = []
+    period = None
     for sheet in book.sheets:
         if sheet.name == META_SHEET:
             continue
         for row in sheet.rows[:6]:
             for value in row:
-                if not isinstance(value, str) or ("年" not in value and "填报单位" not in value):
-                    continue  # neither a period nor a unit line
+                if not isinstance(value, str):
+                    continue
+                unit_line = "填报单位" in value
+                if not unit_line and (period is not None or "年" not in value):
+                    continue  # neither a unit line nor a period still looked for
                 text = normalise_text(value)
-                if unit is None and (m := _UNIT_LINE.search(text)):
-                    unit = m.group(1)
+                if unit_line and (m := _UNIT_LINE.search(text)):
+                    units.append((sheet.name, m.group(1)))
                 if period is None:
                     period = period_in_text(text)
-                if unit is not None and period is not None:
-                    return unit, period
-    return unit, period
+    return units, period
 
 
 def _period_or_none(year: str, month: str) -> Period | None:
@@ -171,9 +173,10 @@ def identify(
             periods.append(("模板信息", Period.parse(meta.get("报送期", ""))))
         except UserError:
             result.add(ERROR, f"模板信息中的报送期“{meta.get('报送期')}”无效")
-    title_unit, title_period = _title_signals(book)
-    if title_unit:
-        units.append(("表头“填报单位”", title_unit))
+    title_units, title_period = _title_signals(book)
+    if title_units:
+        units.append(("表头“填报单位”", title_units[0][1]))
+        _one_unit_per_file(result, register, title_units)
     if title_period:
         periods.append(("表头", title_period))
     name_units, name_period = _name_signals(Path(result.name).stem, ctx.unit_names)
@@ -214,3 +217,21 @@ def identify(
     if period is None:
         result.add(ERROR, "无法确定报送期：文件中和文件名中都没有“某年某月”（可用 --period 指定）")
     return unit, period
+
+
+def _one_unit_per_file(
+    result: FileResult, register: UnitRegister, lines: list[tuple[str, str]]
+) -> None:
+    """Sheets naming different units are reports of different units: refused, never stored as
+    the first one's (a town's sheet pasted into another's file)."""
+    named = [(sheet, unit_in_text(register, raw)) for sheet, raw in lines]
+    named = [(sheet, unit) for sheet, unit in named if unit is not None]
+    for sheet, unit in named[1:]:
+        if unit != named[0][1]:
+            result.add(
+                ERROR,
+                f"工作表“{named[0][0]}”的填报单位是{named[0][1]}，工作表“{sheet}”的是{unit}："
+                "一个文件只能报送一个单位，请分成两个文件分别报送",
+                sheet,
+            )
+            return

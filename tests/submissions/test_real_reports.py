@@ -103,3 +103,33 @@ def test_a_percentage_in_a_count_column_is_refused_not_stored_as_a_count(
     assert any("“16.7%”是百分比" in m and f"以“{line.metric.measure}”计" in m for m in errors), (
         errors
     )
+
+
+@pytest.mark.parametrize("with_template_data", [True, False])
+def test_a_second_sheet_of_another_unit_is_refused_not_stored_as_the_first(
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path, with_template_data: bool
+) -> None:
+    """A file holding its own report and, on a second sheet, another unit's (pasted in, or two
+    offices sharing a workbook): neither unit's figures are stored under the other's name."""
+    templates = prepared[1]
+    unit, other = templates.units[:2]
+    fill = templates.fill(unit, random.Random(6))
+
+    def two_reports(book: openpyxl.Workbook) -> None:
+        if not with_template_data:
+            del book[META_SHEET]
+        first = book.worksheets[0]
+        second = book.copy_worksheet(first)
+        second.title = f"{other}报表"
+        second.cell(2, 1).value = f"填报单位：{other}　　报送期：2026年3月"
+
+    path = templates.write_filled(fill, tmp_path / "2026年3月进展.xlsx", edit=two_reports)
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json", "--unit", unit))[0]
+    errors = [p["message"] for p in out["problems"] if p["severity"] == "error"]
+    assert out["status"] == "rejected"
+    assert any(f"的是{other}" in m and "一个文件只能报送一个单位" in m for m in errors), errors
+    con = duckdb.connect(str(rws.db), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM progress_metrics").fetchall() == [(0,)]
+    finally:
+        con.close()
