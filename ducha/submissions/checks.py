@@ -26,6 +26,7 @@ from ducha.submissions.values import (
     shown,
     text_or_none,
 )
+from ducha.vocabulary import DECLARED_ZH
 
 TOO_LARGE_FACTOR = 10
 MAX_RATE = 1000.0  # a growth rate or a percentage beyond ±1000 % is a typing or unit error
@@ -85,6 +86,19 @@ def _read_narrative(
             status = parse_status(cells[status_column])
         except ValueProblem as exc:
             row.problem(ERROR, str(exc), status_column)
+        else:
+            written = cells[status_column]
+            said = narratives.get(task.task_id)
+            if (
+                status is not None
+                and written != DECLARED_ZH[status]  # a word of their own, said once a task
+                and (said is None or said.status is None)  # (a merged cell repeats it)
+            ):
+                row.problem(
+                    WARNING,
+                    f"完成状态“{shown(written)}”按“{DECLARED_ZH[status]}”录入",
+                    status_column,
+                )
     texts = [
         None
         if c is None or c >= width or cells[c] == "" or cells[c] is None

@@ -18,6 +18,9 @@ EMPTY = {
     "－",
     "无",
     "暂无",
+    "暂无数据",
+    "待统计",
+    "暂未统计",
     "空",
     "n/a",
     "na",
@@ -44,6 +47,21 @@ STATUS_WORDS = {
     "未启动": "not_started",
     "未开始": "not_started",
     "尚未启动": "not_started",
+    # the words offices use in their own progress tables
+    "提前完成": "done",
+    "超进度": "on_schedule",
+    "超序时": "on_schedule",
+    "超序时进度": "on_schedule",
+    "达进度": "on_schedule",
+    "达序时": "on_schedule",
+    "达到序时进度": "on_schedule",
+    "符合序时进度": "on_schedule",
+    "欠进度": "behind",
+    "慢序时": "behind",
+    "慢于序时": "behind",
+    "低于序时": "behind",
+    "未达序时": "behind",
+    "推进缓慢": "behind",
 }
 _NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d+)?|\.\d+)(万|亿)?(.*)$")
 _UNIT_WORDS = (

@@ -133,3 +133,35 @@ def test_a_second_sheet_of_another_unit_is_refused_not_stored_as_the_first(
         assert con.sql("SELECT count(*) FROM progress_metrics").fetchall() == [(0,)]
     finally:
         con.close()
+
+
+def test_status_words_of_real_tables_are_mapped_and_the_mapping_is_shown(
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+) -> None:
+    """超进度, 欠进度, 推进缓慢 … are the offices' own words for the four statuses: taken, with the
+    mapping in the receipt; 待统计 and 暂无数据 count as empty."""
+    from ducha.submissions.templates import COL
+
+    templates = prepared[1]
+    unit = next(u for u in templates.units if len(templates.by_unit[u]) >= 4)
+    fill = templates.fill(unit, random.Random(8))
+    firsts = [ln for ln in templates.lines(unit) if ln.first][:4]
+    words = {"超进度": "on_schedule", "欠进度": "behind", "推进缓慢": "behind", "提前完成": "done"}
+    for line, word in zip(firsts, words, strict=False):
+        fill.cells[(line.row, COL["完成状态"])] = word
+    numbered = next(ln for ln in templates.lines(unit) if ln.metric.position)
+    fill.cells[(numbered.row, COL["本月完成"])] = "待统计"
+    path = templates.write_filled(fill, tmp_path / f"{unit}-2026年3月进展.xlsx")
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
+    warnings = [p["message"] for p in out["problems"] if p["severity"] == "warning"]
+    assert out["status"] == "accepted", out["problems"]
+    assert "完成状态“超进度”按“序时推进”录入" in warnings
+    assert "完成状态“推进缓慢”按“滞后”录入" in warnings
+    assert warnings.count("完成状态“欠进度”按“滞后”录入") == 1  # once a task, merged or not
+    con = duckdb.connect(str(rws.db), read_only=True)
+    try:
+        stored = dict(con.sql("SELECT task_id, status FROM progress_tasks").fetchall())
+    finally:
+        con.close()
+    for line, word in zip(firsts, words, strict=False):
+        assert stored[line.task.task_id] == words[word]
