@@ -22,7 +22,13 @@ from ducha.submissions.checks import (
     _row_ref,
 )
 from ducha.submissions.identify import TASK_ID
-from ducha.submissions.layout import IDENTIFYING_COLUMNS, REPORTING_COLUMNS, find_layout, header_key
+from ducha.submissions.layout import (
+    IDENTIFYING_COLUMNS,
+    REPORTING_COLUMNS,
+    Layout,
+    find_layout,
+    header_key,
+)
 from ducha.submissions.limits import cell_ref
 from ducha.submissions.results import ERROR, WARNING, Before, FileResult, Row, TaskNarrative
 from ducha.submissions.spreadsheet import Sheet, Workbook
@@ -235,6 +241,10 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
         figures = tuple((key, cols[key]) for key in ("month", "cumulative") if key in cols)
         last_task: TaskLines | None = None
         used_positions: dict[str, set[int]] = {}
+        known = set(cols.values())
+        unread: set[int] = (
+            set()
+        )  # columns of numbers on metric rows, when no figure column is known
         for r in range(layout.first_data_row, len(sheet.rows)):
             cells = sheet.rows[r]
             if cells.count("") + cells.count(None) == len(cells):
@@ -293,9 +303,13 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
                 )  # fmt: skip
                 continue
             seen_metrics[key] = (sheet.name, r)
+            if not figures:
+                unread.update(c for c, v in enumerate(cells) if c not in known and _is_number(v))
             figure = _read_figure(row, task, index.metrics[key], figures, (method, score), before)
             if figure is not None:
                 result.metrics.append(figure)
+        if unread:
+            _refuse_unread_figures(result, sheet, layout, sorted(unread))
     result.tasks = list(narratives.values())
     if not any_layout:
         result.add(
@@ -304,3 +318,43 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
         )
     elif not result.metrics and not result.tasks and result.ok:
         result.add(ERROR, "表中没有填报任何任务的进展")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        return parse_number(value) is not None
+    except ValueProblem:
+        return False
+
+
+# headers of numbers that are not what a unit did: its targets, last month's figure (template)
+_NOT_DONE = ("目标", "上月", "分解", "计量", "序号", "编号")
+
+
+def _refuse_unread_figures(
+    result: FileResult, sheet: Sheet, layout: Layout, columns: list[int]
+) -> None:
+    """Figures on metric rows in columns no header names as 本月完成 or 累计完成 (一季度 | 计划
+    | 完成, 目标任务 | 完成情况 …): refused, never stored without them (silent loss)."""
+    names = []
+    for c in columns:
+        title = "".join(
+            str(sheet.rows[r][c]).strip()
+            for r in layout.header_rows
+            if c < len(sheet.rows[r]) and str(sheet.rows[r][c] or "").strip()
+        )
+        if not any(word in title for word in _NOT_DONE):
+            names.append(f"“{title}”" if title else f"第 {c + 1} 列")
+    if not names:
+        return
+    result.add(
+        ERROR,
+        f"表头中没有“本月完成”“累计完成”列，{'、'.join(names)}中的数字无法确定是本月完成还是累计完成，"
+        "未接收；请按模板在“本月完成”“累计完成”列填写",
+        sheet.name,
+        cell_ref(max(layout.header_rows), columns[0]),
+    )

@@ -165,3 +165,28 @@ def test_status_words_of_real_tables_are_mapped_and_the_mapping_is_shown(
         con.close()
     for line, word in zip(firsts, words, strict=False):
         assert stored[line.task.task_id] == words[word]
+
+
+def test_figures_under_a_header_ducha_cannot_read_are_refused_not_dropped(
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+) -> None:
+    """A quarterly header (一季度 over 计划 | 完成) instead of 本月完成 and 累计完成: the figures
+    are in columns ducha does not know. It refuses the file and names the columns, instead of
+    storing the texts and dropping the figures without a word."""
+    from ducha.submissions.templates import COL, HEADER_ROW
+
+    templates = prepared[1]
+    unit = next(u for u in templates.units if len(templates.by_unit[u]) >= 4)
+    fill = templates.fill(unit, random.Random(9))
+
+    def quarterly(book: openpyxl.Workbook) -> None:
+        sheet = book.worksheets[0]
+        sheet.cell(HEADER_ROW + 1, COL["本月完成"] + 1).value = "一季度计划"
+        sheet.cell(HEADER_ROW + 1, COL["累计完成"] + 1).value = "一季度完成"
+
+    path = templates.write_filled(fill, tmp_path / f"{unit}-2026年3月进展.xlsx", edit=quarterly)
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
+    errors = [p["message"] for p in out["problems"] if p["severity"] == "error"]
+    assert out["status"] == "rejected", out["problems"]
+    assert any("一季度计划" in m and "一季度完成" in m for m in errors), errors
+    assert not any("年度目标" in m for m in errors)  # targets are no figures of the month
