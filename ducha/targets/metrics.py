@@ -81,6 +81,8 @@ QUALIFIED = re.compile(r"[\u4e00-\u9fff]")  # money followed by a noun
 HORIZON = re.compile(r"到\d{4}年")
 ADDING = re.compile(r"新增|新建|招引|引进|培育|认定")
 LABEL_LEAD = re.compile(r"^(?:实施|完成|组织|推出|确保|力争|争取|推进|推动|启动建设)")
+_CJK_OR_DIGIT = r"[\u4e00-\u9fff\d.%]"
+_GLUE = re.compile(rf"(?<={_CJK_OR_DIGIT})\s+(?={_CJK_OR_DIGIT})")
 LABEL_TAIL = re.compile(r"(?:超过|超|达到|达|突破|不少于|不低于|约|近|大约|不超过|控制在|共)$")
 
 
@@ -136,7 +138,9 @@ def _label(before: str, after: str) -> str:
 
 def extract_metrics(content: str) -> list[Metric]:
     """Proposed metrics of one task text, in order of appearance."""
-    text = unicodedata.normalize("NFKC", content)
+    # text copied from a PDF has spaces and line breaks between any two characters: removed
+    # between Chinese characters, digits and units ("认定高企 1200 家以上" is 认定高企1200家以上)
+    text = _GLUE.sub("", unicodedata.normalize("NFKC", content))
     skip = _spans(QUOTED, text) + _spans(BASELINE, text)
     metrics: list[Metric] = []
     last_end = 0

@@ -212,3 +212,20 @@ def test_to_dict() -> None:
     value = Metric("增长", 5.5, "%", "growth", "about").to_dict()["value"]
     assert value == 5.5 and isinstance(value, float)
     assert isinstance(Metric("x", 3.0, "个", "cumulative", "at_least").to_dict()["value"], int)
+
+
+@pytest.mark.parametrize(
+    ("pasted", "typed"),
+    [
+        ("认定高企 1200 家以上", "认定高企1200家以上"),
+        ("新建5G基站\n300个", "新建5G基站300个"),
+        ("实现地区生产总值增长 6% 左右", "实现地区生产总值增长6%左右"),
+        ("完成固定资产投资 320 亿元", "完成固定资产投资320亿元"),
+    ],
+)
+def test_text_copied_from_a_pdf_gives_the_metrics_of_the_text_as_typed(
+    pasted: str, typed: str
+) -> None:
+    """A PDF's copied text has spaces and line breaks between characters (issue 17)."""
+    assert extract_metrics(typed)
+    assert extract_metrics(pasted) == extract_metrics(typed)
