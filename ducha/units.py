@@ -14,6 +14,8 @@ from typing import Any
 from ducha.errors import UserError
 from ducha.vocabulary import UnitKind
 
+_REMARK = re.compile(r"[（(][^（()）]*[）)]")  # （盖章）, (邹区镇)
+
 KINDS = tuple(k.name for k in UnitKind)
 
 RELATED_UNITS = "相关单位"
@@ -106,7 +108,11 @@ class UnitRegister:
         return unit.name if unit is not None and unit.kind == "leader" else None
 
     def resolve_unit(self, name: str) -> str | None:
+        """A unit by its name or alias; a name with a remark in brackets that is no name itself
+        (湖塘镇（盖章）, 高新区（邹区镇）) is the unit before the remark."""
         unit = self.find(name)
+        if unit is None and (plain := _REMARK.sub("", name)) != name and plain:
+            unit = self.find(plain)
         return unit.name if unit is not None and unit.kind != "leader" else None
 
     def expand_phrase(self, phrase: str) -> list[str] | None:
@@ -136,6 +142,9 @@ def split_names(text: str) -> list[str]:
     for line in re.split(r"[\n\r；;]+", text):
         line = line.strip()
         if not line:
+            continue
+        if names and _REMARK.fullmatch(line):  # a remark on a line of its own: the name's above
+            names[-1] += line
             continue
         if _GROUP_PHRASE.match(normalise_name(line)) and line != RELATED_UNITS:
             names.append(line)

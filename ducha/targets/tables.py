@@ -33,20 +33,25 @@ MAX_CELL_CHARS = 32_767  # Excel's limit for a cell; a task's text is a few hund
 # Canonical column → header spellings seen in published tables (white space removed).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "seq": ("序号", "编号"),
-    "goal": ("目标名称", "目标任务", "目标", "任务名称"),
-    "content": ("工作内容", "工作任务", "具体任务", "主要内容"),
-    "leaders": (
-        "区政府分管领导",
-        "市政府分管领导",
-        "县政府分管领导",
-        "分管领导",
-        "责任领导",
-        "区分管领导",
+    "goal": ("目标名称", "目标", "任务名称", "类别", "项目类别"),
+    "content": (
+        "工作内容", "工作任务", "具体任务", "主要内容", "工作标准", "主要任务", "具体任务及目标",
+        "指标要求", "民生实事", "实事项目", "重点任务", "任务内容", "建设内容", "项目内容",
     ),
-    "lead_units": ("牵头单位", "牵头部门", "责任部门"),
-    "responsible_units": ("责任单位", "配合单位", "实施单位"),
-}
-REQUIRED = ("content", "leaders", "lead_units", "responsible_units")
+    "leaders": (
+        "区政府分管领导", "市政府分管领导", "县政府分管领导", "分管领导", "责任领导", "区分管领导",
+        "县分管领导", "市分管领导", "县级领导", "区级领导", "市级领导", "牵头领导", "分管区领导",
+        "分管县领导", "分管市领导", "联系领导",
+    ),
+    "lead_units": ("牵头单位", "牵头部门", "责任部门", "主办单位", "牵头责任单位"),
+    "responsible_units": (
+        "责任单位", "配合单位", "实施单位", "协办单位", "参与单位", "协同单位", "配合部门",
+    ),
+}  # fmt: skip
+# Spellings that name the content when the table has no other content column, else the goal
+# (民生实事: 项目名称 | 主要内容; a plain table: 序号 | 目标任务 | 牵头单位)
+EITHER_GOAL_OR_CONTENT = ("目标任务", "项目名称")
+REQUIRED = ("content", "lead_units")  # leaders may be missing: tasks then have none
 COLUMN_NAMES = {
     "seq": "序号",
     "goal": "目标名称",
@@ -79,11 +84,27 @@ def _header_key(text: str) -> str | None:
 
 
 def _map_header(cells: list[str]) -> dict[str, int]:
+    """Which column holds what. A table with 责任单位 but no 牵头单位 names its lead units
+    there (then a second responsible column, such as 配合单位, holds the others)."""
     mapping: dict[str, int] = {}
+    responsible: list[int] = []
+    either: list[int] = []
     for i, text in enumerate(cells):
         key = _header_key(text)
-        if key and key not in mapping:
+        if key == "responsible_units":
+            responsible.append(i)
+        elif key and key not in mapping:
             mapping[key] = i
+        elif key is None and _WS.sub("", text or "") in EITHER_GOAL_OR_CONTENT:
+            either.append(i)
+    if either and "content" not in mapping:
+        mapping["content"] = either.pop()
+    if either and "goal" not in mapping:
+        mapping["goal"] = either[0]
+    if responsible and "lead_units" not in mapping:
+        mapping["lead_units"] = responsible.pop(0)
+    if responsible:
+        mapping["responsible_units"] = responsible[0]
     return mapping
 
 
@@ -108,7 +129,11 @@ def _rows_from_grid(grid: list[GridRow], source: str) -> list[RawRow]:
             break
     else:
         found = {k for row in grid[:30] for k in _map_header(row.cells)}
-        missing = [COLUMN_NAMES[k] for k in REQUIRED if k not in found]
+        missing = [
+            "牵头单位或责任单位" if k == "lead_units" else COLUMN_NAMES[k]
+            for k in REQUIRED
+            if k not in found
+        ]
         raise UserError(f"{source}：没有找到分解表的表头，缺少列“{'”“'.join(missing)}”")
     rows: list[RawRow] = []
     last_goal = ""
@@ -197,7 +222,7 @@ def read_text(name: str, data: bytes) -> list[RawRow]:
     if start is None:
         raise UserError(
             f"{name}：没有找到分解表（应有以制表符分隔的“序号、目标名称、工作内容、"
-            "区政府分管领导、牵头单位、责任单位”六列）"
+            "区政府分管领导、牵头单位、责任单位”六列；至少要有工作内容和牵头单位或责任单位）"
         )
     body = cells[start:]
     if len(body) % width:

@@ -205,8 +205,7 @@ def test_xlsx_with_wrong_columns(any_ws: Workspace, tmp_path: Path) -> None:
         any_ws,
         ["targets", "import", str(path), "--year", "2026"],
         "分解表.xlsx",
-        "区政府分管领导",
-        "牵头单位",
+        "牵头单位或责任单位",  # a leaders' column is not required (issue 17)
     )
 
 
@@ -340,3 +339,44 @@ def test_sample_writers_round_trip(tmp_path: Path) -> None:
         ] == [(r.goal, r.content, r.leaders, r.lead_units, r.responsible_units) for r in rows], (
             path.suffix
         )
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "expected"),
+    [
+        (  # 民生实事: 项目名称 and 主要内容, no leader, only 责任单位 (the lead units then)
+            ["序号", "项目名称", "主要内容", "责任单位", "完成时限"],
+            [1, "城乡公交提档", "新增公交线路 12 条。", "交通局", "12月底前"],
+            {"goal": "城乡公交提档", "content": "新增公交线路 12 条。", "leaders": [],
+             "lead_units": ["交通局"], "responsible_units": ["交通局"]},  # the lead does it
+        ),
+        (  # 目标任务 alone is the content; 县级领导; 协办单位 are the responsible units
+            ["序号", "目标任务", "县级领导", "牵头单位", "协办单位"],
+            [1, "招引科技型中小微企业330家以上。", "王斐", "科技局", "湖塘镇\n（盖章）"],
+            {"goal": "", "content": "招引科技型中小微企业330家以上。", "leaders": ["王斐"],
+             "lead_units": ["科技局"], "responsible_units": ["湖塘镇"]},
+        ),
+        (  # 工作标准 as the content, 责任领导, 责任单位 then 配合单位
+            ["序号", "类别", "工作标准", "责任领导", "责任单位", "配合单位"],
+            [1, "提振消费", "组织促消费活动超35场。", "王婷", "商务局", "牛塘镇、洛阳镇"],
+            {"goal": "提振消费", "content": "组织促消费活动超35场。", "leaders": ["王婷"],
+             "lead_units": ["商务局"], "responsible_units": ["牛塘镇", "洛阳镇"]},
+        ),
+    ],
+    ids=["民生实事", "县级领导-协办单位", "工作标准-配合单位"],
+)  # fmt: skip
+def test_headers_as_other_governments_write_them(
+    ws: Workspace, tmp_path: Path, header: list[str], row: list[object], expected: dict
+) -> None:
+    """Issue 17: the content, goal, leaders' and units' columns under the names other
+    governments give them; a table without leaders imports with tasks without leaders."""
+    path = tmp_path / "分解表.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Sheet1")
+    sheet.write_row(0, 0, ["2026年重点工作任务分解表"])
+    sheet.write_row(1, 0, header)
+    sheet.write_row(2, 0, row)
+    book.close()
+    ws.ok("targets", "import", str(path), "--year", "2026")
+    (task,) = json.loads(ws.ok("targets", "show", "--year", "2026", "--format", "json"))
+    assert {k: task[k] for k in expected} == expected
