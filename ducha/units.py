@@ -15,6 +15,8 @@ from ducha.errors import UserError
 from ducha.vocabulary import UnitKind
 
 _REMARK = re.compile(r"[（(][^（()）]*[）)]")  # （盖章）, (邹区镇)
+# a government before a unit's name: 常州市武进区, 武进区, 县, 区
+_PREFIX = re.compile(r"^(?:[^\s市区县（(]{0,6}[省市])?[^\s市区县（(]{0,6}[区县市]")
 
 KINDS = tuple(k.name for k in UnitKind)
 
@@ -108,12 +110,15 @@ class UnitRegister:
         return unit.name if unit is not None and unit.kind == "leader" else None
 
     def resolve_unit(self, name: str) -> str | None:
-        """A unit by its name or alias; a name with a remark in brackets that is no name itself
-        (湖塘镇（盖章）, 高新区（邹区镇）) is the unit before the remark."""
-        unit = self.find(name)
-        if unit is None and (plain := _REMARK.sub("", name)) != name and plain:
-            unit = self.find(plain)
-        return unit.name if unit is not None and unit.kind != "leader" else None
+        """A unit by its name or alias, else as people write it when that is no name itself: with
+        a remark in brackets (湖塘镇（盖章）, 高新区（邹区镇）), with the government's prefix
+        (常州市武进区民政局, 县水务局, 区发改委), or both."""
+        for written in dict.fromkeys((name, _REMARK.sub("", name))):
+            for candidate in (written, _PREFIX.sub("", written, count=1)):
+                unit = self.find(candidate) if candidate else None
+                if unit is not None:
+                    return unit.name if unit.kind != "leader" else None
+        return None
 
     def expand_phrase(self, phrase: str) -> list[str] | None:
         """Expand 各镇、开发区、街道 / 相关镇、街道 … into unit names.

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.submissions.layout import BRACKETS
 from ducha.submissions.results import ERROR, FileResult
 from ducha.submissions.spreadsheet import Workbook
 from ducha.submissions.templates import META_SHEET
@@ -36,8 +35,6 @@ _PERIOD_TEXT = re.compile(
 _CHINESE_MONTHS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)} | {
     "十": 10, "十一": 11, "十二": 12,
 }  # fmt: skip
-# a government's prefix before a unit's name: 常州市武进区民政局 is 民政局
-_PREFIX = re.compile(r"^(?:[^\s市区县]{1,6}[省市])?(?:[^\s市区县]{1,6}[区县市])")
 _PERIOD_NAME = re.compile(
     r"(20\d{2})\s*(?:年|[-_.])\s*(\d{1,2})(?:\s*月)?(?!\d)|(20\d{2})(\d{2})(?!\d)"
 )
@@ -92,17 +89,6 @@ def period_in_text(text: str) -> Period | None:
     if first is not None and (_CHINESE_MONTHS.get(first) or int(first)) != 1:
         return None  # 4-6月: a quarter's months, not the cumulative months of a period
     return _period_or_none(m.group(1), last)
-
-
-def unit_in_text(register: UnitRegister, raw: str) -> str | None:
-    """A unit as people write it: 湖塘镇（盖章） is 湖塘镇 with a remark, 常州市武进区民政局
-    is 民政局 with the government's prefix (tried only when the whole name is unknown)."""
-    for name in (raw, BRACKETS.sub("", raw)):
-        if found := register.resolve_unit(name):
-            return found
-        if (m := _PREFIX.match(name)) and (found := register.resolve_unit(name[m.end() :])):
-            return found
-    return None
 
 
 @dataclass
@@ -194,7 +180,7 @@ def identify(
     resolved: list[tuple[str, str]] = []
     for source, raw in units:
         # 政府办（金融） is a name; 湖塘镇（盖章） is a name and a remark
-        name = unit_in_text(register, raw)
+        name = register.resolve_unit(raw)
         if name is None:
             result.add(ERROR, f"{source}中的填报单位“{raw}”不在单位名册中")
         else:
@@ -224,7 +210,7 @@ def _one_unit_per_file(
 ) -> None:
     """Sheets naming different units are reports of different units: refused, never stored as
     the first one's (a town's sheet pasted into another's file)."""
-    named = [(sheet, unit_in_text(register, raw)) for sheet, raw in lines]
+    named = [(sheet, register.resolve_unit(raw)) for sheet, raw in lines]
     named = [(sheet, unit) for sheet, unit in named if unit is not None]
     for sheet, unit in named[1:]:
         if unit != named[0][1]:

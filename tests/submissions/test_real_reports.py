@@ -190,3 +190,22 @@ def test_figures_under_a_header_ducha_cannot_read_are_refused_not_dropped(
     assert out["status"] == "rejected", out["problems"]
     assert any("一季度计划" in m and "一季度完成" in m for m in errors), errors
     assert not any("年度目标" in m for m in errors)  # targets are no figures of the month
+
+
+@pytest.mark.parametrize(
+    ("written", "unit"),
+    [
+        ("常州市武进区民政局（盖章）", "民政局"),
+        ("武进区湖塘镇", "湖塘镇"),
+        ("县水利局", "水利局"),
+        ("湖塘镇（盖章）", "湖塘镇"),
+        ("市场监管局", "市场监管局"),  # a name that starts like a prefix is found as it is
+        ("区", None),
+        ("王斐", None),  # a leader is no unit
+    ],
+)
+def test_units_are_found_as_people_write_them(written: str, unit: str | None) -> None:
+    from ducha.config import load_config
+    from tests.helpers import ROOT
+
+    assert load_config(ROOT / "config").units.resolve_unit(written) == unit
