@@ -8,7 +8,7 @@ from ducha.targets.tables import read_table
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 if __name__ == "__main__":
-    rows = read_table(SAMPLES / "wujin-2026-target-decomposition-table.txt")
+    rows = read_table(SAMPLES / "wujin-2026-target-decomposition-table.txt").rows
     for path in (
         write_docx(rows, SAMPLES / "wujin-2026-target-decomposition-table.docx"),
         write_xlsx(rows, SAMPLES / "wujin-2026-target-decomposition-table.xlsx"),

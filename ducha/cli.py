@@ -122,12 +122,22 @@ def targets_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="分解表文件：.docx、.xlsx 或 .txt")],
     year: YearOption,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="只预览表头对应、任务数和指标，不写入数据库")
+    ] = False,
     format: FormatOption = Format.text,
 ) -> None:
     """导入目标任务分解表，抽取各任务的指标建议。"""
-    from ducha.operations import import_targets
+    from ducha.operations import import_targets, preview_targets
 
     year_no = _year(year)
+    if dry_run:
+        preview = preview_targets(_config(ctx), file, year_no)
+        if format is Format.json:
+            _echo_json(preview.to_dict())
+        else:
+            _echo(presentation.preview_lines(preview))
+        return
     result = import_targets(_config(ctx), file, year_no)
     if format is Format.json:
         _echo_json(result.to_dict())

@@ -46,12 +46,46 @@ def import_targets(cfg: Config, file: Path, year: int) -> ImportResult:
     from ducha.targets.register import import_tasks, resolve_rows
     from ducha.targets.tables import read_table
 
-    tasks = resolve_rows(read_table(file), cfg.units, file.name)  # nothing written yet
+    tasks = resolve_rows(read_table(file).rows, cfg.units, file.name, year)  # nothing written yet
     with opened(cfg.workspace.db_path) as con:
         return import_tasks(
             con, tasks, year=year, source=file, register=cfg.units, related=cfg.related_units(year),
             threshold=cfg.settings.task_match_threshold,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What `targets import --dry-run` shows: the header as mapped and the tasks as they would be
+    imported, with their proposed metrics. Nothing is written, the database is not opened."""
+
+    file: str
+    header: dict[str, str]  # column (seq, goal, content …) → the header text in the table
+    tasks: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        metrics = sum(len(t["metrics"]) for t in self.tasks)
+        return {"file": self.file, "header": self.header, "tasks": len(self.tasks),
+                "metrics": metrics, "rows": self.tasks}  # fmt: skip
+
+
+def preview_targets(cfg: Config, file: Path, year: int) -> ImportPreview:
+    """Read and resolve the table as `import_targets` does, and stop before writing anything."""
+    from ducha.targets.metrics import extract_metrics
+    from ducha.targets.register import resolve_rows
+    from ducha.targets.tables import read_table
+
+    table = read_table(file)
+    tasks = resolve_rows(table.rows, cfg.units, file.name, year)
+    rows = [
+        {"seq": t.seq, "where": t.where, "goal": t.goal, "content": t.content,
+         "leaders": t.leaders, "lead_units": t.lead_units,
+         "responsible_units": t.responsible_units or t.lead_units,
+         "deadline": t.deadline.isoformat() if t.deadline else None,
+         "metrics": [m.to_dict() for m in extract_metrics(t.content)]}
+        for t in tasks
+    ]  # fmt: skip
+    return ImportPreview(file.name, table.header, rows)
 
 
 @dataclass(frozen=True)
@@ -72,7 +106,8 @@ def show_targets(cfg: Config, year: int, only: Sequence[str] | None = None) -> l
     views = [
         TargetView(
             {"id": r[0], "goal": r[1], "content": r[2], "leaders": list(r[3]), "lead_units": list(r[4]),
-             "responsible_units": list(r[5]), "metrics": [_metric_json(m) for m in r[6]]},
+             "responsible_units": list(r[5]), "metrics": [_metric_json(m) for m in r[6]],
+             "deadline": r[9].isoformat() if r[9] else None},
             bool(r[7]), bool(r[8]),
         )
         for r in rows

@@ -177,6 +177,36 @@ def import_lines(result: Any, year: int) -> Lines:
     return lines
 
 
+def preview_lines(preview: Any) -> Lines:
+    from ducha.targets.tables import COLUMN_NAMES
+
+    mapped = "；".join(
+        f"{COLUMN_NAMES[key]} ← “{written}”" for key, written in preview.header.items()
+    )
+    absent = [COLUMN_NAMES[k] for k in ("goal", "leaders", "deadline") if k not in preview.header]
+    summary = preview.to_dict()
+    with_deadline = sum(1 for t in preview.tasks if t["deadline"])
+    lines = [
+        f"预览 {preview.file}（未写入数据库）",
+        f"表头对应：{mapped}" + (f"（表中没有：{'、'.join(absent)}）" if absent else ""),
+        f"任务 {summary['tasks']} 项，建议指标 {summary['metrics']} 个，"
+        f"有完成时限的任务 {with_deadline} 项。",
+    ]
+    for t in preview.tasks:
+        extra = [metric_text(m) + "）" for m in t["metrics"]]
+        if t["deadline"]:
+            extra.append(f"完成时限 {t['deadline']}")
+        lead = "、".join(t["lead_units"])
+        lines.append(f"{t['seq']}. {_short(t['content'])}｜牵头：{lead}" + (
+            f"｜{'；'.join(extra)}" if extra else ""
+        ))  # fmt: skip
+    return lines
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def metric_text(m: dict[str, Any]) -> str:
     from ducha.vocabulary import BOUND_ZH, METRIC_KIND_ZH
 

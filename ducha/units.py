@@ -126,6 +126,9 @@ class UnitRegister:
         Returns None when the phrase is not a group phrase (or names an
         unknown group word).
         """
+        whole = {normalise_name(w): m for w, m in self.groups.items()}.get(normalise_name(phrase))
+        if whole is not None:  # a phrase configured as it is written: 区安委会各成员单位
+            return list(whole)
         match = _GROUP_PHRASE.match(normalise_name(phrase))
         if not match:
             return None
@@ -135,6 +138,10 @@ class UnitRegister:
                 return None
             members += self.groups[word]
         return list(dict.fromkeys(members))
+
+
+def _is_group_phrase(name: str) -> bool:
+    return name != RELATED_UNITS and _GROUP_PHRASE.match(name) is not None
 
 
 def split_names(text: str) -> list[str]:
@@ -151,8 +158,10 @@ def split_names(text: str) -> list[str]:
         if names and _REMARK.fullmatch(line):  # a remark on a line of its own: the name's above
             names[-1] += line
             continue
-        if _GROUP_PHRASE.match(normalise_name(line)) and line != RELATED_UNITS:
-            names.append(line)
-            continue
-        names += [p for p in re.split(r"[、，,]+", line) if p.strip()]
+        parts = [p for p in re.split(r"[、，,]+", line) if p.strip()]
+        # 发改局、各镇、街道: the group phrase runs from its 各 / 相关 to the end of the line
+        at = next((i for i, p in enumerate(parts) if _is_group_phrase(normalise_name(p))), None)
+        if at is not None:
+            parts[at:] = ["、".join(parts[at:])]
+        names += parts
     return [normalise_name(n) for n in names]

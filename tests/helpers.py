@@ -126,13 +126,15 @@ def corrected_table(tmp_path: Path) -> Path:
     return path
 
 
-def assert_user_error(ws: Workspace, args: list[str], *needles: str) -> str:
+def assert_user_error(ws: Workspace, args: list[str], *needles: str, lines: bool = False) -> str:
+    """The command fails with a Chinese message (one line unless `lines`: a list of names to add,
+    for example) holding every needle, and leaves the database as it was."""
     before = ws.state()
     result = ws.run(*args)
     assert result.code == 2, (result.out, result.err)
     assert "Traceback" not in result.err
     line = result.err.strip()
-    assert line.startswith("错误：") and "\n" not in line, line
+    assert line.startswith("错误：") and (lines or "\n" not in line), line
     for needle in needles:
         assert needle in line, line
     assert ws.state() == before  # the database is unchanged

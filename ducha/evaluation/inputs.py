@@ -54,7 +54,7 @@ class Inputs:
     declared: pl.DataFrame  # unit, task_id, status (declared for milestone tasks)
     submissions: pl.DataFrame  # unit, received_at
     units: pl.DataFrame  # unit, kind
-    tasks: pl.DataFrame  # task_id, lead_units (as listed in the table)
+    tasks: pl.DataFrame  # task_id, lead_units (as listed in the table), deadline (完成时限)
     previous_metrics: pl.DataFrame  # task_id, position, streak (period - 1)
     previous_tasks: pl.DataFrame  # task_id, streak (period - 1)
     deadline: date
@@ -79,7 +79,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
         declared=con.sql(sql("evaluation/declared_statuses"), params={"period": str(period)}).pl(),
         submissions=con.sql(sql("evaluation/first_received"), params={"period": str(period)}).pl(),
         units=con.sql("SELECT name AS unit, kind FROM units").pl(),
-        tasks=tasks.select("task_id", "lead_units"),
+        tasks=tasks.select("task_id", "lead_units", "deadline"),
         previous_metrics=con.sql(
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period",
             params=prev_key,

@@ -17,6 +17,7 @@ from ducha.evaluation.rules import (
     due,
     finite,
     judge,
+    overdue,
     prepare,
     status_lit,
     worst,
@@ -168,6 +169,11 @@ def unit_metrics(
         rows.join(per_metric, on="metric", how="left")
         .with_columns(prepared.keys.unit_task().alias("unit_task"))
         .join(declared, on="unit_task", how="left")
+        .join(
+            prepared.keys.encode(overdue(inputs.tasks, inputs.period), "task_id"),
+            on="task_id",
+            how="left",
+        )
         .with_columns(
             pl.col("unit").is_in(submitted.implode()).alias("submitted"),
             pl.col("n_responsible").fill_null(0),

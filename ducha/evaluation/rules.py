@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ducha.evaluation.inputs import EvaluationSettings, Inputs
+from ducha.periods import Period
 from ducha.vocabulary import STATUS_ORDER, Role
 
 STATUS = pl.Enum(STATUS_ORDER)  # statuses are computed as this Enum, written out as strings
@@ -209,18 +210,47 @@ def judge(settings: EvaluationSettings) -> pl.Expr:
 
 
 def declared_status(settings: EvaluationSettings, month: int) -> pl.Expr:
-    """A milestone task's status from what the unit declared."""
+    """A milestone task's status from what the unit declared; past the task's deadline (the
+    `overdue` column, see `overdue`) anything but 已完成 is lagging, and critical a month later."""
     status = pl.col("declared")
-    return (
-        pl.when(status == "done")
-        .then(status_lit("done"))
-        .when(status == "on_schedule")
+    overdue = pl.col("overdue").fill_null(0)
+    as_declared = (
+        pl.when(status == "on_schedule")
         .then(status_lit("on_track"))
         .when(status == "behind")
         .then(status_lit("lagging"))
         .when(status == "not_started")
         .then(status_lit("critical" if month >= settings.not_started_critical_month else "lagging"))
         .otherwise(status_lit("missing"))
+    )
+    return (
+        pl.when(status == "done")
+        .then(status_lit("done"))
+        .when(overdue >= 2)
+        .then(status_lit("critical"))
+        .when((overdue == 1) & (as_declared != "critical"))
+        .then(status_lit("lagging"))
+        .otherwise(as_declared)
+    )
+
+
+def overdue(tasks: pl.DataFrame, period: Period) -> pl.DataFrame:
+    """task_id, overdue: 0 before a task's deadline (or without one), 1 in the month the deadline
+    falls in or has passed by the end of the period, 2 from the month after it."""
+    month_no = period.year * 12 + period.month
+    deadline = pl.col("deadline")
+    late_by = month_no - (
+        deadline.dt.year().cast(pl.Int32) * 12 + deadline.dt.month().cast(pl.Int32)
+    )
+    return tasks.select(
+        "task_id",
+        pl.when(deadline.is_null() | (late_by < 0))
+        .then(0)
+        .when(late_by == 0)
+        .then(1)
+        .otherwise(2)
+        .cast(pl.Int8)
+        .alias("overdue"),
     )
 
 

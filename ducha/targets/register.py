@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -12,8 +12,10 @@ from rapidfuzz import fuzz
 
 from ducha.db import sql, transaction
 from ducha.errors import UserError, first_problems
+from ducha.targets.deadlines import deadline_in_text
 from ducha.targets.metrics import extract_metrics
 from ducha.targets.tables import RawRow
+from ducha.targets.unknown_names import UnknownName, unknown_names_message
 from ducha.units import RELATED_UNITS, UnitRegister, normalise_name, split_names
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
@@ -46,6 +48,7 @@ class Task:
     related: bool = False  # the 责任单位 cell says 相关单位
     related_pending: bool = False
     task_id: str = ""
+    deadline: date | None = None  # from the 完成时限 / 时间节点 column
 
     @property
     def hash(self) -> str:
@@ -63,19 +66,26 @@ def _resolve_people(names: list[str], register: UnitRegister) -> tuple[list[str]
     return list(dict.fromkeys(found)), unknown
 
 
-def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str) -> list[Task]:
-    """Resolve leaders and units of every row; any unknown name fails the whole table."""
+def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str, year: int) -> list[Task]:
+    """Resolve leaders and units of every row; any unknown name fails the whole table, and the
+    message names each unknown name once with its rows and what to add to the register."""
     tasks: list[Task] = []
     problems: list[str] = []
+    unknown: dict[tuple[str, str], UnknownName] = {}
+
+    def not_found(name: str, role: str, where: str) -> None:
+        unknown.setdefault((name, role), UnknownName(name, role)).rows.append(where)
+
     for seq, row in enumerate(rows, start=1):
-        leaders, unknown = _resolve_people(split_names(row.leaders), register)
-        problems += [f"{source} {row.where}：分管领导“{n}”不在单位名册中" for n in unknown]
+        leaders, unknown_leaders = _resolve_people(split_names(row.leaders), register)
+        for name in unknown_leaders:
+            not_found(name, "leader", row.where)
         lead_units: list[str] = []
         lead_names = split_names(row.lead_units)
         for name in lead_names:
             unit = register.resolve_unit(name)
             if unit is None:
-                problems.append(f"{source} {row.where}：牵头单位“{name}”不在单位名册中")
+                not_found(name, "lead", row.where)
             else:
                 lead_units.append(unit)
         if not lead_names:
@@ -88,6 +98,7 @@ def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str) -> lis
             leaders=leaders,
             lead_units=list(dict.fromkeys(lead_units)),
             responsible_text=row.responsible_units,
+            deadline=deadline_in_text(row.deadline, year),
         )
         for name in split_names(row.responsible_units):
             if name == RELATED_UNITS:
@@ -99,15 +110,14 @@ def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str) -> lis
                 continue
             unit = register.resolve_unit(name)
             if unit is None:
-                problems.append(f"{source} {row.where}：责任单位“{name}”不在单位名册中")
+                not_found(name, "responsible", row.where)
             else:
                 task.responsible_units.append(unit)
         tasks.append(task)
+    if unknown:
+        raise UserError(unknown_names_message(source, list(unknown.values()), register))
     if problems:
-        raise UserError(
-            first_problems(problems)
-            + "。请在 config/units.yaml 中补充后重新导入，本次未写入任何数据"
-        )
+        raise UserError(first_problems(problems) + "。请改正表格后重新导入，本次未写入任何数据")
     return tasks
 
 
@@ -141,6 +151,7 @@ class Existing:
     lead_units: tuple[str, ...]
     responsible_units: tuple[str, ...]
     active: bool
+    deadline: date | None = None
 
 
 def match_tasks(
@@ -197,6 +208,7 @@ def classify_changes(
             and list(old.leaders) == task.leaders
             and list(old.lead_units) == task.lead_units
             and list(old.responsible_units) == task.responsible_units
+            and old.deadline == task.deadline
         )
         changes["unchanged" if same else "changed"].append(task.task_id)
 
@@ -230,7 +242,9 @@ class ImportResult:
 
 def _existing(con: duckdb.DuckDBPyConnection, year: int) -> list[Existing]:
     rows = con.sql(sql("targets/known_tasks"), params={"year": year}).fetchall()
-    return [Existing(r[0], r[1], r[2], tuple(r[3]), tuple(r[4]), tuple(r[5]), r[6]) for r in rows]
+    return [
+        Existing(r[0], r[1], r[2], tuple(r[3]), tuple(r[4]), tuple(r[5]), r[6], r[7]) for r in rows
+    ]
 
 
 def import_tasks(
@@ -285,12 +299,13 @@ def import_tasks(
                     task.related_pending,
                     task.hash,
                     import_id,
+                    task.deadline,
                 ],
             )
             if task.task_id in touched:
                 change = "added" if task.task_id in changes["added"] else "changed"
                 con.execute(
-                    "INSERT INTO task_history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO task_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         task.task_id,
                         import_id,
@@ -300,6 +315,7 @@ def import_tasks(
                         task.leaders,
                         task.lead_units,
                         task.responsible_units,
+                        task.deadline,
                     ],
                 )
         for task_id in changes["removed"]:

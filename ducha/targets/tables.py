@@ -47,6 +47,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "responsible_units": (
         "责任单位", "配合单位", "实施单位", "协办单位", "参与单位", "协同单位", "配合部门",
     ),
+    "deadline": (
+        "完成时限", "时间节点", "完成时间", "完成期限", "时限要求", "完成时限要求", "时间要求",
+        "计划完成时间", "完成时间节点", "时限",
+    ),
 }  # fmt: skip
 # Spellings that name the content when the table has no other content column, else the goal
 # (民生实事: 项目名称 | 主要内容; a plain table: 序号 | 目标任务 | 牵头单位)
@@ -59,8 +63,13 @@ COLUMN_NAMES = {
     "leaders": "区政府分管领导",
     "lead_units": "牵头单位",
     "responsible_units": "责任单位",
+    "deadline": "完成时限",
 }
 _WS = re.compile(r"\s+")
+# a section row's ordinal: 一、 （一） 1. 第一部分
+_ORDINAL = re.compile(
+    r"^(?:第?[一二三四五六七八九十]+(?:部分)?[、.．]|[（(][一二三四五六七八九十]+[)）])\s*"
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,15 @@ class RawRow:
     leaders: str
     lead_units: str
     responsible_units: str
+    deadline: str = ""  # the 完成时限 / 时间节点 cell as written
+
+
+@dataclass(frozen=True)
+class Table:
+    """The task rows of a table and its header as mapped: column → the header text as written."""
+
+    rows: list[RawRow]
+    header: dict[str, str]
 
 
 def _header_key(text: str) -> str | None:
@@ -117,7 +135,7 @@ def _names_cell(text: str) -> str:
     return "\n".join(p.strip() for p in text.splitlines() if p.strip())
 
 
-def _rows_from_grid(grid: list[GridRow], source: str) -> list[RawRow]:
+def _rows_from_grid(grid: list[GridRow], source: str) -> Table:
     """Find the header in a grid and build the task rows. A row whose 工作内容 continues the
     merged cell above adds its leaders and units to the task above (each name once)."""
     header_at = -1
@@ -156,6 +174,10 @@ def _rows_from_grid(grid: list[GridRow], source: str) -> list[RawRow]:
                 rows[-1] = _continued(rows[-1], cell)
             continue  # (a header cell merged down: nothing to continue)
         content = _join_paragraphs(cell("content"))
+        section = _section_title(cells, content)
+        if section is not None:  # 一、提振消费市场: the goal of the tasks under it
+            last_goal, previous_is_task = section, False
+            continue
         previous_is_task = bool(content)
         if not content:
             if any(c.strip() for c in cells):
@@ -173,11 +195,28 @@ def _rows_from_grid(grid: list[GridRow], source: str) -> list[RawRow]:
                 leaders=_names_cell(cell("leaders")),
                 lead_units=_names_cell(cell("lead_units")),
                 responsible_units=_names_cell(cell("responsible_units")),
+                deadline=_join_paragraphs(cell("deadline")),
             )
         )
     if not rows:
         raise UserError(f"{source}：分解表中没有任何任务行")
-    return rows
+    header = grid[header_at].cells
+    return Table(rows, {key: _WS.sub("", header[i]) for key, i in mapping.items()})
+
+
+def _section_title(cells: list[str], content: str) -> str | None:
+    """The title of a section row (一、提振消费市场 across the table, or alone in one cell while
+    the content column is empty); None for a task row."""
+    texts = {c.strip() for c in cells if c.strip()}
+    if len(texts) != 1:
+        return None
+    (text,) = texts
+    spread = sum(1 for c in cells if c.strip()) > 1  # one cell merged across the row
+    if content and not (spread or _ORDINAL.match(text)):
+        return None  # a task with nothing but its content: its missing units are an error
+    if len(text) > 60 or _map_header(cells):
+        return None
+    return _ORDINAL.sub("", _join_paragraphs(text)).strip() or None
 
 
 def _continued(task: RawRow, cell: Callable[[str], str]) -> RawRow:
@@ -195,10 +234,11 @@ def _continued(task: RawRow, cell: Callable[[str], str]) -> RawRow:
         leaders=more(task.leaders, "leaders"),
         lead_units=more(task.lead_units, "lead_units"),
         responsible_units=more(task.responsible_units, "responsible_units"),
+        deadline=task.deadline or _join_paragraphs(cell("deadline")),
     )
 
 
-def read_text(name: str, data: bytes) -> list[RawRow]:
+def read_text(name: str, data: bytes) -> Table:
     """The plain-text form of a Word table: a line starting with TAB opens a
     cell; lines without a TAB continue it (blank lines separate paragraphs)."""
     from ducha.submissions.spreadsheet import decode_text
@@ -235,7 +275,7 @@ def read_text(name: str, data: bytes) -> list[RawRow]:
     return _rows_from_grid(grid, name)
 
 
-def read_docx(name: str, data: bytes) -> list[RawRow]:
+def read_docx(name: str, data: bytes) -> Table:
     """The first table of the document that has the table's columns (ducha.targets.word)."""
     from ducha.targets.word import docx_tables
 
@@ -245,7 +285,7 @@ def read_docx(name: str, data: bytes) -> list[RawRow]:
     return _first_table(tables, name)
 
 
-def read_xlsx(name: str, data: bytes) -> list[RawRow]:
+def read_xlsx(name: str, data: bytes) -> Table:
     """Through the same guarded reader as the progress spreadsheets (limits, merged cells filled);
     the merged ranges are read again to know which cells continue the one above."""
     from ducha.submissions.limits import FileRejected
@@ -297,7 +337,7 @@ def _merged_ranges(name: str, data: bytes) -> dict[str, list]:
         raise UserError(f"{name}：文件已损坏或格式不对，无法读取合并单元格") from None
 
 
-def _first_table(grids: list[list[GridRow]], name: str) -> list[RawRow]:
+def _first_table(grids: list[list[GridRow]], name: str) -> Table:
     """The rows of the first grid that holds the table; else the error of the last one."""
     last_error: UserError | None = None
     for grid in grids:
@@ -320,7 +360,7 @@ def _cell_text(value: object) -> str:
 READERS = {".txt": read_text, ".docx": read_docx, ".xlsx": read_xlsx}
 
 
-def read_table(path: Path) -> list[RawRow]:
+def read_table(path: Path) -> Table:
     """Read the decomposition table from a file, choosing the reader by suffix; the reader
     runs in a sandbox child (hard memory and time limits)."""
     from ducha.submissions.limits import FileRejected
@@ -345,14 +385,14 @@ def read_table(path: Path) -> list[RawRow]:
         raise UserError(f"{path.name}：文件超过 {MAX_TABLE_BYTES // 1024 // 1024} MB，不像分解表")
     with _sandbox() as box:
         try:
-            rows, problem = box.call(_read_in_child, suffix, path.name, data)
+            table, problem = box.call(_read_in_child, suffix, path.name, data)
         except FileRejected:  # the child aborted, hung or hit its memory limit
             kind = box.failures[-1] if box.failures else "crash"
             reason = _FAILED[kind].format(memory=box.memory // 1024 // 1024, seconds=box.seconds)
             raise UserError(f"{path.name}：{reason}") from None
-    if problem is not None:
-        raise UserError(problem)
-    return rows
+    if problem is not None or table is None:
+        raise UserError(problem or f"{path.name}：无法读取")
+    return table
 
 
 def _sandbox() -> Sandbox:
@@ -371,10 +411,10 @@ _FAILED = {
 }  # fmt: skip
 
 
-def _read_in_child(suffix: str, name: str, data: bytes) -> tuple[list[RawRow], str | None]:
-    """In the sandbox child: the rows, or the one-line reason the file is refused (what a parser
+def _read_in_child(suffix: str, name: str, data: bytes) -> tuple[Table | None, str | None]:
+    """In the sandbox child: the table, or the one-line reason the file is refused (what a parser
     prints before it aborts goes nowhere: the sandbox's child writes no stderr)."""
     try:
         return READERS[suffix](name, data), None
     except UserError as exc:
-        return [], exc.message
+        return None, exc.message

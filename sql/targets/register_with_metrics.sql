@@ -1,7 +1,7 @@
 -- The year's active tasks in table order, with their metrics and whether they need review.
 WITH active_tasks AS (
     SELECT task_id, year, seq, goal, content, leaders, lead_units, responsible_units,
-           related_pending
+           related_pending, deadline
     FROM tasks
     WHERE active
 ), register_metrics AS (
@@ -32,7 +32,8 @@ SELECT
     t.responsible_units,
     coalesce(m.metrics, []) AS metrics,
     t.related_pending,
-    r.task_id IS NOT NULL AS needs_review
+    r.task_id IS NOT NULL AS needs_review,
+    t.deadline
 FROM year_tasks t
 LEFT JOIN task_metrics m USING (task_id)
 LEFT JOIN needing_review r USING (task_id)

@@ -171,7 +171,7 @@ def test_latest_figures_carry_forward_what_the_period_lacks(tmp_path: Path) -> N
     )
     con.execute(
         "INSERT INTO tasks VALUES ('2026-001', 2026, 1, '目标', '内容', [], ['牵头局'], ?, '各镇', "
-        "false, '', NULL, true, 1)",
+        "false, '', NULL, true, 1, NULL)",
         [units],
     )
     con.execute("INSERT INTO metrics VALUES ('2026-001', 1, '新增', 100, '个', 'cumulative', "

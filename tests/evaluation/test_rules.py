@@ -28,6 +28,7 @@ def make_inputs(
     schedule: list[tuple] = (),  # (task_id, position, month, share)
     previous_metrics: list[tuple] = (),  # (task_id, position, streak)
     previous_tasks: list[tuple] = (),
+    deadlines: dict[str, date] | None = None,  # task_id → 完成时限
 ) -> Inputs:
     units = sorted({a[0] for a in assignments})
     leads: dict[str, list[str]] = {}
@@ -106,8 +107,8 @@ def make_inputs(
             orient="row",
         ),
         tasks=pl.DataFrame(
-            [(t, leads.get(t, [])) for t in task_ids],
-            schema={"task_id": pl.String, "lead_units": pl.List(pl.String)},
+            [(t, leads.get(t, []), (deadlines or {}).get(t)) for t in task_ids],
+            schema={"task_id": pl.String, "lead_units": pl.List(pl.String), "deadline": pl.Date},
             orient="row",
         ),  # fmt: skip
         previous_metrics=pl.DataFrame(
@@ -351,6 +352,32 @@ def test_milestone_statuses(month: int, declared: str | None, status: str) -> No
     inputs = make_inputs(
         month, [], [("甲镇", "responsible", "M1", 0, None)],
         declared=[("甲镇", "M1", declared)] if declared else [],
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    assert unit_row(result, "甲镇", "M1", 0)["status"] == status
+    assert result.tasks.row(0, named=True)["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("month", "deadline", "declared", "status"),
+    [(5, date(2026, 6, 30), "on_schedule", "on_track"),  # before the deadline: as declared
+     (6, date(2026, 6, 30), "on_schedule", "lagging"),  # the deadline's month, not done
+     (6, date(2026, 6, 15), "done", "done"),
+     (7, date(2026, 6, 30), "on_schedule", "critical"),  # a month past it
+     (7, date(2026, 6, 30), "done", "done"),
+     (12, date(2026, 12, 31), "behind", "lagging"),
+     (4, date(2026, 3, 31), "not_started", "critical"),
+     (6, date(2026, 6, 30), "not_started", "lagging"),  # 未启动 before month 7, due now
+     (3, None, "on_schedule", "on_track")],  # no 完成时限: as declared
+)  # fmt: skip
+def test_a_milestone_past_its_deadline_is_behind_unless_done(
+    month: int, deadline: date | None, declared: str, status: str
+) -> None:
+    """DESIGN §5: judged by the declared status until the deadline; past it anything but 已完成
+    is lagging, and critical a month later."""
+    inputs = make_inputs(
+        month, [], [("甲镇", "responsible", "M1", 0, None)],
+        declared=[("甲镇", "M1", declared)], deadlines={"M1": deadline} if deadline else None,
     )  # fmt: skip
     result = evaluate(inputs, SETTINGS)
     assert unit_row(result, "甲镇", "M1", 0)["status"] == status

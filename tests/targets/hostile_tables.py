@@ -26,7 +26,7 @@ _END = struct.Struct("<4sHHHHIIH")
 
 def good_docx(path: Path, tasks: int = 3) -> Path:
     """A table of the first `tasks` tasks of the seed, as python-docx writes it."""
-    return write_docx(read_table(SEED_TABLE)[:tasks], path)
+    return write_docx(read_table(SEED_TABLE).rows[:tasks], path)
 
 
 def members(path: Path) -> list[tuple[str, bytes]]:
@@ -101,7 +101,7 @@ def deflate_bomb(good: Path, path: Path, *, inflated: int = 1200 * 1024 * 1024) 
     megabyte on disk for 1.2 GB of XML, honest sizes and CRC (every check of the zip format
     passes; only the amount is hostile)."""
     xml = dict(members(good))[DOCUMENT]
-    first = read_table(good)[0].content
+    first = read_table(good).rows[0].content
     prefix, suffix = _split_at_first_text(xml, first)
     chunk = "啊".encode() * 349_525  # 1 MiB less one byte
     member = repeated_deflate(prefix, chunk, inflated // len(chunk), suffix)
@@ -177,7 +177,7 @@ def damaged(good: Path, path: Path, seed: int, flips: int = 8) -> Path:
 def nested_tables(good: Path, path: Path, depth: int) -> Path:
     """The first task's text cell holding a table inside a table … `depth` levels deep."""
     xml = dict(members(good))[DOCUMENT]
-    first = read_table(good)[0].content.encode("utf-8")
+    first = read_table(good).rows[0].content.encode("utf-8")
     run = b"<w:r><w:t>" + first + b"</w:t></w:r>"
     at = xml.index(run)
     close = xml.index(b"</w:p>", at) + len(b"</w:p>")

@@ -131,7 +131,7 @@ def test_randomly_damaged_documents_never_give_a_traceback(
 
 def test_a_cell_longer_than_any_task_is_refused(ws: Workspace, good: Path, tmp_path: Path) -> None:
     xml = dict(hostile.members(good))[hostile.DOCUMENT]
-    first = read_table(good)[0].content.encode("utf-8")
+    first = read_table(good).rows[0].content.encode("utf-8")
     long = xml.replace(first, first + "啊".encode() * 40_000, 1)
     path = hostile.rebuilt(
         good,

@@ -12,6 +12,7 @@ from pathlib import Path
 import docx
 import pytest
 import xlsxwriter
+import yaml
 
 from demo.samples import write_docx, write_xlsx
 from ducha.targets.tables import read_table
@@ -45,7 +46,9 @@ def test_seed_imports_94_tasks_in_table_order(imported: Workspace) -> None:
         "lead_units",
         "responsible_units",
         "metrics",
+        "deadline",
     }
+    assert {t["deadline"] for t in tasks} == {None}  # the seed table has no 完成时限 column
     t = by_id(tasks)
     assert t["2026-001"]["leaders"] == ["王斐", "王婷"]  # “王  斐” normalised
     assert t["2026-001"]["lead_units"] == ["商务局", "文体广旅局"]
@@ -98,9 +101,9 @@ def test_text_docx_and_xlsx_give_the_same_register(imported: Workspace, tmp_path
 
 
 def test_bundled_docx_and_xlsx_samples_match_the_text(tmp_path: Path) -> None:
-    text = read_table(SEED_TABLE)
+    text = read_table(SEED_TABLE).rows
     for suffix in ("docx", "xlsx"):
-        rows = read_table(SEED_TABLE.with_suffix(f".{suffix}"))
+        rows = read_table(SEED_TABLE.with_suffix(f".{suffix}")).rows
         assert [
             (r.goal, r.content, r.leaders, r.lead_units, r.responsible_units) for r in rows
         ] == [(r.goal, r.content, r.leaders, r.lead_units, r.responsible_units) for r in text]
@@ -216,11 +219,18 @@ def test_unknown_unit_names_its_row(any_ws: Workspace, tmp_path: Path) -> None:
     )
     path = tmp_path / "分解表.txt"
     path.write_text(text, encoding="utf-8")
-    line = assert_user_error(
-        any_ws, ["targets", "import", str(path), "--year", "2026"], "分解表.txt", "科创局"
-    )
+    message = assert_user_error(
+        any_ws, ["targets", "import", str(path), "--year", "2026"], "分解表.txt", "科创局",
+        lines=True,
+    )  # fmt: skip
     lineno = text.splitlines().index("\t招引科技型中小微企业330家以上。")
-    assert f"第 {lineno - 1} 行" in line  # the row starts at its 序号 cell, two lines above
+    assert f"第 {lineno - 1} 行" in message  # the row starts at its 序号 cell, two lines above
+    assert "最接近的：“科技局”" in message
+    # a snippet to paste, valid YAML: 科创局 as another name of 科技局, or as a unit of its own
+    snippet = "\n".join(line for line in message.splitlines() if line.startswith("  "))
+    (as_alias,) = yaml.safe_load(snippet)
+    assert as_alias["name"] == "科技局" and as_alias["aliases"][-1] == "科创局"
+    assert "改用：- {name: 科创局, kind: dept}" in snippet
 
 
 def test_unknown_responsible_unit_and_leader(any_ws: Workspace, tmp_path: Path) -> None:
@@ -230,9 +240,38 @@ def test_unknown_responsible_unit_and_leader(any_ws: Workspace, tmp_path: Path) 
     )
     path = tmp_path / "分解表.txt"
     path.write_text(text, encoding="utf-8")
-    assert_user_error(
-        any_ws, ["targets", "import", str(path), "--year", "2026"], "湖唐镇", "张晓虎"
+    message = assert_user_error(
+        any_ws, ["targets", "import", str(path), "--year", "2026"], "湖唐镇", "张晓虎", lines=True
     )
+    # each name once, with every row it is in, and the closest names of its own kind
+    listed = [line for line in message.splitlines() if line.startswith("· ")]
+    assert [line.split("”")[0] for line in listed] == ["· “湖唐镇", "· “张晓虎"]
+    assert "“湖塘镇”" in message and "“张小虎”" in message
+    (town,) = [line for line in message.splitlines() if line.startswith("· “湖唐镇”")]
+    assert town.count("行") == text.count("\n湖唐镇\n") or "等" in town
+    pasted = [
+        yaml.safe_load(line.split("  #")[0])[0]
+        for line in message.splitlines()
+        if line.startswith("  - ")
+    ]
+    by_name = {u["name"]: u for u in pasted}
+    assert "湖唐镇" in by_name["湖塘镇"]["aliases"] and by_name["湖塘镇"]["kind"] == "town"
+    assert by_name["张小虎"]["kind"] == "leader" and "张晓虎" in by_name["张小虎"]["aliases"]
+
+
+def test_a_remark_on_its_own_is_never_offered_as_a_unit(any_ws: Workspace, tmp_path: Path) -> None:
+    """A remark that lost its unit ("（邹区镇）" after a separator) must be fixed in the table,
+    not registered: the message says so and offers no snippet for it."""
+    text = SEED_TABLE.read_text(encoding="utf-8").replace(
+        "\t招引科技型中小微企业330家以上。\n\t王  斐\n\n袁士东\n\t科技局",
+        "\t招引科技型中小微企业330家以上。\n\t王  斐\n\n袁士东\n\t科技局、（邹区镇）",
+    )
+    path = tmp_path / "分解表.txt"
+    path.write_text(text, encoding="utf-8")
+    message = assert_user_error(
+        any_ws, ["targets", "import", str(path), "--year", "2026"], "（邹区镇）", "括注", lines=True
+    )
+    assert not [line for line in message.splitlines() if line.startswith("  - ")]
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".docx", ".xlsx"])
@@ -247,7 +286,7 @@ def test_empty_file(any_ws: Workspace, tmp_path: Path, suffix: str) -> None:
 @pytest.mark.parametrize("suffix", [".docx", ".xlsx"])
 def test_corrupt_office_file(any_ws: Workspace, tmp_path: Path, suffix: str) -> None:
     good = write_docx if suffix == ".docx" else write_xlsx
-    path = good(read_table(SEED_TABLE)[:3], tmp_path / f"表{suffix}")
+    path = good(read_table(SEED_TABLE).rows[:3], tmp_path / f"表{suffix}")
     path.write_bytes(path.read_bytes()[:2000])  # truncated in transit
     assert_user_error(any_ws, ["targets", "import", str(path), "--year", "2026"], f"表{suffix}")
 
@@ -331,9 +370,9 @@ def test_config_and_db_from_the_environment(ws: Workspace) -> None:
 
 def test_sample_writers_round_trip(tmp_path: Path) -> None:
     """python-docx / xlsxwriter tables with merged goal cells read back as written."""
-    rows = read_table(SEED_TABLE)[:20]
+    rows = read_table(SEED_TABLE).rows[:20]
     for path in (write_docx(rows, tmp_path / "表.docx"), write_xlsx(rows, tmp_path / "表.xlsx")):
-        back = read_table(path)
+        back = read_table(path).rows
         assert [
             (r.goal, r.content, r.leaders, r.lead_units, r.responsible_units) for r in back
         ] == [(r.goal, r.content, r.leaders, r.lead_units, r.responsible_units) for r in rows], (
