@@ -23,11 +23,20 @@ KINDS = tuple(k.name for k in UnitKind)
 RELATED_UNITS = "相关单位"
 _SPACE = re.compile(r"\s+")
 _GROUP_PHRASE = re.compile(r"^(各|相关)(.+)$")
+_GROUP_WORD_PREFIX = re.compile(r"^(各|相关)")
+_GOVERNMENT_SUFFIX = re.compile(r"(?<=.)(人民政府|政府|办事处|管委会|管理委员会)$")
+
+
+# ★牵头单位, 财政局。, 管委会等, 团市委配合落实 (the verb of a list of units glued to its last one)
+_MARKS = re.compile(
+    r"^[★☆*＊※●]+|[。.．；;，,、]+$|(?<=.)等$|(?<=..)(配合落实|牵头落实|负责落实|共同落实)$"
+)
 
 
 def normalise_name(name: str) -> str:
-    """Drop all white space (王  斐 → 王斐) and unify brackets to full width."""
-    name = _SPACE.sub("", name)
+    """Drop all white space (王  斐 → 王斐), a lead mark before the name (★), the punctuation
+    and 等 after it, and unify brackets to full width."""
+    name = _MARKS.sub("", _SPACE.sub("", name))
     return name.replace("(", "（").replace(")", "）")
 
 
@@ -81,7 +90,8 @@ class UnitRegister:
         if not isinstance(groups, dict):
             raise UserError(f"单位名册 {path} 中 groups 应为“集合词: {{kinds/units}}”")
         for word, spec in groups.items():
-            register.groups[str(word)] = register._group_members(path, str(word), spec)
+            members = register._group_members(path, str(word), spec)
+            register.groups[normalise_name(str(word))] = members
         return register
 
     def _group_members(self, path: Path, word: str, spec: object) -> list[str]:
@@ -114,42 +124,75 @@ class UnitRegister:
         a remark in brackets (湖塘镇（盖章）, 高新区（邹区镇）), with the government's prefix
         (常州市武进区民政局, 县水务局, 区发改委), or both."""
         for written in dict.fromkeys((name, _REMARK.sub("", name))):
-            for candidate in (written, _PREFIX.sub("", written, count=1)):
+            bare = _GOVERNMENT_SUFFIX.sub("", written)  # 某镇人民政府, 某街道办事处, 某区管委会
+            for candidate in dict.fromkeys(
+                (written, _PREFIX.sub("", written, count=1), bare, _PREFIX.sub("", bare, count=1))
+            ):
                 unit = self.find(candidate) if candidate else None
                 if unit is not None:
                     return unit.name if unit.kind != "leader" else None
         return None
 
-    def expand_phrase(self, phrase: str) -> list[str] | None:
-        """Expand 各镇、开发区、街道 / 相关镇、街道 … into unit names.
+    def resolve_names(self, names: list[str]) -> list[tuple[str, list[str] | None]]:
+        """Each name of a cell (split_names) with the units it stands for, None when unknown. A
+        group phrase split at its 、 is joined again, as far as the register knows it
+        (各乡、镇人民政府、人民大垸 → 各乡、镇人民政府 and 人民大垸)."""
+        out: list[tuple[str, list[str] | None]] = []
+        i = 0
+        while i < len(names):
+            found = None
+            if is_group_phrase(names[i]) or normalise_name(names[i]) in self.groups:
+                for j in range(len(names), i, -1):
+                    phrase = "、".join(names[i:j])
+                    expanded = self.expand_phrase(phrase)
+                    if expanded is not None:
+                        found, i = (phrase, expanded), j
+                        break
+            if found is None:
+                unit = self.resolve_unit(names[i])
+                found, i = (names[i], [unit] if unit else None), i + 1
+            out.append(found)
+        return out
 
-        Returns None when the phrase is not a group phrase (or names an
-        unknown group word).
+    def expand_phrase(self, phrase: str) -> list[str] | None:
+        """Expand a group phrase into unit names: a phrase configured as written (区安委会各成员单位),
+        or 各 / 相关 before group words (各镇、开发区、街道, 各乡、镇人民政府, 各街办（新区）, a word's
+        remark dropped when the word itself is not configured).
+
+        Returns None when the phrase is not a group phrase (or names an unknown group word).
         """
-        whole = {normalise_name(w): m for w, m in self.groups.items()}.get(normalise_name(phrase))
-        if whole is not None:  # a phrase configured as it is written: 区安委会各成员单位
-            return list(whole)
-        match = _GROUP_PHRASE.match(normalise_name(phrase))
+        norm = normalise_name(phrase)
+        if norm in self.groups:
+            return list(self.groups[norm])
+        match = _GROUP_PHRASE.match(norm)
         if not match:
             return None
+        rest = match.group(2)
+        if rest in self.groups:
+            return list(self.groups[rest])
         members: list[str] = []
-        for word in re.split(r"[、，,和及/]", match.group(2)):
-            if word not in self.groups:
+        for word in re.split(r"[、，,和及/]", rest):
+            word = _GROUP_WORD_PREFIX.sub("", word)
+            key = next(
+                (k for k in (word, _REMARK.sub("", word), _GOVERNMENT_SUFFIX.sub("", word))
+                 if k in self.groups),
+                None,
+            )  # fmt: skip
+            if key is None:
                 return None
-            members += self.groups[word]
+            members += self.groups[key]
         return list(dict.fromkeys(members))
 
 
-def _is_group_phrase(name: str) -> bool:
+def is_group_phrase(name: str) -> bool:
+    """Whether a name starts a group phrase (各镇, 相关街道); 相关单位 is a list of its own."""
+    name = normalise_name(name)
     return name != RELATED_UNITS and _GROUP_PHRASE.match(name) is not None
 
 
 def split_names(text: str) -> list[str]:
-    """Split a table cell of names (one a line, or separated by 、，;) into names.
-
-    Group phrases such as 各镇、开发区、街道 are kept whole: they are split by
-    lines only, and the phrase itself holds 、.
-    """
+    """Split a table cell of names (one a line, or separated by 、，,;) into names. A group phrase
+    such as 各镇、开发区、街道 comes out in parts: the register joins them (`join_phrases`)."""
     names: list[str] = []
     for line in re.split(r"[\n\r；;]+", text):
         line = line.strip()
@@ -158,10 +201,5 @@ def split_names(text: str) -> list[str]:
         if names and _REMARK.fullmatch(line):  # a remark on a line of its own: the name's above
             names[-1] += line
             continue
-        parts = [p for p in re.split(r"[、，,]+", line) if p.strip()]
-        # 发改局、各镇、街道: the group phrase runs from its 各 / 相关 to the end of the line
-        at = next((i for i, p in enumerate(parts) if _is_group_phrase(normalise_name(p))), None)
-        if at is not None:
-            parts[at:] = ["、".join(parts[at:])]
-        names += parts
+        names += [p for p in re.split(r"[、，,]+", line) if p.strip()]
     return [normalise_name(n) for n in names]

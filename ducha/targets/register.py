@@ -82,12 +82,11 @@ def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str, year: 
             not_found(name, "leader", row.where)
         lead_units: list[str] = []
         lead_names = split_names(row.lead_units)
-        for name in lead_names:
-            unit = register.resolve_unit(name)
-            if unit is None:
+        for name, units in register.resolve_names(lead_names):
+            if units is None:
                 not_found(name, "lead", row.where)
             else:
-                lead_units.append(unit)
+                lead_units += units
         if not lead_names:
             problems.append(f"{source} {row.where}：没有填写牵头单位")
         task = Task(
@@ -100,19 +99,13 @@ def resolve_rows(rows: list[RawRow], register: UnitRegister, source: str, year: 
             responsible_text=row.responsible_units,
             deadline=deadline_in_text(row.deadline, year),
         )
-        for name in split_names(row.responsible_units):
-            if name == RELATED_UNITS:
-                task.related = True
-                continue
-            expanded = register.expand_phrase(name)
-            if expanded is not None:
-                task.responsible_units += expanded
-                continue
-            unit = register.resolve_unit(name)
-            if unit is None:
+        names = split_names(row.responsible_units)
+        task.related = RELATED_UNITS in names
+        for name, units in register.resolve_names([n for n in names if n != RELATED_UNITS]):
+            if units is None:
                 not_found(name, "responsible", row.where)
             else:
-                task.responsible_units.append(unit)
+                task.responsible_units += units
         tasks.append(task)
     if unknown:
         raise UserError(unknown_names_message(source, list(unknown.values()), register))

@@ -93,32 +93,68 @@ class Table:
     header: dict[str, str]
 
 
+_BRACKETED = re.compile(r"[（(][^（()）]*[）)]")
+# a header no exact spelling names, read by its words (责任主体与协同单位, 牵头负责领导, 主要工作举措)
+_NOT_A_TASK = re.compile(r"情况|进度|进展|完成|单位|部门|领导|时间|时限|科室|负责人|备注|说明|是否")
+_LOOSE: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("leaders", re.compile(r"领导")),
+    ("deadline", re.compile(r"时限|完成时间|时间节点|节点|实施计划|进度安排|时间安排")),
+    ("lead_units", re.compile(r"(牵头|主办|主责|主要责任).*(单位|部门)")),
+    (
+        "responsible_units",
+        re.compile(r"(责任|配合|协同|协办|参与|实施).*(单位|部门|主体)|责任主体"),
+    ),
+    ("content", re.compile(r"任务|工作|内容|举措|事项|项目|实事|目标")),
+)
+
+
 def _header_key(text: str) -> str | None:
     norm = _WS.sub("", text or "")
-    for key, spellings in COLUMNS.items():
-        if norm in spellings:
+    for candidate in dict.fromkeys((norm, _BRACKETED.sub("", norm))):
+        for key, spellings in COLUMNS.items():
+            if candidate in spellings:
+                return key
+    return None
+
+
+def _loose_key(text: str) -> str | None:
+    norm = _BRACKETED.sub("", _WS.sub("", text or ""))
+    if not norm or len(norm) > 20:
+        return None
+    for key, pattern in _LOOSE:
+        if pattern.search(norm) and (key != "content" or not _NOT_A_TASK.search(norm)):
             return key
     return None
 
 
 def _map_header(cells: list[str]) -> dict[str, int]:
-    """Which column holds what. A table with 责任单位 but no 牵头单位 names its lead units
-    there (then a second responsible column, such as 配合单位, holds the others)."""
+    """Which column holds what: the spellings of COLUMNS first, then headers read by their
+    words. Of several task columns the rightmost holds the content and the one left of it the
+    goal (项目名称 | 工作任务, 主要任务 | 全年目标任务, 实事项目 | 工作举措及实施计划). A table with
+    责任单位 but no 牵头单位 names its lead units there (then a second responsible column, such
+    as 配合单位, holds the others)."""
     mapping: dict[str, int] = {}
     responsible: list[int] = []
-    either: list[int] = []
+    tasks: list[tuple[int, int]] = []  # (exact content 0, either 1, read by its words 2; column)
     for i, text in enumerate(cells):
         key = _header_key(text)
-        if key == "responsible_units":
+        loose = _loose_key(text) if key is None else None
+        if key == "content" or (key is None and _WS.sub("", text or "") in EITHER_GOAL_OR_CONTENT):
+            tasks.append((0 if key else 1, i))
+        elif key == "responsible_units" or (key is None and loose == "responsible_units"):
             responsible.append(i)
         elif key and key not in mapping:
             mapping[key] = i
-        elif key is None and _WS.sub("", text or "") in EITHER_GOAL_OR_CONTENT:
-            either.append(i)
-    if either and "content" not in mapping:
-        mapping["content"] = either.pop()
-    if either and "goal" not in mapping:
-        mapping["goal"] = either[0]
+        elif loose == "content":
+            tasks.append((2, i))
+        elif loose and loose not in mapping:
+            mapping[loose] = i
+    if tasks:
+        content = max(i for _, i in tasks)
+        mapping["content"] = content
+        left = [i for _, i in tasks if i < content]
+        if left and "goal" not in mapping:
+            mapping["goal"] = left[-1]
     if responsible and "lead_units" not in mapping:
         mapping["lead_units"] = responsible.pop(0)
     if responsible:
@@ -181,7 +217,7 @@ def _rows_from_grid(grid: list[GridRow], source: str) -> Table:
         previous_is_task = bool(content)
         if not content:
             if any(c.strip() for c in cells):
-                if _map_header(cells):  # a repeated header row (page break in Word)
+                if all(k in _map_header(cells) for k in REQUIRED):  # repeated (a page break)
                     continue
                 raise UserError(f"{source} {where}：“工作内容”为空")
             continue
@@ -214,7 +250,7 @@ def _section_title(cells: list[str], content: str) -> str | None:
     spread = sum(1 for c in cells if c.strip()) > 1  # one cell merged across the row
     if content and not (spread or _ORDINAL.match(text)):
         return None  # a task with nothing but its content: its missing units are an error
-    if len(text) > 60 or _map_header(cells):
+    if len(text) > 60 or _header_key(text):
         return None
     return _ORDINAL.sub("", _join_paragraphs(text)).strip() or None
 
