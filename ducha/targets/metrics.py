@@ -53,20 +53,31 @@ class Metric:
 
 
 MONEY_UNITS = ("亿美元", "万美元", "美元", "亿元", "万元", "元")
-COUNT_UNITS = (
-    "个百分点", "人次", "项次", "平方米", "公里", "个", "家", "人", "名", "亩", "场", "台", "户",
-    "套", "间", "条", "所", "项", "宗", "辆", "座", "处", "件", "次", "吨",
+COUNT_UNITS = tuple(
+    sorted(
+        (
+            "个百分点", "人次", "项次", "场次", "家次", "户次", "车次", "架次", "平方米", "平方公里",
+            "立方米", "公顷", "公里", "千米", "千瓦", "标箱", "个", "家", "人", "名", "亩", "场", "台",
+            "户", "套", "间", "条", "所", "项", "宗", "辆", "座", "处", "件", "次", "吨", "斤", "穴",
+            "只", "张", "床", "例", "倍", "块", "棵", "株", "头", "册", "盏", "部", "支", "篇",
+        ),
+        key=len,
+        reverse=True,  # the longest first: 场次 before 场, 人次 before 人
+    )
 )  # fmt: skip
 ACTION_VERBS = (
     "新建", "新增", "建成", "建设", "完成", "实施", "启动", "创成", "创建", "争创", "培育",
     "招引", "引进", "打造", "改造", "开展", "举办", "组织", "推出", "落地", "认定",
 )  # fmt: skip
 MULTIPLIERS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
+COMPOUND_UNITS = ("微克/立方米", "毫克/立方米", "毫克/升", "千克/亩", "公斤/亩")  # a level per measure
+BASELINE_FROM = re.compile(r"(?:从|由)[^,，、;；。:：到至]{0,6}$")  # 从60%提高到70%, 由全市12个区县
 
 _alt = "|".join
 QUANTITY = re.compile(
     rf"(?P<num>(?<![\dA-Za-z.])\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+)"
-    rf"(?:(?P<money>{_alt(MONEY_UNITS)})|(?P<mult>[万亿])?(?P<unit>{_alt(COUNT_UNITS)}|%))"
+    rf"(?:(?P<money>{_alt(MONEY_UNITS)})|(?P<mult>[万亿])?(?P<more>多|余)?"
+    rf"(?P<unit>{_alt(COMPOUND_UNITS)}|{_alt(COUNT_UNITS)}|%)(?P<per>/(?:万人|千人|百人|人|户|平方公里))?)"
     r"(?:\([^)]{1,3}\))?"  # 套(间)
     r"(?P<suffix>以上|以内|以下|左右)?"
 )
@@ -76,7 +87,7 @@ BASELINE = re.compile(r"在[^,，、;；。]*?基础上")
 ABOUT_PREFIX = re.compile(r"(约|近|大约)$")
 AT_MOST_PREFIX = re.compile(r"(不超过|不高于|控制在|低于)$")
 GROWTH_CUE = re.compile(r"增长|增速|增幅|下降|降低|减少|(?:提高|提升)(?![到至])")
-LEVEL_CUE = re.compile(r"稳定在|保持|规模|累计|总数|突破")
+LEVEL_CUE = re.compile(r"稳定在|保持|规模|累计|总数|突破|(?:种植|播种)面积")
 QUALIFIED = re.compile(r"[\u4e00-\u9fff]")  # money followed by a noun
 HORIZON = re.compile(r"到\d{4}年")
 ADDING = re.compile(r"新增|新建|招引|引进|培育|认定")
@@ -102,6 +113,8 @@ def _clause_start(text: str, pos: int) -> int:
 def _number(token: str) -> Decimal | None:
     if token[0].isdigit():
         return Decimal(token)
+    if token in ("百", "千"):  # 百余家, 千余人
+        return Decimal(100 if token == "百" else 1000)
     try:
         return Decimal(str(cn2an.cn2an(token, "smart")))
     except ValueError:
@@ -117,7 +130,7 @@ def _bound(before: str, suffix: str | None) -> Bound:
 
 
 def _kind(unit: str, is_money: bool, before: str, text_before: str) -> Kind:
-    if unit in ("%", "个百分点"):
+    if unit in ("%", "个百分点", "倍"):
         return "growth" if GROWTH_CUE.search(before) else "level"
     if is_money:
         return "level" if "人均" in before else "cumulative"
@@ -133,7 +146,8 @@ def _label(before: str, after: str) -> str:
     if not label or label in ACTION_VERBS:  # noun after the number: "启动15个城中村改造项目"
         counted = next((q for q in QUANTITY.finditer(after) if not q["money"]), None)
         label = after[: counted.start()] if counted else after
-    return re.sub(r"[“”\"']", "", label).strip() or before
+    label = re.sub(r"(?:和|及|与|以及)$", "", re.sub(r"[“”\"']|分别", "", label).strip())
+    return label or before
 
 
 def extract_metrics(content: str) -> list[Metric]:
@@ -144,10 +158,15 @@ def extract_metrics(content: str) -> list[Metric]:
     skip = _spans(QUOTED, text) + _spans(BASELINE, text)
     metrics: list[Metric] = []
     last_end = 0
+    subject = ""  # what a 从…到… clause is about
     for m in QUANTITY.finditer(text):
         start = m.start()
         token = m["num"]
         if _inside(start, skip) or text[start - 1 : start] in ("第", "了"):
+            continue
+        baseline = BASELINE_FROM.search(text, _clause_start(text, start), start)
+        if baseline:  # 从60%提高到70%: the new value is the target, the old one what it is about
+            subject, last_end = text[_clause_start(text, start) : baseline.start()], m.end()
             continue
         if not token[0].isdigit() and not text[:start].endswith(ACTION_VERBS):
             continue
@@ -156,6 +175,14 @@ def extract_metrics(content: str) -> list[Metric]:
             continue
         after_sep = SEPARATORS.search(text, m.end())
         rest = text[m.end() : after_sep.start() if after_sep else len(text)]
+        if m["per"] or m["unit"] in COMPOUND_UNITS:  # 2所/万人, 30微克/立方米: a ratio that holds
+            unit = m["unit"] + (m["per"] or "")
+            value = number
+            before = text[max(_clause_start(text, start), last_end) : start]
+            label = _label(before, rest) or subject
+            metrics.append(Metric(label, float(value), unit, "level", _bound(before, m["suffix"])))
+            last_end = m.end()
+            continue
         if m["money"]:
             if QUALIFIED.match(rest):  # "超1亿元项目…", "10亿美元项目…": part of a label
                 continue
@@ -167,6 +194,8 @@ def extract_metrics(content: str) -> list[Metric]:
         before = text[max(clause_start, last_end) : start]
         # "33个城中村188个地块": text glued to the previous quantity names that one's noun
         label = _label("" if last_end > clause_start else before, rest)
+        if subject and re.fullmatch(r"(?:提高|提升|增加|增长|降低|下降|减少)?[到至]?", before):
+            label, before = subject, subject + before  # 森林覆盖率从60%提高到70%
         kind = _kind(unit, bool(m["money"]), before, text[:start])
         previous = metrics[-1] if metrics else None
         if previous and previous.unit == unit and text[last_end:start] == "、":
