@@ -70,7 +70,8 @@ ACTION_VERBS = (
     "招引", "引进", "打造", "改造", "开展", "举办", "组织", "推出", "落地", "认定",
 )  # fmt: skip
 MULTIPLIERS = {"万": Decimal(10_000), "亿": Decimal(100_000_000)}
-COMPOUND_UNITS = ("微克/立方米", "毫克/立方米", "毫克/升", "千克/亩", "公斤/亩")  # a level per measure
+# a level per measure: 30微克/立方米
+COMPOUND_UNITS = ("微克/立方米", "毫克/立方米", "毫克/升", "千克/亩", "公斤/亩")
 BASELINE_FROM = re.compile(r"(?:从|由)[^,，、;；。:：到至]{0,6}$")  # 从60%提高到70%, 由全市12个区县
 
 _alt = "|".join
