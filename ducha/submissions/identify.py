@@ -32,6 +32,8 @@ _PERIOD_TEXT = re.compile(
     rf"(20\d{{2}})\s*年(?:(?!20\d{{2}})[^\d]){{0,40}}?(?:{_MONTH}\s*[-—–~～至到]\s*)?"
     rf"{_MONTH}\s*月(?:份)?(?!\s*\d{{1,2}}\s*[日号])"
 )
+# 2026年一季度 / 2026年第1季度: the quarter's last month (a quarter's report is cumulative)
+_QUARTER_TEXT = re.compile(r"(20\d{2})\s*年(?:(?!20\d{2})[^\d]){0,40}?第?\s*([一二三四1-4])\s*季度")
 _CHINESE_MONTHS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)} | {
     "十": 10, "十一": 11, "十二": 12,
 }  # fmt: skip
@@ -81,10 +83,16 @@ def _period_or_none(year: str, month: str) -> Period | None:
 
 def period_in_text(text: str) -> Period | None:
     """The period a title or a file name states (某年某月, 某年1-某月, the year and the month
-    apart), never a date the form was filled or sent on."""
-    m = _PERIOD_TEXT.search(_DATE_LINE.sub(" ", text))
+    apart, 某年一季度 as its last month), never a date the form was filled or sent on."""
+    text = _DATE_LINE.sub(" ", text)
+    m = _PERIOD_TEXT.search(text)
     if m is None:
-        return None
+        q = _QUARTER_TEXT.search(text)
+        return (
+            Period(int(q.group(1)), 3 * int(_CHINESE_MONTHS.get(q.group(2)) or q.group(2)))
+            if q
+            else None
+        )
     first, last = m.group(2), m.group(3)
     if first is not None and (_CHINESE_MONTHS.get(first) or int(first)) != 1:
         return None  # 4-6月: a quarter's months, not the cumulative months of a period
@@ -162,7 +170,7 @@ def identify(
     title_units, title_period = _title_signals(book)
     if title_units:
         units.append(("表头“填报单位”", title_units[0][1]))
-        _one_unit_per_file(result, register, title_units)
+        _one_unit_per_file(result, register, title_units, [sheet.name for sheet in book.sheets])
     if title_period:
         periods.append(("表头", title_period))
     name_units, name_period = _name_signals(Path(result.name).stem, ctx.unit_names)
@@ -201,12 +209,16 @@ def identify(
             "无法确定填报单位：文件中没有“填报单位”，文件名中也没有单位名称（可用 --unit 指定）",
         )
     if period is None:
-        result.add(ERROR, "无法确定报送期：文件中和文件名中都没有“某年某月”（可用 --period 指定）")
+        result.add(
+            ERROR,
+            "无法确定报送期：文件中和文件名中都没有写明年份和月份（如“2026年3月”“2026年1-3月”），"
+            "请在标题或文件名中写明，或用 --period 指定",
+        )
     return unit, period
 
 
 def _one_unit_per_file(
-    result: FileResult, register: UnitRegister, lines: list[tuple[str, str]]
+    result: FileResult, register: UnitRegister, lines: list[tuple[str, str]], order: list[str]
 ) -> None:
     """Sheets naming different units are reports of different units: refused, never stored as
     the first one's (a town's sheet pasted into another's file)."""
@@ -216,7 +228,8 @@ def _one_unit_per_file(
         if unit != named[0][1]:
             result.add(
                 ERROR,
-                f"工作表“{named[0][0]}”的填报单位是{named[0][1]}，工作表“{sheet}”的是{unit}："
+                f"第{order.index(named[0][0]) + 1}个工作表“{named[0][0]}”的填报单位是{named[0][1]}，"
+                f"第{order.index(sheet) + 1}个工作表“{sheet}”的是{unit}："
                 "一个文件只能报送一个单位，请分成两个文件分别报送",
                 sheet,
             )

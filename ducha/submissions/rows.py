@@ -28,6 +28,7 @@ from ducha.submissions.layout import (
     Layout,
     find_layout,
     header_key,
+    percent_only_header,
 )
 from ducha.submissions.limits import cell_ref
 from ducha.submissions.results import ERROR, WARNING, Before, FileResult, Row, TaskNarrative
@@ -46,10 +47,15 @@ FUZZY_CUTOFF = 85.0
 # A notes row starts with one of these words and then a colon; words that never start a task's
 # text may be followed by a space too. "注：…" is a note, "注重生态保护，…" a task's text.
 _NOTE = re.compile(
-    r"^(?:(?:填报人|联系人|联系电话|审核人|单位负责人|分管领导签字|制表人)(?:\s|[:：]|$)"
-    r"|(?:注|说明|备注|电话|制表)\s*[:：])"
+    r"^(?:(?:填报人|填表人|联系人|联系电话|审核人|审核|单位负责人|主要负责人签字|主要负责人|负责人|"
+    r"分管领导签字|制表人)"
+    r"(?:\s|[:：]|$)|(?:注|说明|备注|电话|制表|填报日期|报送日期|制表日期|日期)\s*[:：])"
 )
-_REPORTER_NOTE = ("填报人", "联系人", "联系电话", "电话")
+_REPORTER_NOTE = ("填报人", "填表人", "联系人", "联系电话", "电话")
+# a section row: 一、提振消费市场 / （一）… / ★一、… with nothing reported on it
+_SECTION = re.compile(
+    r"^[★☆*＊]?(?:[一二三四五六七八九十]+[、.．]|[（(][一二三四五六七八九十]+[)）])"
+)
 
 
 def _task_text(value: Any) -> str:
@@ -156,6 +162,13 @@ def _match_task(
     raw_text = row.cell("content")
     by_seq = _seq_task(raw_seq, index) if not is_empty(raw_seq) else None
     if is_empty(raw_text):
+        by_label = _metric_task(row.cell("metric"), index)
+        if by_label is not None and (by_seq is None or by_seq is not by_label):
+            return (
+                by_label,
+                "metric",
+                100.0,
+            )  # named by its indicator (指标名称), 序号 the table's own
         if by_seq is not None:
             return by_seq, "seq", 100.0
         if not is_empty(raw_seq):
@@ -188,6 +201,24 @@ def _match_task(
     quoted = quoted[:20] + ("…" if len(quoted) > 20 else "")
     row.problem(ERROR, f"工作内容“{quoted}”对应不到本单位的任务", where)
     return None, "failed", 0.0
+
+
+def _metric_task(raw_label: Any, index: UnitIndex) -> TaskLines | None:
+    """The task whose metric is named exactly so (one task only): rows named by 指标名称."""
+    if is_empty(raw_label):
+        return None
+    key = _task_text(raw_label)
+    found = {t for (t, _), m in index.metrics.items() if m.label and _task_text(m.label) == key}
+    return index.tasks[found.pop()] if len(found) == 1 else None
+
+
+def is_section_row(row: list[Any], columns: dict[str, int]) -> bool:
+    """一、提振消费市场 in the task's column, nothing reported beside it."""
+    text = _cell(row, columns, "content") or _cell(row, columns, "metric")
+    if not isinstance(text, str) or not _SECTION.match(text.strip()):
+        return False
+    reported = (_cell(row, columns, k) for k in REPORTING_COLUMNS)
+    return all(is_empty(v) or v == text for v in reported)  # (merged across the row)
 
 
 def _match_metric(row: Row, task: TaskLines, positions: list[int], used: set[int]) -> int | None:
@@ -228,14 +259,19 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
     seen_metrics: dict[tuple[str, int], tuple[str, int]] = {}  # -> (sheet, row) seen first
     narratives: dict[str, TaskNarrative] = {}
     any_layout = False
+    percent_only: str | None = None
     for sheet in book.sheets:
         if sheet.name == META_SHEET or sheet.hidden:
             continue
         layout = find_layout(sheet)
         if layout is None:
+            percent_only = percent_only or percent_only_header(sheet)
             continue
         any_layout = True
-        cols = layout.columns
+        cols = dict(layout.columns)
+        first_quarter = cols.pop("first_quarter", None)
+        if first_quarter is not None and before.period.month == 3 and "cumulative" not in cols:
+            cols["cumulative"] = first_quarter  # 一季度完成 is 1-3月 (else: refused as unread)
         identifying = tuple(cols[key] for key in IDENTIFYING_COLUMNS if key in cols)
         texts = tuple(cols.get(key) for key in _NARRATIVE)
         figures = tuple((key, cols[key]) for key in ("month", "cumulative") if key in cols)
@@ -261,7 +297,8 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
                     result.reporter = " ".join(parts)[:200]
                 last_task = None
                 continue
-            if _repeats_header(cells, identifying):
+            if _repeats_header(cells, identifying) or is_section_row(cells, cols):
+                last_task = None
                 continue
             row = Row(result, sheet.name, r, cells, cols)
             task, method, score = _match_task(row, index, before.period.year, last_task)
@@ -311,7 +348,14 @@ def parse_rows(result: FileResult, book: Workbook, index: UnitIndex, before: Bef
         if unread:
             _refuse_unread_figures(result, sheet, layout, sorted(unread))
     result.tasks = list(narratives.values())
-    if not any_layout:
+    if not any_layout and percent_only:
+        result.add(
+            ERROR,
+            f"表中只有“{percent_only}”（完成进度的百分比），没有完成数，无法对照目标研判，未接收；"
+            "请按模板填写“本月完成”“累计完成”（按各指标的计量单位，如 家、个、亿元），"
+            "完成进度由系统按目标计算",
+        )
+    elif not any_layout:
         result.add(
             ERROR,
             "没有找到进展表的表头（应有“任务编号”或“工作内容”，以及“本月完成”“累计完成”等列）",

@@ -21,6 +21,8 @@ EMPTY = {
     "暂无数据",
     "待统计",
     "暂未统计",
+    "其它类",  # 进度评价 of a task judged by no schedule
+    "其他类",
     "空",
     "n/a",
     "na",
@@ -62,6 +64,12 @@ STATUS_WORDS = {
     "低于序时": "behind",
     "未达序时": "behind",
     "推进缓慢": "behind",
+    "按序时": "on_schedule",
+    "达序推进": "on_schedule",
+    "按计划推进": "on_schedule",
+    "未达到序时进度": "behind",
+    "未达到序时": "behind",
+    "未达序时进度": "behind",
 }
 _NUMBER = re.compile(r"^([+-]?)(\d+(?:\.\d+)?|\.\d+)(万|亿)?(.*)$")
 _UNIT_WORDS = (

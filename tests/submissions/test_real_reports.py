@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -167,28 +168,55 @@ def test_status_words_of_real_tables_are_mapped_and_the_mapping_is_shown(
         assert stored[line.task.task_id] == words[word]
 
 
-def test_figures_under_a_header_ducha_cannot_read_are_refused_not_dropped(
+def test_a_first_quarter_header_is_the_march_cumulative_and_others_are_refused(
     rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
 ) -> None:
-    """A quarterly header (一季度 over 计划 | 完成) instead of 本月完成 and 累计完成: the figures
-    are in columns ducha does not know. It refuses the file and names the columns, instead of
-    storing the texts and dropping the figures without a word."""
+    """A quarterly header (一季度 over 计划 | 完成) instead of 本月完成 and 累计完成. In a March
+    report 一季度完成 is the 1-3月 figure: stored as the cumulative figure, the plan never as a
+    figure. 二季度完成 in a March report is no figure of its: the file is refused naming the
+    columns, instead of storing the texts and dropping the figures without a word."""
     from ducha.submissions.templates import COL, HEADER_ROW
 
     templates = prepared[1]
     unit = next(u for u in templates.units if len(templates.by_unit[u]) >= 4)
     fill = templates.fill(unit, random.Random(9))
 
-    def quarterly(book: openpyxl.Workbook) -> None:
-        sheet = book.worksheets[0]
-        sheet.cell(HEADER_ROW + 1, COL["本月完成"] + 1).value = "一季度计划"
-        sheet.cell(HEADER_ROW + 1, COL["累计完成"] + 1).value = "一季度完成"
+    def quarterly(quarter: str) -> Callable[[openpyxl.Workbook], None]:
+        def edit(book: openpyxl.Workbook) -> None:
+            sheet = book.worksheets[0]
+            sheet.cell(HEADER_ROW + 1, COL["本月完成"] + 1).value = f"{quarter}计划"
+            sheet.cell(HEADER_ROW + 1, COL["累计完成"] + 1).value = f"{quarter}完成"
 
-    path = templates.write_filled(fill, tmp_path / f"{unit}-2026年3月进展.xlsx", edit=quarterly)
+        return edit
+
+    path = templates.write_filled(
+        fill, tmp_path / f"{unit}-2026年3月进展.xlsx", edit=quarterly("一季度")
+    )
+    out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
+    assert out["status"] == "accepted", out["problems"]
+    written = {
+        (ln.task.task_id, ln.metric.position): fill.cells.get((ln.row, COL["累计完成"]))
+        for ln in templates.lines(unit)
+        if ln.metric.position
+    }
+    con = duckdb.connect(str(rws.db), read_only=True)
+    try:
+        stored = con.sql(
+            "SELECT task_id, position, month_value, cumulative_value FROM progress_metrics"
+        ).fetchall()
+    finally:
+        con.close()
+    assert stored and all(month is None for _, _, month, _ in stored)  # a plan is no figure
+    for task_id, position, _, cumulative in stored:
+        assert cumulative == pytest.approx(float(written[(task_id, position)]))
+
+    path = templates.write_filled(
+        fill, tmp_path / f"{unit}-2026年3月进展-二季度.xlsx", edit=quarterly("二季度")
+    )
     out = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
     errors = [p["message"] for p in out["problems"] if p["severity"] == "error"]
     assert out["status"] == "rejected", out["problems"]
-    assert any("一季度计划" in m and "一季度完成" in m for m in errors), errors
+    assert any("二季度计划" in m and "二季度完成" in m for m in errors), errors
     assert not any("年度目标" in m for m in errors)  # targets are no figures of the month
 
 
