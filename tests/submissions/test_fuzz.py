@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -46,7 +45,6 @@ from tests.submissions.fuzz_files import (
     Case,
     Templates,
     csv_bytes,
-    prepared_database,
     set_mtimes,
 )
 from tests.submissions.hostile_files import build_hostile_corpus
@@ -60,20 +58,6 @@ EXCEPTION_TEXT = re.compile(
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
-    """A database with the 2026 targets and reviewed metrics, and the real templates."""
-    return prepared_database(tmp_path_factory.mktemp("fuzz-prepared"))
-
-
-@pytest.fixture
-def fws(ws: Workspace, prepared: tuple[Path, Templates]) -> Workspace:
-    """The test's own workspace holding a copy of the prepared database."""
-    ws.db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(prepared[0], ws.db)
-    return ws
 
 
 @pytest.fixture
@@ -154,7 +138,7 @@ def unit_task_ids(templates: Templates, unit: str) -> set[str]:
 
 
 def test_a_thousand_broken_files_in_one_ingest(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     inbox = tmp_path / "inbox"
     started = time.monotonic()
@@ -168,7 +152,7 @@ def test_a_thousand_broken_files_in_one_ingest(
     assert sorted(p.resolve() for p in inbox.iterdir()) == sorted(c.path.resolve() for c in cases)
 
     started = time.monotonic()
-    result = fws.run("ingest", str(inbox), "--format", "json")
+    result = rws.run("ingest", str(inbox), "--format", "json")
     took = time.monotonic() - started
     print(
         f"\n{len(cases)} files ({len(broken)} broken), built in {built:.1f} s, ingested in {took:.1f} s"
@@ -185,7 +169,7 @@ def test_a_thousand_broken_files_in_one_ingest(
     outcome = {Path(o["file"]).resolve(): o for o in outcomes}
     assert {o["status"] for o in outcomes} <= STATUSES
 
-    stored = Stored(fws.db)
+    stored = Stored(rws.db)
     assert stored.from_rejected == (0, 0), "progress rows from a rejected submission"
     assert stored.orphans == 0, "progress rows without their submission or with another unit/period"
     failures: list[str] = []
@@ -291,7 +275,7 @@ ACTIVE_TEXT = re.compile(r"javascript:|https?://|www\.evil|\x1b|\x07|\u202e")
 
 
 def test_every_hostile_class_in_one_ingest(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Far cells anywhere, shared-string and BIFF amplification, encryption, names that are not
     UTF-8, links out of and inside the inbox, injections in every narrative field and in file
@@ -300,13 +284,13 @@ def test_every_hostile_class_in_one_ingest(
     image, markup or control character."""
     inbox = tmp_path / "inbox"
     cases = build_hostile_corpus(templates, inbox, tmp_path / "outside", seed=SEED)
-    result = fws.run("ingest", str(inbox), "--format", "json")
+    result = rws.run("ingest", str(inbox), "--format", "json")
     assert result.code == 0, result.err[-3000:]
     assert "Traceback" not in result.err
     outcomes = {Path(o["file"]).name: o for o in json.loads(result.out)}
     read = [c for c in cases if c.expect]
     assert sorted(outcomes) == sorted(c.shown for c in read)  # the linked folder is not read
-    con = duckdb.connect(str(fws.db), read_only=True)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         for c in read:
             o = outcomes[c.shown]
@@ -335,14 +319,14 @@ def test_every_hostile_class_in_one_ingest(
             ]  # fmt: skip
             if c.texts:  # stored as written
                 assert sorted(texts) == sorted(t.strip() for t in c.texts)
-        archived = b"".join(p.read_bytes() for p in (fws.db.parent / "archive").rglob("*.*"))
+        archived = b"".join(p.read_bytes() for p in (rws.db.parent / "archive").rglob("*.*"))
         assert "不可外泄".encode() not in archived  # the linked secret was not read
     finally:
         con.close()
 
-    fws.ok("evaluate", "--period", str(PERIOD))
-    cfg = load_config(fws.config)
-    con = duckdb.connect(str(fws.db), read_only=True)
+    rws.ok("evaluate", "--period", str(PERIOD))
+    cfg = load_config(rws.config)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         plan = plan_notices(
             con, PERIOD, workspace="武进区", channels=cfg.channels, calendar=cfg.calendar(),
@@ -414,7 +398,7 @@ def _central_entries(data: bytes) -> list[int]:
 
 
 def test_zip_member_flagged_encrypted_is_rejected(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: a member flagged encrypted made zipfile raise RuntimeError and crashed the
     run."""
@@ -423,11 +407,11 @@ def test_zip_member_flagged_encrypted_is_rejected(
     flags = struct.unpack_from("<H", data, entry + 8)[0]
     struct.pack_into("<H", data, entry + 8, flags | 0x1)
     good, bad = _good_and_hostile(templates, tmp_path / "in", bytes(data))
-    _assert_rejected_beside_good(fws, tmp_path / "in", good, bad)
+    _assert_rejected_beside_good(rws, tmp_path / "in", good, bad)
 
 
 def test_damaged_lzma_zip_member_is_rejected(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: a damaged LZMA member raised lzma.LZMAError and crashed the run (.xlsx
     members are stored or deflated: others are rejected)."""
@@ -442,17 +426,17 @@ def test_damaged_lzma_zip_member_is_rejected(
     start = 30 + name_len + extra_len
     data[start : start + 9] = b"\x05\x00\x05\x00\xff\xff\xff\xff\xff"
     good, bad = _good_and_hostile(templates, tmp_path / "in", bytes(data))
-    _assert_rejected_beside_good(fws, tmp_path / "in", good, bad)
+    _assert_rejected_beside_good(rws, tmp_path / "in", good, bad)
 
 
 def test_zip_needing_a_newer_zip_version_is_rejected(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: "version needed" 6.4 made zipfile.ZipFile() raise NotImplementedError."""
     data = bytearray(_filled_bytes(templates, "交通局"))
     data[_central_entries(bytes(data))[0] + 6] = 64  # "version needed to extract" 6.4
     good, bad = _good_and_hostile(templates, tmp_path / "in", bytes(data))
-    _assert_rejected_beside_good(fws, tmp_path / "in", good, bad)
+    _assert_rejected_beside_good(rws, tmp_path / "in", good, bad)
 
 
 def _patched_sheet(sheet_xml: Callable[[bytes], bytes], rows: int, cols: int) -> bytes:
@@ -521,7 +505,7 @@ def test_unclosed_formula_tags_do_not_stall_the_reader(tmp_path: Path) -> None:
 
 
 def test_absurd_growth_rates_are_rejected(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: 1e15 % and '9'*40 were accepted as growth rates."""
     import random
@@ -536,12 +520,12 @@ def test_absurd_growth_rates_are_rejected(
         fill.cells[(line.row, COL["累计完成"])] = value
         paths.append(templates.write_filled(fill, folder / f"{unit}-{PERIOD.zh}进展表-{i}.xlsx"))
     set_mtimes(paths)
-    outcomes = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
+    outcomes = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     assert [o["status"] for o in outcomes] == ["rejected", "rejected"], outcomes
 
 
 def test_number_text_overflowing_to_infinity_is_rejected(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: a 400-digit text became float('inf') and was stored."""
     import random
@@ -553,8 +537,8 @@ def test_number_text_overflowing_to_infinity_is_rejected(
     fill = templates.fill(unit, random.Random(3))
     fill.cells[(line.row, COL["累计完成"])] = "9" * 400
     templates.write_filled(fill, folder / f"{unit}-{PERIOD.zh}进展表.xlsx")
-    outcomes = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
-    con = duckdb.connect(str(fws.db), read_only=True)
+    outcomes = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         infinite = con.sql(
             "SELECT count(*) FROM progress_metrics WHERE isinf(cumulative_value) OR isinf(month_value)"
@@ -565,7 +549,7 @@ def test_number_text_overflowing_to_infinity_is_rejected(
 
 
 def test_csv_unclosed_quote_does_not_drop_later_rows(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: an unclosed quote swallowed every later row into one field and the file
     was accepted without them."""
@@ -580,11 +564,11 @@ def test_csv_unclosed_quote_does_not_drop_later_rows(
     k = templates.lines(unit)[5].row  # an early data row
     lines[k] += ',"见附件'.encode("gbk")
     (folder / f"{unit}-{PERIOD.zh}进展表.csv").write_bytes(b"\r\n".join(lines))
-    (outcome,) = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
+    (outcome,) = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     if outcome["status"] == "rejected":  # the receipt names the row the quote opens on
         assert any(f"第 {k + 1} 行" in p["message"] for p in outcome["problems"]), outcome
         return
-    con = duckdb.connect(str(fws.db), read_only=True)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         stored = set(con.sql(
             "SELECT task_id, position, month_value, cumulative_value FROM progress_metrics"
@@ -595,7 +579,7 @@ def test_csv_unclosed_quote_does_not_drop_later_rows(
 
 
 def test_two_versions_in_one_batch_leave_one_latest_submission(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by the fuzz run (store_batch marked superseded_by before inserting the batch's
     rows, leaving several "latest" submissions); fixed since, kept as a regression test."""
@@ -609,9 +593,9 @@ def test_two_versions_in_one_batch_leave_one_latest_submission(
         fill = templates.fill(unit, random.Random(10 + i), tag=f"v{i}:")
         paths.append(templates.write_filled(fill, folder / f"{unit}-{PERIOD.zh}进展表-v{i}.xlsx"))
     set_mtimes(paths)
-    outcomes = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
+    outcomes = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     assert [o["status"] for o in outcomes] == ["accepted", "superseded", "superseded"]
-    con = duckdb.connect(str(fws.db), read_only=True)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         latest = con.sql(
             "SELECT file_name FROM latest_submissions WHERE unit = ? AND period = ?",
@@ -627,7 +611,7 @@ def test_two_versions_in_one_batch_leave_one_latest_submission(
 
 
 def test_error_values_in_number_cells_are_not_read_as_blank(
-    fws: Workspace, templates: Templates, tmp_path: Path
+    rws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
     """Found by fuzzing: error cells (#DIV/0!, #N/A) were read as empty and the file accepted."""
     import random
@@ -640,6 +624,6 @@ def test_error_values_in_number_cells_are_not_read_as_blank(
     fill.cells[(line.row, COL["累计完成"])] = "#DIV/0!"  # openpyxl writes an error cell
     fill.cells[(line.row, COL["本月完成"])] = "#N/A"
     templates.write_filled(fill, folder / f"{unit}-{PERIOD.zh}进展表.xlsx")
-    (outcome,) = json.loads(fws.ok("ingest", str(folder), "--format", "json"))
+    (outcome,) = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     cells = {p["cell"] for p in outcome["problems"] if p["severity"] == "error"}
     assert outcome["status"] == "rejected" and cells, outcome

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from tests.helpers import ROOT, Workspace
-from tests.submissions.fuzz_files import Templates, prepared_database, zip_bomb
+from tests.submissions.fuzz_files import Templates, zip_bomb
 from tests.submissions.hostile_files import (
     encrypted,
     far_cell,
@@ -31,18 +31,6 @@ from tests.submissions.hostile_files import (
 DUCHA = str(Path(sys.executable).with_name("ducha"))
 MEMORY_CAP = 3 * 1024**3  # address space of the ingest and of every process it starts
 PEAK_LIMIT_MB = 1024
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
-    return prepared_database(tmp_path_factory.mktemp("hostile-prepared"))
-
-
-@pytest.fixture
-def hws(ws: Workspace, prepared: tuple[Path, Templates]) -> Workspace:
-    ws.db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(prepared[0], ws.db)
-    return ws
 
 
 def _good(templates: Templates, unit: str, path: Path, seed: int = 1) -> Path:
@@ -75,10 +63,10 @@ def _run_capped(ws: Workspace, *args: str) -> tuple[subprocess.CompletedProcess[
 
 
 def test_one_ingest_over_a_hostile_inbox_under_a_memory_cap(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
 ) -> None:
     templates = prepared[1]
-    inbox = hws.db.parent / "inbox"
+    inbox = rws.db.parent / "inbox"
     inbox.mkdir()
     good_units = templates.units[:3]
     good = [
@@ -121,7 +109,7 @@ def test_one_ingest_over_a_hostile_inbox_under_a_memory_cap(
         "管道.xlsx": "不是普通文件",
     }
 
-    done, peak = _run_capped(hws, "ingest", "--format", "json")
+    done, peak = _run_capped(rws, "ingest", "--format", "json")
     print(f"\npeak resident set of the largest process: {peak:.0f} MB; sizes on disk: {sizes}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and "memory allocation" not in done.stderr
@@ -137,16 +125,16 @@ def test_one_ingest_over_a_hostile_inbox_under_a_memory_cap(
 
     # the secret was neither archived nor moved; the link went to rejected/, not its target
     assert secret.read_text(encoding="utf-8") == "SMTP_PASSWORD=不可外泄\n"
-    archived = [p for p in (hws.db.parent / "archive").rglob("*") if p.is_file()]
+    archived = [p for p in (rws.db.parent / "archive").rglob("*") if p.is_file()]
     assert all(b"SMTP_PASSWORD" not in p.read_bytes() for p in archived)
     assert all(p.stat().st_size <= 20 * 1024 * 1024 for p in archived)
-    rejected = next((hws.db.parent / "rejected").iterdir())
+    rejected = next((rws.db.parent / "rejected").iterdir())
     assert (rejected / "指向密钥的链接.xlsx").is_symlink()
     assert (rejected / "超大文件.xlsx").stat().st_size == 500 * 1024 * 1024
     assert (elsewhere / "另一份.xlsx").exists()  # the linked folder was not read, nor emptied
     assert (inbox / "指向别处的目录").is_symlink()
 
-    con = duckdb.connect(str(hws.db), read_only=True)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         names = {n for (n,) in con.sql("SELECT file_name FROM submissions").fetchall()}
         from_rejected = con.sql(
@@ -160,7 +148,7 @@ def test_one_ingest_over_a_hostile_inbox_under_a_memory_cap(
 
 
 def test_a_name_with_control_characters_is_printed_escaped(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
 ) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -168,21 +156,21 @@ def test_a_name_with_control_characters_is_printed_escaped(
     (folder / name).write_bytes(far_cell("XFD8000", 8000))
     undecodable = os.fsdecode(b"\xff\xfe\xfa.xlsx")
     (folder / undecodable).write_bytes(far_cell("XFD8000", 8000))
-    result = hws.run("ingest", str(folder))
+    result = rws.run("ingest", str(folder))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert not any(line.startswith("已接收") for line in lines)
     assert "\x1b" not in result.out
     assert "坏文件\\n已接收（某镇 2026-03，99 行）\\x1b[2K.xlsx：未接收" in result.out
     assert "\ufffd" in result.out  # bytes no encoding reads: replacement characters
-    as_json = json.loads(hws.ok("ingest", str(folder), "--format", "json"))
+    as_json = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     assert sorted(Path(o["file"]).name for o in as_json) == sorted(
         [name, "\ufffd\ufffd\ufffd.xlsx"]
     )
 
 
 def test_a_narrative_over_the_limit_is_cut_with_a_warning(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
 ) -> None:
     templates = prepared[1]
     unit = templates.units[0]
@@ -192,11 +180,11 @@ def test_a_narrative_over_the_limit_is_cut_with_a_warning(
 
     fill.cells[(line.row, COL["存在问题"])] = "问" * 30_000
     path = templates.write_filled(fill, tmp_path / "长文字.xlsx")
-    result = json.loads(hws.ok("ingest", str(path), "--format", "json"))[0]
+    result = json.loads(rws.ok("ingest", str(path), "--format", "json"))[0]
     assert result["status"] == "accepted"
     warnings = [p["message"] for p in result["problems"] if p["severity"] == "warning"]
     assert any("“存在问题”有 30000 字，超过 2000 字的上限" in w for w in warnings), warnings
-    con = duckdb.connect(str(hws.db), read_only=True)
+    con = duckdb.connect(str(rws.db), read_only=True)
     try:
         (length,) = con.sql(
             "SELECT max(length(issues)) FROM progress_tasks WHERE task_id = $t",
@@ -221,7 +209,7 @@ def _full_sheet(path: Path) -> Path:
 
 
 def test_a_file_over_the_read_memory_limit_is_refused_and_the_rest_go_on(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path,
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """The sandbox's child hits its limit (here 100 MB over what it holds) on the full sheet
@@ -237,7 +225,7 @@ def test_a_file_over_the_read_memory_limit_is_refused_and_the_rest_go_on(
         _good(templates, unit, folder / f"c{i}-{unit}.xlsx", seed=10 + i)
     monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", "0")
-    outcomes = json.loads(hws.ok("ingest", str(folder), "--format", "json"))
+    outcomes = json.loads(rws.ok("ingest", str(folder), "--format", "json"))
     by_name = {Path(o["file"]).name: o for o in outcomes}
     refused = by_name[full.name]
     assert refused["status"] == "rejected"
@@ -246,7 +234,7 @@ def test_a_file_over_the_read_memory_limit_is_refused_and_the_rest_go_on(
 
 
 def test_a_worker_dying_on_a_file_costs_that_file_only(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path,
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     """Worker processes read under the same limit. The full sheet comes after the files this
@@ -277,9 +265,9 @@ def test_a_worker_dying_on_a_file_costs_that_file_only(
     ]
     monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
     monkeypatch.setenv("DUCHA_INGEST_WORKERS", "1")
-    with opened(hws.db) as con:
+    with opened(rws.db) as con:
         results = ingest(
-            con, [folder], register=load_config(hws.config).units, workspace="wujin",
+            con, [folder], register=load_config(rws.config).units, workspace="wujin",
             archive_dir=tmp_path / "archive",
         )  # fmt: skip
     by_name = {r.path.name: r for r in results}
@@ -294,14 +282,14 @@ def test_a_worker_dying_on_a_file_costs_that_file_only(
 
 
 def test_a_link_named_on_the_command_line_is_refused_too(
-    hws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
+    rws: Workspace, prepared: tuple[Path, Templates], tmp_path: Path
 ) -> None:
     """Links are refused wherever they come from: ducha reads files, not what links point at."""
     templates = prepared[1]
     real = _good(templates, templates.units[0], tmp_path / "真文件.xlsx")
     link = tmp_path / "链接.xlsx"
     link.symlink_to(real)
-    outcome = json.loads(hws.ok("ingest", str(link), "--format", "json"))[0]
+    outcome = json.loads(rws.ok("ingest", str(link), "--format", "json"))[0]
     assert outcome["status"] == "rejected"
     assert "链接" in outcome["problems"][0]["message"]
     assert real.exists() and link.is_symlink()

@@ -13,14 +13,13 @@ data sheet) with a unit's own tasks; this test ingests it and holds ducha to the
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.helpers import Workspace
-from tests.submissions.fuzz_files import Templates, prepared_database
+from tests.submissions.fuzz_files import Templates
 from tests.submissions.real_layouts import (
     build,
     choose_unit,
@@ -40,18 +39,6 @@ NOT_YET = {
         "columns and what to fill in, where the spec expects them read as 累计完成"
     ),
 }
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
-    return prepared_database(tmp_path_factory.mktemp("real-layouts"))
-
-
-@pytest.fixture
-def rws(ws: Workspace, prepared: tuple[Path, Templates]) -> Workspace:
-    ws.db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(prepared[0], ws.db)
-    return ws
 
 
 def _stored(db: Path, file_name: str) -> tuple[list[tuple], list[tuple], list[tuple]]:

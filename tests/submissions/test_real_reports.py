@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,19 +17,7 @@ from ducha.periods import Period
 from ducha.submissions.identify import period_in_text
 from ducha.submissions.templates import META_SHEET
 from tests.helpers import Workspace
-from tests.submissions.fuzz_files import Templates, prepared_database
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
-    return prepared_database(tmp_path_factory.mktemp("real-reports"))
-
-
-@pytest.fixture
-def rws(ws: Workspace, prepared: tuple[Path, Templates]) -> Workspace:
-    ws.db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(prepared[0], ws.db)
-    return ws
+from tests.submissions.fuzz_files import Templates
 
 
 @pytest.mark.parametrize(
