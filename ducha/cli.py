@@ -505,6 +505,10 @@ def upcoming_cmd(
     _echo(presentation.upcoming_lines(runs))
 
 
+# ------------------------------------------------------------------ the units' portal
+
+from ducha.portal import commands as _portal_commands  # noqa: E402, F401  (registers links, portal)
+
 # ------------------------------------------------------------------ entry
 
 

@@ -129,6 +129,10 @@ class Schedule:
     overdue_reminders: Flag = Field(
         True, description="截止日后每个工作日向仍未报送的单位发逾期催报"
     )
+    link_grace_days: Int = Field(
+        10, ge=0, le=60, json_schema_extra={"should": "0 到 60 之间的整数"},
+        description="填报链接在报送期次月月底后还能使用的天数（迟报的单位仍可通过链接报送）",
+    )  # fmt: skip
     timezone: Annotated[str, AfterValidator(_timezone)] = Field(
         DEFAULT_TIMEZONE, description="时区：截止日、收到时间都按这个时区计，与服务器本身的时区无关"
     )
@@ -163,3 +167,10 @@ class Schedule:
 
     def deadline(self, year: int, month: int, calendar: WorkCalendar) -> dt.date:
         return self.day("deadline", year, month, calendar)
+
+    def links_expire(self, year: int, month: int) -> dt.date:
+        """The last day a unit's link for the period works: the end of the month after the
+        period (its collection window) plus the grace."""
+        following = month_after(year, month)
+        last = dt.date(*following, 1) + dt.timedelta(days=32)
+        return last.replace(day=1) - dt.timedelta(days=1) + dt.timedelta(days=self.link_grace_days)

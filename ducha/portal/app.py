@@ -1,0 +1,323 @@
+"""The units' portal: each unit's page at its personal link, its template, its uploads and their
+receipts. Server-rendered Chinese HTML without JavaScript or external assets (a government
+intranet, a phone 390 px wide); every database access goes through the desk (ducha.portal.desk).
+
+Security: links are signed and checked on every request (ducha.portal.links) and a bad one shows
+no unit data; uploads are limited while they stream (a request body over the limit is cut off
+and answered 413), kept under a safe name and never served back; every form carries a token
+bound to its link and cross-site posts are refused; requests are limited per link and per
+address; every response has a CSP without script, no framing, no referrer (the link is the
+credential), no sniffing; views, downloads, uploads and refusals are audited.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ducha.config import Config
+from ducha.periods import Period
+from ducha.portal.desk import Busy, Desk, safe_file_name
+from ducha.portal.links import Link, Links
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as ducha ingest's limit for a file
+_FORM_SLACK = 64 * 1024  # the form's other fields and multipart framing
+RECEIPT_WAIT = 8.0  # seconds an upload's page waits for its receipt before it says 正在核验
+PAGE_WAIT = 3.0
+RATE = {"link": (60, 60.0), "address": (300, 60.0)}  # requests per window (seconds)
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class BodyLimit:
+    """Cuts a request body off at the limit while it streams in: the app is never handed more,
+    and the client gets 413 (a Content-Length over the limit is refused before any byte)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send)
+            return
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, sending)
+        except _TooLarge:
+            if not started:
+                await _too_large(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_TOO_LARGE = f"文件超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB 的上限，未接收。"
+
+
+async def _too_large(send: Send) -> None:
+    await _plain(send, 413, _TOO_LARGE)
+
+
+class Guard:
+    """Every response gets the security headers; an address over its rate gets 429 at once."""
+
+    def __init__(self, app: ASGIApp, limits: RateLimit) -> None:
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        count, window = RATE["address"]
+        if not self.limits.allow(f"a:{client[0] if client else '-'}", count, window):
+            await _plain(send, 429, "请求过于频繁，请稍后再试。")
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *_HEADER_BYTES]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"), *_HEADER_BYTES,
+    ]})  # fmt: skip
+    await send({"type": "http.response.body", "body": text.encode()})
+
+
+class RateLimit:
+    """A sliding window of requests per key."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str, count: int, window: float) -> bool:
+        now = time.monotonic()
+        times = self.seen[key]
+        while times and times[0] < now - window:
+            times.popleft()
+        if len(times) >= count:
+            return False
+        times.append(now)
+        return True
+
+
+def create_app(
+    cfg: Config, *, base_url: str = "", now: Callable[[], datetime] | None = None
+) -> Any:
+    """The portal as an ASGI app (uvicorn serves it: `ducha portal`)."""
+    from ducha import clock
+    from ducha.portal.links import signing_key
+    from ducha.templating import environment
+
+    clock_now = now or (lambda: clock.now(cfg.schedule.timezone))
+    links = Links(signing_key(cfg.workspace.data_dir), cfg.code, cfg.workspace.data_dir)
+    desk = Desk(cfg, clock_now)
+    pages = environment("portal")
+    limits = RateLimit()
+    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.desk = desk
+
+    @app.on_event("startup")
+    def _start() -> None:
+        desk.start()
+
+    @app.on_event("shutdown")
+    def _stop() -> None:
+        desk.stop()
+
+    def render(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        return HTMLResponse(pages.get_template(name).render(**values), status_code=status)
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "-"
+
+    def checked(request: Request, token: str) -> Link | Response:
+        link = links.check(token, datetime.now(UTC))
+        if link is None:
+            desk.event("refused", None, None, address(request), "无效或过期的链接")
+            return render("invalid.html.j2", status=404)
+        count, window = RATE["link"]
+        if not limits.allow(f"l:{link.unit}:{link.period}", count, window):
+            return PlainTextResponse("请求过于频繁，请稍后再试。", status_code=429)
+        return link
+
+    def page_data(link: Link) -> dict[str, Any] | None:
+        key = (link.unit, str(link.period))
+        with suppress(Busy):  # else the last copy, while a flow holds the database
+            snapshots[key] = desk.call(lambda con: _unit_page(cfg, con, link), PAGE_WAIT)
+        return snapshots.get(key)
+
+    @app.get("/static/portal.css")
+    def css() -> Response:
+        from ducha.workspace import TEMPLATES_DIR
+
+        return FileResponse(TEMPLATES_DIR / "portal" / "portal.css", media_type="text/css")
+
+    @app.get("/u/{token}", response_class=HTMLResponse)
+    def unit_page(request: Request, token: str) -> Response:
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        desk.event("view", link.unit, link.period, address(request))
+        return render("unit.html.j2", link=link, token=token, form=links.form_token(token),
+                      page=page_data(link), max_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
+
+    @app.get("/u/{token}/template")
+    def template(request: Request, token: str) -> Response:
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        try:
+            path = desk.call(lambda con: _template(cfg, con, link), PAGE_WAIT * 3)
+        except Busy:
+            return render("busy.html.j2", status=503, token=token)
+        desk.event("download", link.unit, link.period, address(request), path.name)
+        return FileResponse(path, filename=path.name, media_type=(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        ))  # fmt: skip
+
+    @app.post("/u/{token}/upload")
+    async def upload(request: Request, token: str) -> Response:
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            desk.event("refused", link.unit, link.period, address(request), "跨站提交")
+            return PlainTextResponse("拒绝来自其他网站的提交。", status_code=403)
+        if not links.check_form_token(token, request.query_params.get("form", "")):
+            desk.event("refused", link.unit, link.period, address(request), "表单令牌无效")
+            return PlainTextResponse("页面已过期，请重新打开链接后再上传。", status_code=403)
+        try:
+            form = await request.form(max_files=1, max_fields=2, max_part_size=64 * 1024)
+        except _TooLarge:  # BodyLimit stopped the stream at the limit
+            desk.event("refused", link.unit, link.period, address(request), "文件超过上限")
+            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        sent = form.get("file")
+        if sent is None or isinstance(sent, str) or not sent.filename:
+            return render("unit.html.j2", status=400, link=link, token=token,
+                          form=links.form_token(token), page=page_data(link),
+                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem="请选择要上传的进展表文件。")  # fmt: skip
+        name = safe_file_name(sent.filename, link.unit, link.period)
+        if name is None:
+            desk.event("refused", link.unit, link.period, address(request), "文件类型不支持")
+            return render("unit.html.j2", status=400, link=link, token=token,
+                          form=links.form_token(token), page=page_data(link),
+                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024,
+                          problem="只接收 .xlsx、.xls 或 .csv 格式的进展表。")  # fmt: skip
+        data = await sent.read()
+        kept = desk.spool_upload(link.unit, link.period, name, data)
+        desk.event("upload", link.unit, link.period, address(request), f"{kept.id} {name}")
+        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+
+    @app.get("/u/{token}/r/{upload_id}", response_class=HTMLResponse)
+    def receipt(request: Request, token: str, upload_id: str) -> Response:
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        kept = desk.upload(upload_id)
+        if kept is None or (kept.unit, kept.period) != (link.unit, link.period):
+            return render("invalid.html.j2", status=404)
+        found = desk.wait_receipt(kept, RECEIPT_WAIT)
+        return render("receipt.html.j2", link=link, token=token, upload=kept, receipt=found)
+
+    @app.get("/", response_class=HTMLResponse)
+    def front() -> Response:
+        return render("front.html.j2")
+
+    return Guard(BodyLimit(app, MAX_UPLOAD_BYTES + _FORM_SLACK), limits)
+
+
+def _unit_page(cfg: Config, con: Any, link: Link) -> dict[str, Any]:
+    """What a unit's page shows: its tasks and metrics for the period, and the deadline."""
+    from ducha.submissions.assignments import unit_tasks
+
+    tasks = unit_tasks(con, link.period).get(link.unit, [])
+    deadline = cfg.schedule.deadline(link.period.year, link.period.month, cfg.calendar())
+    return {
+        "deadline": deadline,
+        "tasks": [
+            {"id": t.task_id, "content": t.content,
+             "metrics": [{"label": m.label, "target": m.target, "measure": m.measure}
+                         for m in t.metrics if m.position]}
+            for t in tasks
+        ],
+    }  # fmt: skip
+
+
+def _template(cfg: Config, con: Any, link: Link) -> Any:
+    """The unit's template for the period, written once into data/portal/templates/."""
+    from ducha.submissions.templates import template_name, write_templates
+
+    folder = cfg.workspace.data_dir / "portal" / "templates" / str(link.period)
+    path = folder / template_name(link.unit, link.period)
+    if not path.exists():
+        write_templates(con, folder, workspace=cfg.code, period=link.period, units=[link.unit])
+    return path
+
+
+def link_expiry(cfg: Config, period: Period) -> datetime:
+    """When a unit's link for the period stops working: the end of the collection window plus
+    the grace (schedule.yaml link_grace_days); a link issued later (a late report asked for)
+    works for the grace from the day it is issued."""
+    from datetime import timedelta
+
+    from ducha import clock
+
+    tz = cfg.schedule.timezone
+    last = max(
+        cfg.schedule.links_expire(period.year, period.month),
+        clock.today(tz) + timedelta(days=cfg.schedule.link_grace_days),
+    )
+    return datetime.combine(last, datetime.max.time()).replace(tzinfo=clock.zone(tz))

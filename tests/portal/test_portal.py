@@ -1,0 +1,284 @@
+"""The units' portal (issue 18) through a real server on 127.0.0.1: links, the unit's page, the
+template, uploads checked at once with their receipts, the database shared with other
+processes, and the security of a page that faces a district's network."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ducha.periods import Period
+from ducha.portal.links import Links
+from tests.helpers import Workspace
+from tests.portal.servers import PortalServer, links_of
+from tests.submissions.fuzz_files import Templates
+
+PERIOD = Period(2026, 3)
+
+
+# ------------------------------------------------------------------ links, without a server
+
+
+def test_a_link_is_bound_to_its_unit_period_workspace_and_time(tmp_path: Path) -> None:
+    links = Links(b"k" * 40, "wujin", tmp_path)
+    later = datetime.now(UTC) + timedelta(days=30)
+    token = links.token("湖塘镇", PERIOD, later)
+    link = links.check(token, datetime.now(UTC))
+    assert link is not None and (link.unit, link.period) == ("湖塘镇", PERIOD)
+    body, mac = token.split(".")
+    forged = Links(b"k" * 40, "wujin", tmp_path).token("牛塘镇", PERIOD, later).split(".")[0]
+    assert links.check(f"{forged}.{mac}", datetime.now(UTC)) is None  # another unit's body
+    assert links.check(f"{body}.{mac[:-2]}AA", datetime.now(UTC)) is None  # a changed signature
+    assert links.check(token, later + timedelta(seconds=1)) is None  # expired
+    assert Links(b"k" * 40, "changzhou", tmp_path).check(token, datetime.now(UTC)) is None
+    assert Links(b"x" * 40, "wujin", tmp_path).check(token, datetime.now(UTC)) is None
+    links.revoke("湖塘镇")
+    assert links.check(token, datetime.now(UTC)) is None  # revoked
+    assert links.check(links.token("湖塘镇", PERIOD, later), datetime.now(UTC)) is not None
+    for junk in ("", ".", "a.b", "x" * 2000, "..", "%00.%00"):
+        assert links.check(junk, datetime.now(UTC)) is None
+
+
+def test_the_key_is_made_once_private_and_never_printed(portal_ws: Workspace) -> None:
+    out = portal_ws.ok("links", "--period", "2026-03", "--format", "json")
+    key = portal_ws.db.parent / "portal" / "key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text().strip() not in out
+    again = portal_ws.ok("links", "--period", "2026-03", "--format", "json")
+    assert again == out  # the same key, the same links
+    rows = json.loads(out)
+    assert {r["unit"] for r in rows} >= {"湖塘镇", "高新区"} and len(rows) == len(
+        {r["url"] for r in rows}
+    )
+
+
+def test_links_name_only_units_that_report(portal_ws: Workspace) -> None:
+    from tests.helpers import assert_user_error
+
+    assert_user_error(
+        portal_ws, ["links", "--period", "2026-03", "--unit", "不存在局"], "不在单位名册"
+    )
+    assert_user_error(portal_ws, ["links", "--period", "2026-03", "--revoke"], "--unit")
+
+
+# ------------------------------------------------------------------ through the server
+
+
+def test_the_page_shows_the_unit_its_tasks_and_a_form(portal: PortalServer) -> None:
+    url = portal.link("湖塘镇")
+    page = httpx.get(url)
+    assert page.status_code == 200
+    text = page.text
+    assert "湖塘镇" in text and "2026年3月" in text and "报送截止" in text
+    assert 'type="file"' in text and "<script" not in text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    template = httpx.get(url + "/template")
+    assert template.status_code == 200 and template.content[:2] == b"PK"
+
+
+@pytest.mark.parametrize("mangle", ["tamper", "other-key", "junk"])
+def test_a_bad_link_shows_no_unit_data(portal: PortalServer, mangle: str) -> None:
+    url = portal.link("湖塘镇")
+    base, token = url.rsplit("/", 1)
+    body, mac = token.split(".")
+    bad = {
+        "tamper": f"{body[:-3]}{'A' if body[-3] != 'A' else 'B'}{body[-2:]}.{mac}",
+        "other-key": Links(b"z" * 40, portal.cfg_code, portal.root).token(
+            "湖塘镇", PERIOD, datetime.now(UTC) + timedelta(days=9)
+        ),
+        "junk": "../../etc/passwd",
+    }[mangle]
+    for path in ("", "/template"):
+        page = httpx.get(f"{base}/{bad}{path}")
+        assert page.status_code == 404
+        assert "湖塘镇" not in page.text and "2026-001" not in page.text
+
+
+def test_an_upload_gets_its_receipt_at_once_and_is_stored(
+    portal: PortalServer, templates: Templates, tmp_path: Path
+) -> None:
+    unit = "牛塘镇"
+    fill = templates.fill(unit, random.Random(1))
+    path = templates.write_filled(fill, tmp_path / "进展表.xlsx")
+    started = time.monotonic()
+    receipt = portal.upload(unit, path)
+    assert time.monotonic() - started < 10
+    assert "已接收" in receipt.text, receipt.text
+    assert portal.stored(unit) == ["accepted"]
+    # a corrected file supersedes it; the history is kept
+    fill2 = templates.fill(unit, random.Random(2))
+    again = portal.upload(unit, templates.write_filled(fill2, tmp_path / "进展表-改.xlsx"))
+    assert "已接收" in again.text and "取代" in again.text
+    assert portal.stored(unit) == ["superseded", "accepted"]
+
+
+def test_a_broken_file_shows_each_cell_and_reason(
+    portal: PortalServer, templates: Templates, tmp_path: Path
+) -> None:
+    from ducha.submissions.templates import COL
+
+    unit = "洛阳镇"
+    fill = templates.fill(unit, random.Random(3))
+    line = next(ln for ln in templates.lines(unit) if ln.metric.position)
+    fill.cells[(line.row, COL["累计完成"])] = "约三十"
+    receipt = portal.upload(unit, templates.write_filled(fill, tmp_path / "进展表.xlsx"))
+    assert "未接收" in receipt.text
+    assert "约三十" in receipt.text and "<td>" in receipt.text  # the cell and its reason
+    assert portal.stored(unit) == ["rejected"]
+
+
+def test_another_units_file_through_this_link_is_refused(
+    portal: PortalServer, templates: Templates, tmp_path: Path
+) -> None:
+    fill = templates.fill("雪堰镇", random.Random(4))
+    path = templates.write_filled(fill, tmp_path / "雪堰镇-2026年3月进展表.xlsx")
+    receipt = portal.upload("前黄镇", path)
+    assert "未接收" in receipt.text and "雪堰镇" in receipt.text
+    assert portal.query("SELECT status FROM submissions WHERE file_name = ?", [path.name]) == [
+        ("rejected",)
+    ]
+    assert portal.stored("前黄镇") == [] and "accepted" not in portal.stored("雪堰镇")
+
+
+def test_forms_need_their_token_and_other_sites_cannot_post(
+    portal: PortalServer, templates: Templates, tmp_path: Path
+) -> None:
+    unit = "礼嘉镇"
+    path = templates.write_filled(templates.fill(unit, random.Random(5)), tmp_path / "a.xlsx")
+    url = portal.link(unit)
+    before = portal.spooled()
+    files = {"file": ("a.xlsx", path.read_bytes())}
+    assert httpx.post(url + "/upload", files=files).status_code == 403
+    assert httpx.post(url + "/upload?form=" + "x" * 43, files=files).status_code == 403
+    other = portal.form_action("湖塘镇").split("?form=")[1]  # another link's form token
+    assert httpx.post(url + "/upload?form=" + other, files=files).status_code == 403
+    cross = httpx.post(portal.form_action(unit), files=files,
+                       headers={"Sec-Fetch-Site": "cross-site"})  # fmt: skip
+    assert cross.status_code == 403
+    assert portal.stored(unit) == [] and portal.spooled() == before
+
+
+def test_an_oversize_upload_is_cut_off_while_it_streams(portal: PortalServer) -> None:
+    url = portal.form_action("嘉泽镇")
+    before = portal.spooled()
+    sent = 0
+
+    def body():  # a file part that never ends, without Content-Length: the server counts
+        nonlocal sent
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.xlsx"\r\n'
+               b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+        chunk = b"0" * (1024 * 1024)
+        for _ in range(60):
+            sent += len(chunk)
+            yield chunk
+
+    try:
+        response = httpx.post(url, content=body(), headers={
+            "Content-Type": "multipart/form-data; boundary=x"}, timeout=30)  # fmt: skip
+        assert response.status_code == 413
+    except httpx.HTTPError:
+        pass  # the server closed the connection once it had answered
+    assert sent < 60 * 1024 * 1024  # it stopped reading: the rest was never taken
+    # a declared length over the limit is answered before a byte of the body is sent
+    target = httpx.URL(url)
+    with socket.create_connection((target.host, target.port), timeout=10) as raw:
+        raw.sendall(
+            f"POST {target.raw_path.decode()} HTTP/1.1\r\nHost: {target.host}\r\n"
+            f"Content-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {30 * 1024 * 1024}\r\n\r\n".encode()
+        )
+        assert raw.recv(64).startswith(b"HTTP/1.1 413")
+    assert portal.spooled() == before
+
+
+def test_an_upload_while_a_flow_holds_the_database_is_kept_and_checked_later(
+    portal: PortalServer, templates: Templates, tmp_path: Path
+) -> None:
+    unit = "湟里镇"
+    path = templates.write_filled(templates.fill(unit, random.Random(6)), tmp_path / "b.xlsx")
+    action = portal.form_action(unit)  # the page as the clerk opened it before
+    holder = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(float(sys.argv[2]))"
+        ), str(portal.db), "12"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        first = portal.upload(unit, path, action)
+        assert "已收到，正在核验" in first.text and 'http-equiv="refresh"' in first.text
+        assert first.url.path.split("/r/")[1] in {p.name for p in portal.spool.iterdir()}
+    finally:
+        holder.wait(timeout=60)
+    later = portal.wait_for_receipt(first.url)
+    assert "已接收" in later.text
+    assert portal.stored(unit) == ["accepted"]
+
+
+def test_views_downloads_and_uploads_are_audited(portal: PortalServer) -> None:
+    unit = "南夏墅街道"
+    url = portal.link(unit)
+    httpx.get(url)
+    httpx.get(url + "/template")
+    httpx.get(url.rsplit("/", 1)[0] + "/bad.token")
+    events = portal.events(timeout=20, want={("view", unit), ("download", unit), ("refused", None)})
+    assert {("view", unit), ("download", unit), ("refused", None)} <= events
+    assert portal.token(unit) not in portal.log_text()  # no token in the server's log
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def portal_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
+    from tests.submissions.fuzz_files import prepared_database
+
+    return prepared_database(tmp_path_factory.mktemp("portal-prepared"))
+
+
+@pytest.fixture(scope="module")
+def templates(portal_db: tuple[Path, Templates]) -> Templates:
+    return portal_db[1]
+
+
+@pytest.fixture
+def portal_ws(ws: Workspace, portal_db: tuple[Path, Templates]) -> Workspace:
+    ws.db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(portal_db[0], ws.db)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, portal_db: tuple[Path, Templates]
+) -> PortalServer:
+    from tests.helpers import ROOT
+
+    root = tmp_path_factory.mktemp("portal")
+    shutil.copytree(ROOT / "config", root / "config")
+    (root / "data").mkdir()
+    shutil.copy(portal_db[0], root / "data" / "ducha.duckdb")
+    server = PortalServer(root).start()
+    yield server
+    server.stop()
+
+
+def test_links_of_the_command_line_open_in_the_server(portal: PortalServer) -> None:
+    rows = links_of(portal.ws, "--unit", "湖塘镇", "--unit", "高新区", "--base-url", portal.base)
+    assert [r["unit"] for r in rows] == ["湖塘镇", "高新区"]
+    for row in rows:
+        assert row["url"].startswith(portal.base + "/u/")
+        assert httpx.get(row["url"]).status_code == 200
