@@ -1,4 +1,4 @@
-"""`ducha links` and `ducha portal`: registered on the command line (ducha.cli) at its end."""
+"""`ducha links` and `ducha portal`, defined on the command line's app (ducha.cli imports them)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ducha.cli import Format, FormatOption, PeriodOption, _config, _echo, _echo_json, app
+from ducha.cli_base import Format, FormatOption, PeriodOption, _config, _echo, _echo_json, app
 from ducha.periods import Period
 
 BaseUrlOption = Annotated[
