@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -237,43 +236,6 @@ def test_views_downloads_and_uploads_are_audited(portal: PortalServer) -> None:
     events = portal.events(timeout=20, want={("view", unit), ("download", unit), ("refused", None)})
     assert {("view", unit), ("download", unit), ("refused", None)} <= events
     assert portal.token(unit) not in portal.log_text()  # no token in the server's log
-
-
-# ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def portal_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Templates]:
-    from tests.submissions.fuzz_files import prepared_database
-
-    return prepared_database(tmp_path_factory.mktemp("portal-prepared"))
-
-
-@pytest.fixture(scope="module")
-def templates(portal_db: tuple[Path, Templates]) -> Templates:
-    return portal_db[1]
-
-
-@pytest.fixture
-def portal_ws(ws: Workspace, portal_db: tuple[Path, Templates]) -> Workspace:
-    ws.db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(portal_db[0], ws.db)
-    return ws
-
-
-@pytest.fixture(scope="module")
-def portal(
-    tmp_path_factory: pytest.TempPathFactory, portal_db: tuple[Path, Templates]
-) -> PortalServer:
-    from tests.helpers import ROOT
-
-    root = tmp_path_factory.mktemp("portal")
-    shutil.copytree(ROOT / "config", root / "config")
-    (root / "data").mkdir()
-    shutil.copy(portal_db[0], root / "data" / "ducha.duckdb")
-    server = PortalServer(root).start()
-    yield server
-    server.stop()
 
 
 def test_links_of_the_command_line_open_in_the_server(portal: PortalServer) -> None:
