@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s
     import duckdb
 from ducha.submissions.checking import Context
 from ducha.submissions.inbox import collect_files, plan_take_out, take_out
-from ducha.submissions.parallel import checked_in_order
+from ducha.submissions.parallel import Expected, checked_in_order
 from ducha.submissions.results import FileResult
 from ducha.submissions.spreadsheet import read_workbook
 from ducha.submissions.store import store_batch
@@ -52,8 +52,8 @@ def ingest(
     register: UnitRegister,
     workspace: str,
     archive_dir: Path,
-    unit: str | None = None,
-    period: Period | None = None,
+    unit: Expected[str] = None,
+    period: Expected[Period] = None,
     batch_files: int = BATCH_FILES,
     inbox: Path | None = None,
     timezone: str = clock.DEFAULT_TIMEZONE,
@@ -64,7 +64,7 @@ def ingest(
     A file's time of receipt is when it arrived in its folder (ducha.clock.arrived), or
     `received_at` (a time, or one per file) for files the office received another way. Files
     under `inbox` are moved out of it once their batch is committed (see take_out)."""
-    if unit is not None and register.resolve_unit(unit) is None:
+    if isinstance(unit, str) and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
     if not files:
@@ -80,7 +80,7 @@ def ingest(
 
 def _ingest(
     con: duckdb.DuckDBPyConnection, files: list[Path], sandbox: Sandbox, register: UnitRegister,
-    workspace: str, archive_dir: Path, unit: str | None, period: Period | None,
+    workspace: str, archive_dir: Path, unit: Expected[str], period: Expected[Period],
     batch_files: int, inbox: Path | None, timezone: str, received_at: Arrival,
 ) -> list[FileResult]:  # fmt: skip
     arrivals = {p: _arrival(p, received_at, timezone) for p in files}

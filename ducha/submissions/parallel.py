@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ducha.periods import Period
 from ducha.sandbox import (
@@ -33,8 +33,8 @@ from ducha.submissions.results import FileResult
 
 
 def checked_in_order(
-    files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
-    period: Period | None, changed: set[tuple[str | None, str | None]],
+    files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
+    period: Expected[Period], changed: set[tuple[str | None, str | None]],
     sandbox: Sandbox,
 ) -> Iterator[FileResult]:  # fmt: skip
     """Every file checked, in order: here (its cells read through ctx.read), or for a large
@@ -44,7 +44,7 @@ def checked_in_order(
     if not workers:
         for path in files:
             found = receive(path, archive_dir, ctx.accepted, ctx.read)  # accepted: not parsed
-            yield check_file(found, ctx, unit=unit, period=period)
+            yield check_file(found, ctx, unit=expected(unit, path), period=expected(period, path))
         return
     checked_files = _check_in_workers(files, ctx, archive_dir, unit, period, workers, sandbox)
     for path, checked in checked_files:
@@ -56,8 +56,23 @@ def checked_in_order(
                 checked = None  # last month's figures changed since the worker's copy
         if checked is None:  # checked again here (a worker failed on it: in the sandbox)
             found = receive(path, archive_dir, read=ctx.read)
-            checked = check_file(found, ctx, unit=unit, period=period)
+            checked = check_file(
+                found, ctx, unit=expected(unit, path), period=expected(period, path)
+            )
         yield checked
+
+
+T = TypeVar("T")
+# The unit or period files must be of: one for all, or one per file (a mapping of path to value:
+# the portal's uploads, each through its own unit's link); None: as the file says.
+Expected = T | dict[Path, T] | None
+
+
+def expected(option: Expected[T], path: Path) -> T | None:
+    """The unit or period `path` must be of."""
+    if isinstance(option, dict):
+        return option.get(path, option.get(path.resolve()))
+    return option
 
 
 # Worker processes: each gets a frozen copy of the context once, then chunks of files.
@@ -68,7 +83,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(
-    ctx: Context, archive_dir: Path, unit: str | None, period: Period | None, parent: int,
+    ctx: Context, archive_dir: Path, unit: Expected[str], period: Expected[Period], parent: int,
     memory: int,
 ) -> None:  # fmt: skip
     _WORKER.update(
@@ -112,8 +127,9 @@ def _check_chunk(paths: list[Path]) -> list[FileResult | None]:
         found = receive(path, _WORKER["archive_dir"], _WORKER["known"])
         try:
             result = check_file(
-                found, _WORKER["ctx"], unit=_WORKER["unit"], period=_WORKER["period"]
-            )
+                found, _WORKER["ctx"], unit=expected(_WORKER["unit"], path),
+                period=expected(_WORKER["period"], path),
+            )  # fmt: skip
         except NeedsMain:
             done.append(None)
             continue
@@ -141,8 +157,8 @@ def _check_ahead(chunk: list[Path], sandbox: Sandbox) -> list[FileResult | None]
 
 
 def _check_in_workers(
-    files: list[Path], ctx: Context, archive_dir: Path, unit: str | None,
-    period: Period | None, workers: int, sandbox: Sandbox,
+    files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
+    period: Expected[Period], workers: int, sandbox: Sandbox,
 ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
     """Files checked by worker processes, yielded in order (None: check it here). Workers
     take about half a second to start (they import what checking needs): they are started
