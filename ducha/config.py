@@ -69,7 +69,8 @@ class WorkspaceSettings:
     )  # fmt: skip
     base_url: str | None = Field(
         None, pattern=r"^https?://[^\s/]+[^\s]*$",
-        description="门户网址：Prefect 中的通报链接指向这里；不设时写明通报文件在服务器上的路径",
+        description="门户网址：各单位的填报链接和 Prefect 中的通报链接指向这里；不设时填报链接为 "
+        "http://127.0.0.1:8000，通报写明文件在服务器上的路径",
         json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
     )  # fmt: skip
 

@@ -270,6 +270,7 @@ def notify(
     from ducha.notices.outbox import deliver_from, enqueue, messages_for
     from ducha.notices.planning import plan_notices
     from ducha.notices.secrets import Secrets
+    from ducha.portal.service import notice_links
     from ducha.vocabulary import KINDS
 
     ws = cfg.workspace
@@ -278,6 +279,7 @@ def notify(
         plan = plan_notices(
             con, period, kinds=tuple(kinds or KINDS), workspace=cfg.name, channels=cfg.channels,
             calendar=cfg.calendar(warn), schedule=cfg.schedule, as_of=as_of or local_today(cfg),
+            links=notice_links(cfg, con, period),
         )  # fmt: skip
         messages = [m for n in plan.notices for m in messages_for(n, str(period), cfg.channels)]
         per_kind = dict(Counter(m.notice.kind for m in messages))
@@ -371,7 +373,8 @@ def daily_plan(due: Sequence[str]) -> DailyPlan:
     kinds = ["receipt"]
     labels = []
     if "templates" in due:
-        labels.append("发模板")
+        kinds.append("invite")
+        labels.append("发模板和填报通知")
     if "reminder" in due:
         kinds.append("reminder")
         labels.append("催报")

@@ -68,6 +68,7 @@ class Step(_Named):
 class NoticeKind(_Named):
     """A kind of notice (DESIGN §6), in the order a month produces them."""
 
+    invite = "填报通知"
     reminder = "催报"
     overdue = "逾期催报"
     receipt = "回执"

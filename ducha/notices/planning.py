@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from ducha.vocabulary import EVALUATED_KINDS, KIND_ZH, KINDS
 from ducha.workdays import Schedule, WorkCalendar
 
 TITLES = {
+    "invite": "关于填报{period}目标任务进展情况的通知",
     "reminder": "关于报送{period}目标任务进展情况的提醒",
     "overdue": "关于逾期未报送{period}目标任务进展情况的催报",
     "receipt": "{period}目标任务进展表回执",
@@ -71,8 +73,11 @@ def plan_notices(
     calendar: WorkCalendar,
     schedule: Schedule,
     as_of: dt.date,
+    links: Callable[[str], str | None] | None = None,
 ) -> Plan:
-    """Every notice due for the period as of a date, grouped per kind and recipient."""
+    """Every notice due for the period as of a date, grouped per kind and recipient. A notice
+    to a reporting unit carries the unit's portal link (`links`: unit → link, None for a
+    recipient that reports nothing)."""
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise UserError(f"通知种类“{'、'.join(bad)}”无效，应为 {'/'.join(KINDS)}")
@@ -82,6 +87,14 @@ def plan_notices(
     base = {"workspace": workspace, "sender": channels.sender, "period_zh": period.zh, "period": str(period),
             "deadline": deadline, "date": issued, "reply_by": reply_by}  # fmt: skip
     plan = Plan(period, [])
+    if "invite" in kinds:
+        start = schedule.day("templates", period.year, period.month, calendar)
+        if start <= as_of <= deadline:
+            _invites(con, period, plan, base, start)
+        elif set(kinds) == {"invite"}:
+            plan.skipped.append(
+                f"{period.zh}的填报通知在 {start:%Y-%m-%d} 至报送截止日 {deadline:%Y-%m-%d} 之间发出"
+            )
     if "reminder" in kinds:
         if as_of <= deadline:
             _reminders(con, period, plan, base, schedule, calendar, as_of, deadline)
@@ -106,6 +119,9 @@ def plan_notices(
             _escalations(con, period, plan, base, wants_eval)
             if "bulletin" in kinds:
                 _bulletins(con, period, plan, base, workspace)
+    for notice in plan.notices:  # the office's own address: kept as it is in every format
+        link = links(notice.recipient) if links is not None else None
+        notice.context["link"] = neutral.Trusted(link) if link else None
     return plan
 
 
@@ -123,15 +139,24 @@ def _add_workdays(day: dt.date, n: int, calendar: WorkCalendar) -> dt.date:
     return day
 
 
+def _invites(con, period: Period, plan: Plan, base: dict, start: dt.date) -> None:
+    """填报通知 on the templates day: what each reporting unit reports, by when, and where."""
+    for unit, tasks in con.sql(
+        sql("notices/reporting_units"), params={"year": period.year}
+    ).fetchall():
+        context = {**base, "date": start, "tasks": tasks}
+        plan.notices.append(Notice("invite", unit, _title("invite", base), context))
+
+
 def _reminders(con, period: Period, plan: Plan, base: dict, schedule: Schedule, calendar: WorkCalendar,
                as_of: dt.date, deadline: dt.date) -> None:  # fmt: skip
     """催报 up to the deadline: dated the reminder day, or on the deadline itself the last call."""
     final = as_of == deadline
     date = deadline if final else schedule.day("reminder", period.year, period.month, calendar)
-    for unit, tasks in con.sql(
+    for unit, tasks, opened in con.sql(
         sql("notices/missing_units"), params={"year": period.year, "period": str(period)}
     ).fetchall():
-        context = {**base, "date": date, "final": final, "tasks": tasks}
+        context = {**base, "date": date, "final": final, "tasks": tasks, "opened": opened}
         plan.notices.append(Notice("reminder", unit, _title("reminder", base), context))
 
 
@@ -143,10 +168,11 @@ def _overdue(con, period: Period, plan: Plan, base: dict, calendar: WorkCalendar
         calendar.is_workday(deadline + dt.timedelta(days=i))
         for i in range(1, (as_of - deadline).days + 1)
     )
-    for unit, tasks in con.sql(
+    for unit, tasks, opened in con.sql(
         sql("notices/missing_units"), params={"year": period.year, "period": str(period)}
     ).fetchall():
-        context = {**base, "date": as_of, "overdue_days": max(days, 1), "tasks": tasks}
+        context = {**base, "date": as_of, "overdue_days": max(days, 1), "tasks": tasks,
+                   "opened": opened}  # fmt: skip
         plan.notices.append(Notice("overdue", unit, _title("overdue", base), context))
 
 

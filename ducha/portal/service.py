@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ducha.config import Config
@@ -47,12 +47,39 @@ def unit_links(
     links = Links(signing_key(data_dir), cfg.code, data_dir)
     for unit in wanted if revoke else []:
         links.revoke(unit)
-    base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+    base = portal_base(cfg, base_url)
     expires = link_expiry(cfg, period)
     return [
         {"unit": unit, "url": f"{base}/u/{links.token(unit, period, expires)}"}
         for unit in (wanted or known)
     ]
+
+
+def portal_base(cfg: Config, given: str | None = None) -> str:
+    """Where units reach the portal: the option, else workspace.yaml's base_url, else this host."""
+    return (given or cfg.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def notice_links(cfg: Config, con: Any, period: Period) -> Callable[[str], str | None]:
+    """unit → its link for the period, for the notices (None for a recipient that reports
+    nothing). The link expires with the collection window, so a notice rendered again the next
+    day is the same notice (its idempotency key holds its text)."""
+    from datetime import datetime
+
+    from ducha import clock
+    from ducha.portal.links import Links, signing_key
+
+    units = {r[0] for r in con.sql(
+        "SELECT DISTINCT unit FROM assignments WHERE year = $year", params={"year": period.year}
+    ).fetchall()}  # fmt: skip
+    data_dir = cfg.workspace.data_dir
+    links = Links(signing_key(data_dir), cfg.code, data_dir)
+    last = cfg.schedule.links_expire(period.year, period.month)
+    expires = datetime.combine(last, datetime.max.time()).replace(
+        tzinfo=clock.zone(cfg.schedule.timezone)
+    )
+    base = portal_base(cfg)
+    return lambda unit: f"{base}/u/{links.token(unit, period, expires)}" if unit in units else None
 
 
 class _NoTokens(logging.Filter):

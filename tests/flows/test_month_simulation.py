@@ -185,9 +185,10 @@ def test_a_month_day_by_day(month, monkeypatch: pytest.MonkeyPatch) -> None:
     templates = list((root / "data" / "templates" / "2026-04").glob("*.xlsx"))
     assert len(templates) == len(reporting) == 50
     assert days[D(2026, 5, 6)]["result"]["templates"] == 50
-    assert all(
-        not days[d]["kinds"] for d in (D(2026, 5, 1), D(2026, 5, 3), D(2026, 5, 5), D(2026, 5, 6))
-    )
+    assert all(not days[d]["kinds"] for d in (D(2026, 5, 1), D(2026, 5, 3), D(2026, 5, 5)))
+    # and the 填报通知 to each of them, with its link to the portal
+    assert dict(days[D(2026, 5, 6)]["kinds"]) == {"invite": 50}
+    assert recipients(D(2026, 5, 6), "invite") == set(reporting)
     # 8 May (3rd working day, on the worker): 催报 to every unit without an accepted file, incl.
     # 湟里镇 whose draft was refused on the 7th; none to those who reported on the 7th
     reported_7 = {r[2] for r in days[D(2026, 5, 7)]["new"] if r[1] == "receipt"}

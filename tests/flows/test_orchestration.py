@@ -229,6 +229,7 @@ def test_parameters_are_choices_with_chinese_descriptions(prefect_server: Prefec
         "备份",
     ]
     assert defs["NoticeKind"]["enum"] == [
+        "填报通知",
         "催报",
         "逾期催报",
         "回执",

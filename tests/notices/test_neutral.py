@@ -37,6 +37,8 @@ ACTIVE = re.compile(
 
 
 INERT_TEXT = re.compile(r"javascript:|https?://|www\.evil|\x1b|\u202e")
+# the office's own link to the unit's portal page: the one address a notice may carry
+PORTAL_LINK = re.compile(r"专用填报链接（请勿转发）：http://127\.0\.0\.1:8000/u/[\w-]+\.[\w-]+")
 
 
 def test_markdown_keeps_the_words_and_drops_every_device() -> None:
@@ -129,10 +131,11 @@ def test_a_units_words_reach_every_channel_without_acting(
     assert markdown and text
     assert [t for t in markdown if "点此查看整改要求" in t], "no message quotes the problem"
     assert [t for t in markdown if "点我" in t], "no receipt names the file"
+    assert any(PORTAL_LINK.search(t) for t in markdown + text)
     for body in markdown:
-        assert not ACTIVE.search(body), body[:2000]
+        assert not ACTIVE.search(PORTAL_LINK.sub("", body)), body[:2000]
     for body in text:  # brackets are only brackets in plain text; links, escapes are not
-        assert not INERT_TEXT.search(body), body[:2000]
+        assert not INERT_TEXT.search(PORTAL_LINK.sub("", body)), body[:2000]
     html_quoting = [m for m in mails if "点我" in m or "点此查看整改要求" in m]
     assert html_quoting, "no e-mail carries the unit's words"
     for body in mails:

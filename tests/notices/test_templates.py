@@ -24,6 +24,7 @@ SUFFIX = {"text": "txt", "markdown": "md", "html": "html"}
 GOLDEN = Path(__file__).parent / "golden" / "notices"
 # one recipient per kind: a unit that did not report, a receipt, a lead unit, a leader, a town
 CASES = {
+    "invite": "湖塘镇",
     "reminder": "嘉泽镇",
     "overdue": "嘉泽镇",
     "receipt": "湟里镇",
@@ -47,14 +48,21 @@ def plan(_sample_months_db: Path, tmp_path_factory: pytest.TempPathFactory):
         plans = [
             plan_notices(
                 con, Period(2026, 3), workspace="武进区", channels=cfg.channels, calendar=cfg.calendar(), schedule=cfg.schedule,
-                as_of=as_of, kinds=kinds,
+                as_of=as_of, kinds=kinds, links=_link,
             )
-            for as_of, kinds in ((dt.date(2026, 4, 8), KINDS), (dt.date(2026, 4, 10), ("overdue",)))
+            for as_of, kinds in ((dt.date(2026, 4, 8), KINDS), (dt.date(2026, 4, 10), ("overdue",)),
+                                 (dt.date(2026, 4, 1), ("invite",)))
         ]  # fmt: skip
     finally:
         con.close()
-    plans[0].notices += plans[1].notices
+    for later in plans[1:]:
+        plans[0].notices += later.notices
     return plans[0]
+
+
+def _link(unit: str) -> str | None:
+    """A unit's portal link as the notices print it (a leader reports nothing: no link)."""
+    return None if unit == "孙益锋" else f"https://ducha.example.gov.cn/u/{len(unit)}abc.def"
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
