@@ -17,6 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,14 +32,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ducha.config import Config
 from ducha.periods import Period
-from ducha.portal.desk import Busy, Desk, safe_file_name
+from ducha.portal.desk import EVIDENCE_MAGIC, Busy, Desk, safe_file_name
 from ducha.portal.links import Link, Links
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as ducha ingest's limit for a file
 _FORM_SLACK = 64 * 1024  # the form's other fields and multipart framing
 RECEIPT_WAIT = 8.0  # seconds an upload's page waits for its receipt before it says 正在核验
 PAGE_WAIT = 3.0
-RATE = {"link": (60, 60.0), "address": (300, 60.0)}  # requests per window (seconds)
+# requests per window (seconds): a link is one clerk; an address may be a whole town hall's NAT
+RATE = {"link": (60, 60.0), "address": (1200, 60.0)}
+PAGES_FRESH = 300.0  # seconds a copy of the units' pages is shown before it is read again
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -194,10 +197,15 @@ def create_app(
         return link
 
     def page_data(link: Link) -> dict[str, Any] | None:
-        key = (link.unit, str(link.period))
-        with suppress(Busy):  # else the last copy, while a flow holds the database
-            snapshots[key] = desk.call(lambda con: _unit_page(cfg, con, link), PAGE_WAIT)
-        return snapshots.get(key)
+        """The unit's tasks: every unit's pages of the period are read at once and kept for a
+        few minutes; while a flow holds the database the last copy is shown."""
+        key = str(link.period)
+        copy = snapshots.get(key)
+        if copy is None or time.monotonic() - copy["read"] > PAGES_FRESH:
+            with suppress(Busy):
+                pages = desk.call(lambda con: _unit_pages(cfg, con, link.period), PAGE_WAIT)
+                snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
+        return copy["pages"].get(link.unit) if copy else None
 
     @app.get("/static/portal.css")
     def css() -> Response:
@@ -233,12 +241,9 @@ def create_app(
         link = checked(request, token)
         if isinstance(link, Response):
             return link
-        if request.headers.get("sec-fetch-site") == "cross-site":
-            desk.event("refused", link.unit, link.period, address(request), "跨站提交")
-            return PlainTextResponse("拒绝来自其他网站的提交。", status_code=403)
-        if not links.check_form_token(token, request.query_params.get("form", "")):
-            desk.event("refused", link.unit, link.period, address(request), "表单令牌无效")
-            return PlainTextResponse("页面已过期，请重新打开链接后再上传。", status_code=403)
+        refused = _refused_post(request, link, token)
+        if refused is not None:
+            return refused
         try:
             form = await request.form(max_files=1, max_fields=2, max_part_size=64 * 1024)
         except _TooLarge:  # BodyLimit stopped the stream at the limit
@@ -261,15 +266,64 @@ def create_app(
         desk.event("upload", link.unit, link.period, address(request), f"{kept.id} {name}")
         return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
 
+    @app.post("/u/{token}/evidence")
+    async def evidence(request: Request, token: str) -> Response:
+        """佐证材料 for one of the unit's tasks: a PDF, an image, a Word or Excel file or a zip."""
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        refused = _refused_post(request, link, token)
+        if refused is not None:
+            return refused
+        try:
+            form = await request.form(max_files=1, max_fields=2, max_part_size=64 * 1024)
+        except _TooLarge:
+            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        page = page_data(link)
+        tasks = {t["id"] for t in page["tasks"]} if page else set()
+        task_id, sent = str(form.get("task") or ""), form.get("file")
+
+        def again(problem: str) -> HTMLResponse:
+            return render("unit.html.j2", status=400, link=link, token=token,
+                          form=links.form_token(token), page=page,
+                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem=problem)  # fmt: skip
+
+        if task_id not in tasks:
+            return again("请选择佐证材料所属的任务。")
+        if sent is None or isinstance(sent, str) or not sent.filename:
+            return again("请选择要上传的佐证材料文件。")
+        name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
+        data = await sent.read()
+        if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
+            desk.event("refused", link.unit, link.period, address(request), "佐证材料类型不符")
+            return again(
+                "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。"
+            )
+        kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id)
+        desk.event(
+            "evidence", link.unit, link.period, address(request), f"{kept.id} {task_id} {name}"
+        )
+        snapshots.pop(str(link.period), None)  # the page lists it once it is in
+        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+
+    def _refused_post(request: Request, link: Link, token: str) -> Response | None:
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            desk.event("refused", link.unit, link.period, address(request), "跨站提交")
+            return PlainTextResponse("拒绝来自其他网站的提交。", status_code=403)
+        if not links.check_form_token(token, request.query_params.get("form", "")):
+            desk.event("refused", link.unit, link.period, address(request), "表单令牌无效")
+            return PlainTextResponse("页面已过期，请重新打开链接后再上传。", status_code=403)
+        return None
+
     @app.get("/u/{token}/r/{upload_id}", response_class=HTMLResponse)
-    def receipt(request: Request, token: str, upload_id: str) -> Response:
+    async def receipt(request: Request, token: str, upload_id: str) -> Response:
         link = checked(request, token)
         if isinstance(link, Response):
             return link
         kept = desk.upload(upload_id)
         if kept is None or (kept.unit, kept.period) != (link.unit, link.period):
             return render("invalid.html.j2", status=404)
-        found = desk.wait_receipt(kept, RECEIPT_WAIT)
+        found = await _receipt_within(kept, RECEIPT_WAIT)  # no thread held while waiting
         return render("receipt.html.j2", link=link, token=token, upload=kept, receipt=found)
 
     @app.get("/", response_class=HTMLResponse)
@@ -279,21 +333,47 @@ def create_app(
     return Guard(BodyLimit(app, MAX_UPLOAD_BYTES + _FORM_SLACK), limits)
 
 
-def _unit_page(cfg: Config, con: Any, link: Link) -> dict[str, Any]:
-    """What a unit's page shows: its tasks and metrics for the period, and the deadline."""
+def _unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any]]:
+    """What each unit's page shows: its tasks and metrics for the period, and the deadline."""
     from ducha.submissions.assignments import unit_tasks
 
-    tasks = unit_tasks(con, link.period).get(link.unit, [])
-    deadline = cfg.schedule.deadline(link.period.year, link.period.month, cfg.calendar())
+    deadline = cfg.schedule.deadline(period.year, period.month, cfg.calendar())
+    evidence: dict[str, list[dict[str, Any]]] = {}
+    for unit, task_id, name, size, received in con.execute(
+        "SELECT unit, task_id, file_name, bytes, received_at FROM evidence WHERE period = ? "
+        "ORDER BY evidence_id", [str(period)],
+    ).fetchall():  # fmt: skip
+        evidence.setdefault(unit, []).append(
+            {"task": task_id, "file": name, "kb": max(1, size // 1024), "received": received}
+        )
     return {
-        "deadline": deadline,
-        "tasks": [
-            {"id": t.task_id, "content": t.content,
-             "metrics": [{"label": m.label, "target": m.target, "measure": m.measure}
-                         for m in t.metrics if m.position]}
-            for t in tasks
-        ],
-    }  # fmt: skip
+        unit: {
+            "deadline": deadline,
+            "evidence": evidence.get(unit, []),
+            "tasks": [
+                {
+                    "id": t.task_id,
+                    "content": t.content,
+                    "metrics": [
+                        {"label": m.label, "target": m.target, "measure": m.measure}
+                        for m in t.metrics
+                        if m.position
+                    ],
+                }
+                for t in tasks
+            ],
+        }  # fmt: skip
+        for unit, tasks in unit_tasks(con, period).items()
+    }
+
+
+async def _receipt_within(upload: Any, seconds: float) -> dict[str, Any] | None:
+    import asyncio
+
+    deadline = time.monotonic() + seconds
+    while (found := upload.receipt()) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return found
 
 
 def _template(cfg: Config, con: Any, link: Link) -> Any:

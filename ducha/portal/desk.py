@@ -37,17 +37,25 @@ from ducha.config import Config
 from ducha.periods import Period
 
 SUFFIXES = (".xlsx", ".xls", ".csv")
+# evidence (佐证材料): what its first bytes must be, by suffix; ducha never opens it
+EVIDENCE_MAGIC = {
+    ".pdf": (b"%PDF-",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",),
+    ".png": (b"\x89PNG\r\n\x1a\n",), ".docx": (b"PK\x03\x04",), ".xlsx": (b"PK\x03\x04",),
+    ".zip": (b"PK\x03\x04",), ".doc": (b"\xd0\xcf\x11\xe0",), ".xls": (b"\xd0\xcf\x11\xe0",),
+}  # fmt: skip
 _SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.（）()\-]+")
 _IDLE_SECONDS = 2.0  # how often the desk looks at the spool when nobody calls it
 _OPEN_WAIT = 1.0  # seconds the desk waits for another process's lock before it tries again
 
 
-def safe_file_name(name: str, unit: str, period: Period) -> str | None:
+def safe_file_name(
+    name: str, unit: str, period: Period, suffixes: tuple[str, ...] = SUFFIXES
+) -> str | None:
     """The name an upload is kept under: the clerk's name without paths or odd characters, with
-    one of the spreadsheet suffixes; None for any other type."""
+    one of the suffixes allowed (the spreadsheets, or evidence); None for any other type."""
     base = Path(name.replace("\\", "/")).name
     suffix = Path(base).suffix.lower()
-    if suffix not in SUFFIXES:
+    if suffix not in suffixes:
         return None
     stem = _SAFE_NAME.sub("_", Path(base).stem)[:80].strip("._") or f"{unit}-{period}"
     return stem + suffix
@@ -61,6 +69,7 @@ class Upload:
     unit: str
     period: Period
     received_at: datetime
+    task_id: str | None = None  # evidence for this task; None: a progress report
 
     @property
     def receipt_path(self) -> Path:
@@ -87,6 +96,8 @@ class Desk:
         self._stop = threading.Event()
         self._events_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="ducha-portal-desk", daemon=True)
+        self._waiting: set[str] | None = None  # spool folders the desk has yet to answer
+        self._new: set[str] = set()
         self.spool.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ the requests' side
@@ -99,8 +110,10 @@ class Desk:
         self._wake.set()
         self._thread.join(timeout=30)
 
-    def spool_upload(self, unit: str, period: Period, name: str, data: bytes) -> Upload:
-        """Keep an upload before anything else happens to it."""
+    def spool_upload(
+        self, unit: str, period: Period, name: str, data: bytes, task_id: str | None = None
+    ) -> Upload:
+        """Keep an upload (a report, or evidence for `task_id`) before anything else happens."""
         upload_id = f"{self.now():%Y%m%d%H%M%S}-{secrets.token_hex(6)}"
         folder = self.spool / upload_id
         folder.mkdir(parents=True)
@@ -112,10 +125,13 @@ class Desk:
             "period": str(period),
             "file": name,
             "received_at": received.isoformat(),
+            "task_id": task_id,
         }
         (folder / "upload.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        with self._events_lock:
+            self._new.add(upload_id)
         self._wake.set()
-        return Upload(upload_id, folder, file, unit, period, received)
+        return Upload(upload_id, folder, file, unit, period, received, task_id)
 
     def upload(self, upload_id: str) -> Upload | None:
         if not re.fullmatch(r"\d{14}-[0-9a-f]{12}", upload_id):
@@ -126,16 +142,8 @@ class Desk:
         except (FileNotFoundError, ValueError):
             return None
         return Upload(upload_id, folder, folder / meta["file"], meta["unit"],
-                      Period.parse(meta["period"]), datetime.fromisoformat(meta["received_at"]))  # fmt: skip
-
-    def wait_receipt(self, upload: Upload, seconds: float) -> dict[str, Any] | None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found = upload.receipt()
-            if found is not None:
-                return found
-            time.sleep(0.05)
-        return upload.receipt()
+                      Period.parse(meta["period"]), datetime.fromisoformat(meta["received_at"]),
+                      meta.get("task_id"))  # fmt: skip
 
     def event(self, action: str, unit: str | None, period: Period | None, address: str,
               detail: str = "") -> None:  # fmt: skip
@@ -190,12 +198,20 @@ class Desk:
                 return [(job, reply) for job, reply in jobs if not reply.abandoned]
 
     def _pending_uploads(self) -> list[Upload]:
+        """Uploads without a receipt: those spooled since the last look, and at the first look
+        every one a stopped portal left behind."""
+        if self._waiting is None:
+            self._waiting = {f.name for f in self.spool.iterdir() if f.is_dir()}
+        with self._events_lock:
+            self._waiting |= self._new
+            self._new = set()
         found = []
-        for folder in sorted(self.spool.iterdir()):
-            if folder.is_dir() and not (folder / "receipt.json").exists():
-                upload = self.upload(folder.name)
-                if upload is not None:
-                    found.append(upload)
+        for name in sorted(self._waiting):
+            upload = self.upload(name)
+            if upload is None or upload.receipt_path.exists():
+                self._waiting.discard(name)
+            else:
+                found.append(upload)
         return found
 
     def _has_events(self) -> bool:
@@ -211,8 +227,12 @@ class Desk:
         except DatabaseBusy:
             raise Busy from None
         with closing(con):
-            if pending:
-                self._check_uploads(con, pending)
+            reports = [u for u in pending if u.task_id is None]
+            if reports:
+                self._check_uploads(con, reports)
+            evidence = [u for u in pending if u.task_id is not None]
+            if evidence:
+                self._store_evidence(con, evidence)
             for job, reply in jobs:
                 try:
                     reply.value = job(con)
@@ -222,32 +242,59 @@ class Desk:
             self._flush_events(con)
 
     def _check_uploads(self, con: Any, pending: list[Upload]) -> None:
-        """The same checks as `ducha ingest`, each file for the unit and period its link names,
-        those of one unit and period in one run, received when the server received them."""
+        """The same checks as `ducha ingest`, every waiting file in one run (one context, one
+        transaction per batch), each held to the unit and period of the link it came through
+        and received when the server received it."""
         from ducha.submissions.ingest import ingest
         from ducha.submissions.receipts import render_receipt
 
         ws = self.cfg.workspace
-        groups: dict[tuple[str, Period], list[Upload]] = {}
+        by_file = {u.file.resolve(): u for u in pending}
+        results = ingest(
+            con, list(by_file), register=self.cfg.units, workspace=self.cfg.code,
+            archive_dir=ws.archive_dir, timezone=self.cfg.schedule.timezone,
+            unit={path: u.unit for path, u in by_file.items()},
+            period={path: u.period for path, u in by_file.items()},
+            received_at=lambda path: by_file[path.resolve()].received_at,
+        )  # fmt: skip
+        for result in results:
+            upload = by_file[result.path.resolve()]
+            receipt = result.to_dict() | {"file": upload.file.name, "text": render_receipt(result)}
+            tmp = upload.receipt_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(upload.receipt_path)
+
+    def _store_evidence(self, con: Any, pending: list[Upload]) -> None:
+        """Evidence archived under its SHA-256 and listed; the same file for the same task again
+        is noted as already received."""
+        import hashlib
+        import shutil
+
+        folder = self.cfg.workspace.archive_dir / "evidence"
+        folder.mkdir(parents=True, exist_ok=True)
         for upload in pending:
-            groups.setdefault((upload.unit, upload.period), []).append(upload)
-        for (unit, period), uploads in groups.items():
-            by_file = {u.file.resolve(): u for u in uploads}
-            results = ingest(
-                con, list(by_file), register=self.cfg.units, workspace=self.cfg.code,
-                archive_dir=ws.archive_dir, unit=unit, period=period,
-                timezone=self.cfg.schedule.timezone,
-                received_at=lambda path, by_file=by_file: by_file[path.resolve()].received_at,
-            )  # fmt: skip
-            for result in results:
-                upload = by_file[result.path.resolve()]
-                receipt = result.to_dict() | {
-                    "file": upload.file.name,
-                    "text": render_receipt(result),
-                }
-                tmp = upload.receipt_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
-                tmp.replace(upload.receipt_path)
+            data = upload.file.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            kept = folder / f"{digest}{upload.file.suffix.lower()}"
+            if not kept.exists():
+                shutil.copyfile(upload.file, kept)
+            known = con.execute(
+                "SELECT count(*) FROM evidence WHERE unit = ? AND period = ? AND task_id = ? "
+                "AND sha256 = ?", [upload.unit, str(upload.period), upload.task_id, digest],
+            ).fetchall()[0][0]  # fmt: skip
+            if not known:
+                con.execute(
+                    "INSERT INTO evidence (unit, period, task_id, file_name, sha256, bytes, "
+                    "archive_path, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [upload.unit, str(upload.period), upload.task_id, upload.file.name, digest,
+                     len(data), str(kept), upload.received_at],
+                )  # fmt: skip
+            receipt = {"status": "duplicate" if known else "accepted", "evidence": True,
+                       "task_id": upload.task_id, "file": upload.file.name, "bytes": len(data),
+                       "problems": []}  # fmt: skip
+            tmp = upload.receipt_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+            tmp.replace(upload.receipt_path)
 
     def _flush_events(self, con: Any) -> None:
         with self._events_lock:

@@ -66,8 +66,8 @@ def test_a_clerk_downloads_fills_uploads_and_reads_the_receipt(
     download.value.save_as(template)
     assert template.suffix == ".xlsx" and unit in template.name
     _fill_template(template, 3)
-    page.set_input_files("input[type=file]", str(template))
-    page.click("button[type=submit]")
+    page.set_input_files("#file", str(template))
+    page.click("text=上传并核验")
     page.wait_for_selector(".accepted, .rejected", timeout=60_000)
     assert "已接收" in page.inner_text(".accepted")
     assert portal.stored(unit)[-1] == "accepted"
@@ -85,8 +85,8 @@ def test_a_broken_file_shows_its_cells_and_reasons_in_the_browser(
     template = tmp_path / "模板.xlsx"
     download.value.save_as(template)
     _fill_template(template, "约三十")
-    page.set_input_files("input[type=file]", str(template))
-    page.click("button[type=submit]")
+    page.set_input_files("#file", str(template))
+    page.click("text=上传并核验")
     page.wait_for_selector(".accepted, .rejected", timeout=60_000)
     assert "未接收" in page.inner_text(".rejected")
     rows = page.locator("table.problems tbody tr")
@@ -106,8 +106,9 @@ def test_a_tampered_link_shows_nothing_and_the_page_fits_a_phone(
     shot = tmp_path / "phone.png"
     phone.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
-    box = phone.locator("button[type=submit]").bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 390 and box["height"] >= 30
+    for button in phone.locator("button[type=submit]").all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390 and box["height"] >= 30
     base, token = url.rsplit("/", 1)
     tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
     response = phone.goto(f"{base}/{tampered}")

@@ -4,8 +4,10 @@ processes, and the security of a page that faces a district's network."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -244,3 +246,52 @@ def test_links_of_the_command_line_open_in_the_server(portal: PortalServer) -> N
     for row in rows:
         assert row["url"].startswith(portal.base + "/u/")
         assert httpx.get(row["url"]).status_code == 200
+
+
+def test_a_reminder_says_when_the_link_was_never_opened(portal: PortalServer) -> None:
+    """已读: a unit that opened its link is not told it has not; one that never did is, and
+    every reminder carries the unit's own link."""
+    opened, unopened = "前黄镇", "雪堰镇"
+    httpx.get(portal.link(opened))
+    assert ("view", opened) in portal.events(timeout=20, want={("view", opened)})
+    portal.ws.ok("notify", "--period", "2026-03", "--kind", "催报", "--as-of", "2026-04-03")
+    outbox = portal.root / "data" / "outbox" / "2026-03"
+    texts = {
+        unit: next(outbox.glob(f"reminder-{unit}-*.md")).read_text(encoding="utf-8")
+        for unit in (opened, unopened)
+    }
+    assert "尚未打开" not in texts[opened] and "尚未打开" in texts[unopened]
+    links = Links(
+        (portal.root / "data" / "portal" / "key").read_text().strip().encode(), portal.cfg_code,
+        portal.root / "data",
+    )  # fmt: skip
+    in_the_window = datetime(2026, 4, 3, tzinfo=UTC)  # the notices' links last as long as it
+    for unit, text in texts.items():
+        (url,) = re.findall(r"专用填报链接（请勿转发）：(\S+)", text)
+        link = links.check(url.rsplit("/", 1)[1], in_the_window)
+        assert link is not None and (link.unit, link.period) == (unit, PERIOD)
+
+
+def test_evidence_is_archived_listed_and_checked_for_its_type(
+    portal: PortalServer, tmp_path: Path
+) -> None:
+    """佐证材料 per task: archived by SHA-256, listed on the page; a file whose bytes are not
+    what its suffix says, or a task not the unit's, is refused."""
+    unit = "西湖街道"
+    url = portal.link(unit)
+    page = httpx.get(url).text
+    action = portal.base + re.search(r'action="([^"]+/evidence\?form=[^"]+)"', page).group(1)
+    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    pdf = b"%PDF-1.4\n% evidence\n" + b"0" * 2048
+    done = httpx.post(action, data={"task": task}, files={"file": ("现场照片说明.pdf", pdf)},
+                      follow_redirects=True)  # fmt: skip
+    assert "已收到佐证材料" in done.text and task in done.text
+    digest = hashlib.sha256(pdf).hexdigest()
+    assert (portal.root / "data" / "archive" / "evidence" / f"{digest}.pdf").read_bytes() == pdf
+    assert portal.query("SELECT unit, task_id, sha256 FROM evidence") == [(unit, task, digest)]
+    assert "现场照片说明.pdf" in httpx.get(url).text  # listed on the unit's page
+    fake = httpx.post(action, data={"task": task}, files={"file": ("a.pdf", b"<html>x</html>")})
+    assert fake.status_code == 400 and "内容须与扩展名相符" in fake.text
+    other = httpx.post(action, data={"task": "2099-001"}, files={"file": ("b.pdf", pdf)})
+    assert other.status_code == 400 and "所属的任务" in other.text
+    assert len(portal.query("SELECT * FROM evidence")) == 1
