@@ -47,17 +47,20 @@ def test_newer_ducha_upgrades_an_older_database(tmp_path: Path, done: int) -> No
         con.close()
 
 
-# (table, insert): rows for every table of any older schema, ids from the sequences; positional,
-# since no migration changes a table's column order.
+# (table, insert): rows for every table of any older schema, ids from the sequences; positional
+# where no migration added a column to the table, else naming the first schema's columns.
 OLD_ROWS = (
     ("units", "INSERT INTO units VALUES ('测试局', 'department', []), ('甲镇', 'town', ['甲'])"),
     ("imports", "INSERT INTO imports VALUES (nextval('import_id_seq'), 2026, 'a.xlsx', 'sha', "
                 "TIMESTAMP '2026-01-05 09:00', 1, 0, 0, 0)"),
-    ("tasks", "INSERT INTO tasks VALUES ('2026-001', 2026, 1, '目标', '内容', ['张三'], ['测试局'], "
+    ("tasks", "INSERT INTO tasks (task_id, year, seq, goal, content, leaders, lead_units, "
+              "responsible_units, responsible_text, related_pending, content_hash, reviewed_hash, "
+              "active, import_id) VALUES ('2026-001', 2026, 1, '目标', '内容', ['张三'], ['测试局'], "
               "['甲镇', '测试局', '甲镇'], '甲镇', false, 'new', 'old', true, 1), "
               "('2026-002', 2026, NULL, '目标', '删去', [], ['测试局'], [], '', false, 'h', NULL, "
               "false, 1)"),
-    ("task_history", "INSERT INTO task_history VALUES ('2026-001', 1, 'added', '目标', '内容', "
+    ("task_history", "INSERT INTO task_history (task_id, import_id, change, goal, content, "
+                     "leaders, lead_units, responsible_units) VALUES ('2026-001', 1, 'added', '目标', '内容', "
                      "['张三'], ['测试局'], ['甲镇'])"),
     ("metrics", "INSERT INTO metrics VALUES ('2026-001', 1, '新增', 10, '亿元', 'cumulative', "
                 "'at_least', true)"),

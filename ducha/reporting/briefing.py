@@ -89,7 +89,7 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
     p = {"period": str(period)}
     tasks = [
         dict(zip(("task_id", "seq", "goal", "content", "leaders", "lead_units", "status", "streak",
-                  "lagging_units", "missing_units"), r, strict=True))
+                  "lagging_units", "missing_units", "evidence"), r, strict=True))
         for r in con.sql(sql("reporting/task_judgements"), params=p).fetchall()
     ]  # fmt: skip
     metrics = [

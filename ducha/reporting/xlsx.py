@@ -63,12 +63,12 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
     table(
         "滞后任务", f"{label}滞后、严重滞后任务",
         [("任务编号", 11), ("状态", 9), ("连续月数", 8), ("目标名称", 16), ("工作内容", 50), ("牵头单位", 16),
-         ("指标", 40), ("滞后单位", 24), ("未报送单位", 20), ("存在问题", 40)],
+         ("指标", 40), ("滞后单位", 24), ("未报送单位", 20), ("存在问题", 40), ("佐证材料（份）", 10)],
         [(t["status"], [t["task_id"], STATUS_ZH[t["status"]], t["streak"], t["goal"], t["content"],
                         "、".join(t["lead_units"]),
                         "；".join(_figures(m) for m in t["metrics"]),
                         "、".join(t["lagging_units"]), "、".join(t["missing_units"]),
-                        "；".join(f"{u}：{text}" for u, text in t["issues"])])
+                        "；".join(f"{u}：{text}" for u, text in t["issues"]), t["evidence"]])
          for t in b.lagging()],
     )  # fmt: skip
     table(

@@ -98,7 +98,7 @@ class PortalServer:
     def spooled(self) -> set[str]:
         return {p.name for p in self.spool.iterdir()} if self.spool.exists() else set()
 
-    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+    def query(self, sql: str, params: list | dict | None = None) -> list[tuple]:
         """A short read while the portal's desk may hold the database: retried."""
         import duckdb
 

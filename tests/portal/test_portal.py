@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ducha.db import sql
 from ducha.periods import Period
 from ducha.portal.links import Links
 from tests.helpers import Workspace
@@ -295,3 +296,11 @@ def test_evidence_is_archived_listed_and_checked_for_its_type(
     other = httpx.post(action, data={"task": "2099-001"}, files={"file": ("b.pdf", pdf)})
     assert other.status_code == 400 and "所属的任务" in other.text
     assert len(portal.query("SELECT * FROM evidence")) == 1
+    # the briefing counts it for its task
+    portal.ws.ok("evaluate", "--period", "2026-03")
+    counted = portal.query(
+        "SELECT task_id, evidence FROM (" + sql("reporting/task_judgements").strip().rstrip(";")
+        + ") WHERE evidence > 0",
+        {"period": "2026-03"},
+    )  # fmt: skip
+    assert counted == [(task, 1)]
