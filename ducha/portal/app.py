@@ -12,6 +12,7 @@ credential), no sniffing; views, downloads, uploads and refusals are audited.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -168,7 +169,8 @@ def create_app(
     desk = Desk(cfg, clock_now)
     pages = environment("portal")
     limits = RateLimit()
-    snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+    snapshots: dict[str, dict[str, Any]] = {}  # period → every unit's page, and when it was read
+    reading = threading.Lock()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.desk = desk
 
@@ -200,11 +202,12 @@ def create_app(
         """The unit's tasks: every unit's pages of the period are read at once and kept for a
         few minutes; while a flow holds the database the last copy is shown."""
         key = str(link.period)
-        copy = snapshots.get(key)
-        if copy is None or time.monotonic() - copy["read"] > PAGES_FRESH:
-            with suppress(Busy):
-                pages = desk.call(lambda con: _unit_pages(cfg, con, link.period), PAGE_WAIT)
-                snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
+        with reading:  # one read at a time: fifty first views at once wait for one copy
+            copy = snapshots.get(key)
+            if copy is None or time.monotonic() - copy["read"] > PAGES_FRESH:
+                with suppress(Busy):
+                    pages = desk.call(lambda con: _unit_pages(cfg, con, link.period), PAGE_WAIT)
+                    snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
         return copy["pages"].get(link.unit) if copy else None
 
     @app.get("/static/portal.css")
