@@ -140,6 +140,8 @@ class Links:
             payload, given = _unb64(body), _unb64(mac)
         except ValueError:
             return None
+        if _b64(payload) != body or _b64(given) != mac:
+            return None  # only the one spelling ducha issued (base64's spare bits differ)
         if not hmac.compare_digest(given, self._mac(payload)):
             return None
         try:

@@ -27,9 +27,10 @@ AS_OF = "2026-04-09"
 # each holds @ / : # & % + (the characters that cut an unencoded value out of a URL), but two
 SECRETS = {
     "DUCHA_S_SMTP": "P@ss/w:rd#&%+x",  # the P@ssw0rd, worse
-    "DUCHA_S_DINGTALK": "dt7c@/:#&%+9f8e",
-    "DUCHA_S_DINGTALK_SIGN": "SEC4b@/:#&%+d1e2",
-    "DUCHA_S_FEISHU": "fs5e@/:#&%+6f7a",  # a path segment: "/" must stay inside it
+    # every piece holds a letter beyond f: no piece can be part of a hex digest by chance
+    "DUCHA_S_DINGTALK": "dt7c@/:#&%+9g8y",
+    "DUCHA_S_DINGTALK_SIGN": "SEC4b@/:#&%+w1x2",
+    "DUCHA_S_FEISHU": "fs5e@/:#&%+6g7z",  # a path segment: "/" must stay inside it
     "DUCHA_S_WECOM": "Q+",  # shorter than 4 characters
     "DUCHA_S_SMTP_SHORT": "#%",
 }

@@ -47,6 +47,11 @@ def test_a_link_is_bound_to_its_unit_period_workspace_and_time(tmp_path: Path) -
     links.revoke("湖塘镇")
     assert links.check(token, datetime.now(UTC)) is None  # revoked
     assert links.check(links.token("湖塘镇", PERIOD, later), datetime.now(UTC)) is not None
+    # the same bytes spelt otherwise (base64's unused low bits of the last character)
+    last = mac[-1]
+    twin = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same = [c for c in twin if c != last and (twin.index(c) >> 2) == (twin.index(last) >> 2)]
+    assert links.check(f"{body}.{mac[:-1]}{same[0]}", datetime.now(UTC)) is None
     for junk in ("", ".", "a.b", "x" * 2000, "..", "%00.%00"):
         assert links.check(junk, datetime.now(UTC)) is None
 
@@ -304,3 +309,18 @@ def test_evidence_is_archived_listed_and_checked_for_its_type(
         {"period": "2026-03"},
     )  # fmt: skip
     assert counted == [(task, 1)]
+
+
+def test_a_link_asking_too_often_is_told_to_wait(portal: PortalServer) -> None:
+    """Requests are limited per link (a clerk) as well as per address."""
+    from ducha.portal.app import RATE
+
+    used = {"湖塘镇", "高新区", "牛塘镇", "洛阳镇", "雪堰镇", "前黄镇", "礼嘉镇", "嘉泽镇", "湟里镇",
+            "南夏墅街道", "西湖街道"}  # fmt: skip
+    unit = next(r["unit"] for r in links_of(portal.ws) if r["unit"] not in used)  # unopened
+    url = portal.link(unit)
+    count, _ = RATE["link"]
+    with httpx.Client() as client:
+        codes = [client.get(url).status_code for _ in range(count + 1)]
+    assert codes[:count] == [200] * count and codes[-1] == 429
+    assert "请求过于频繁" in httpx.get(url).text
