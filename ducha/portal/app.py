@@ -33,8 +33,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ducha.config import Config
 from ducha.periods import Period
+from ducha.portal import online
 from ducha.portal.desk import EVIDENCE_MAGIC, Busy, Desk, safe_file_name
 from ducha.portal.links import Link, Links
+from ducha.submissions.templates import STATUSES
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as ducha ingest's limit for a file
 _FORM_SLACK = 64 * 1024  # the form's other fields and multipart framing
@@ -269,6 +271,42 @@ def create_app(
         desk.event("upload", link.unit, link.period, address(request), f"{kept.id} {name}")
         return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
 
+    @app.get("/u/{token}/form", response_class=HTMLResponse)
+    def online_form(request: Request, token: str) -> Response:
+        """The template's fields on a page, for a unit that would rather fill in here."""
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        page = page_data(link)
+        if page is None:
+            return render("busy.html.j2", status=503, token=token)
+        desk.event("view", link.unit, link.period, address(request), "在线填报")
+        return render("form.html.j2", link=link, token=token, form=links.form_token(token),
+                      page=page, statuses=STATUSES, field=online.field)  # fmt: skip
+
+    @app.post("/u/{token}/form")
+    async def online_submit(request: Request, token: str) -> Response:
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        refused = _refused_post(request, link, token)
+        if refused is not None:
+            return refused
+        try:
+            form = await request.form(max_files=0, max_fields=4000, max_part_size=8 * 1024)
+        except _TooLarge:
+            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            template_path = desk.call(lambda con: _template(cfg, con, link), PAGE_WAIT * 3)
+        except Busy:
+            return render("busy.html.j2", status=503, token=token)
+        data = online.filled_template(template_path, values)
+        name = f"{link.unit}-{link.period}-在线填报.xlsx"
+        kept = desk.spool_upload(link.unit, link.period, name, data)
+        desk.event("upload", link.unit, link.period, address(request), f"{kept.id} 在线填报")
+        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+
     @app.post("/u/{token}/evidence")
     async def evidence(request: Request, token: str) -> Response:
         """佐证材料 for one of the unit's tasks: a PDF, an image, a Word or Excel file or a zip."""
@@ -358,7 +396,12 @@ def _unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, An
                     "id": t.task_id,
                     "content": t.content,
                     "metrics": [
-                        {"label": m.label, "target": m.target, "measure": m.measure}
+                        {
+                            "label": m.label,
+                            "target": m.target,
+                            "measure": m.measure,
+                            "position": m.position,
+                        }
                         for m in t.metrics
                         if m.position
                     ],

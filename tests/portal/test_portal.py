@@ -324,3 +324,35 @@ def test_a_link_asking_too_often_is_told_to_wait(portal: PortalServer) -> None:
         codes = [client.get(url).status_code for _ in range(count + 1)]
     assert codes[:count] == [200] * count and codes[-1] == 429
     assert "请求过于频繁" in httpx.get(url).text
+
+
+def test_filling_in_online_is_checked_and_stored_like_a_file(portal: PortalServer) -> None:
+    """The template's fields on a page: what is typed is checked by the same rules (a word where
+    a number belongs is refused naming its cell), stored like a file, and the archive keeps the
+    generated .xlsx as the original."""
+    unit = "礼嘉镇"
+    url = portal.link(unit)
+    page = httpx.get(url + "/form")
+    assert page.status_code == 200 and "在线填报" in page.text
+    action = portal.base + re.search(r'action="([^"]+/form\?form=[^"]+)"', page.text).group(1)
+    names = re.findall(r'name="([^"]+)"', page.text)
+    figures = [n for n in names if n.endswith(":cumulative")]
+    statuses = [n for n in names if n.endswith(":status")]
+    assert figures and statuses
+    typed = {n: "3" for n in figures} | {n.replace(":cumulative", ":month"): "1" for n in figures}
+    typed |= {n: "序时推进" for n in statuses}
+    typed[statuses[0].replace(":status", ":progress")] = "已召开推进会"
+    bad = httpx.post(action, data=typed | {figures[0]: "约三十"}, follow_redirects=True)
+    assert "未接收" in bad.text and "约三十" in bad.text
+    good = httpx.post(action, data=typed, follow_redirects=True)
+    assert "已接收" in good.text, good.text
+    stored = portal.query(
+        "SELECT archive_path FROM submissions WHERE unit = ? AND status = 'accepted'", [unit]
+    )
+    (archived,) = stored
+    assert Path(archived[0]).read_bytes()[:2] == b"PK"  # the generated .xlsx, kept as sent
+    figures_stored = portal.query(
+        "SELECT count(*) FROM progress_metrics JOIN submissions USING (submission_id) "
+        "WHERE submissions.unit = ? AND cumulative_value = 3", [unit],
+    )  # fmt: skip
+    assert figures_stored == [(len(figures),)]
