@@ -243,29 +243,17 @@ def create_app(
 
     @app.post("/u/{token}/upload")
     async def upload(request: Request, token: str) -> Response:
-        link = checked(request, token)
-        if isinstance(link, Response):
-            return link
-        refused = _refused_post(request, link, token)
-        if refused is not None:
-            return refused
-        try:
-            form = await request.form(max_files=1, max_fields=2, max_part_size=64 * 1024)
-        except _TooLarge:  # BodyLimit stopped the stream at the limit
-            desk.event("refused", link.unit, link.period, address(request), "文件超过上限")
-            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        sent_form = await posted(request, token, files=1, fields=2, part=64 * 1024)
+        if isinstance(sent_form, Response):
+            return sent_form
+        link, form = sent_form
         sent = form.get("file")
         if sent is None or isinstance(sent, str) or not sent.filename:
-            return render("unit.html.j2", status=400, link=link, token=token,
-                          form=links.form_token(token), page=page_data(link),
-                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem="请选择要上传的进展表文件。")  # fmt: skip
+            return again(link, token, "请选择要上传的进展表文件。")
         name = safe_file_name(sent.filename, link.unit, link.period)
         if name is None:
             desk.event("refused", link.unit, link.period, address(request), "文件类型不支持")
-            return render("unit.html.j2", status=400, link=link, token=token,
-                          form=links.form_token(token), page=page_data(link),
-                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024,
-                          problem="只接收 .xlsx、.xls 或 .csv 格式的进展表。")  # fmt: skip
+            return again(link, token, "只接收 .xlsx、.xls 或 .csv 格式的进展表。")
         data = await sent.read()
         kept = desk.spool_upload(link.unit, link.period, name, data)
         desk.event("upload", link.unit, link.period, address(request), f"{kept.id} {name}")
@@ -286,16 +274,10 @@ def create_app(
 
     @app.post("/u/{token}/form")
     async def online_submit(request: Request, token: str) -> Response:
-        link = checked(request, token)
-        if isinstance(link, Response):
-            return link
-        refused = _refused_post(request, link, token)
-        if refused is not None:
-            return refused
-        try:
-            form = await request.form(max_files=0, max_fields=4000, max_part_size=8 * 1024)
-        except _TooLarge:
-            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        sent_form = await posted(request, token, files=0, fields=4000, part=8 * 1024)
+        if isinstance(sent_form, Response):
+            return sent_form
+        link, form = sent_form
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
             template_path = desk.call(lambda con: _template(cfg, con, link), PAGE_WAIT * 3)
@@ -310,35 +292,26 @@ def create_app(
     @app.post("/u/{token}/evidence")
     async def evidence(request: Request, token: str) -> Response:
         """佐证材料 for one of the unit's tasks: a PDF, an image, a Word or Excel file or a zip."""
-        link = checked(request, token)
-        if isinstance(link, Response):
-            return link
-        refused = _refused_post(request, link, token)
-        if refused is not None:
-            return refused
-        try:
-            form = await request.form(max_files=1, max_fields=2, max_part_size=64 * 1024)
-        except _TooLarge:
-            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        sent_form = await posted(request, token, files=1, fields=2, part=64 * 1024)
+        if isinstance(sent_form, Response):
+            return sent_form
+        link, form = sent_form
         page = page_data(link)
         tasks = {t["id"] for t in page["tasks"]} if page else set()
         task_id, sent = str(form.get("task") or ""), form.get("file")
 
-        def again(problem: str) -> HTMLResponse:
-            return render("unit.html.j2", status=400, link=link, token=token,
-                          form=links.form_token(token), page=page,
-                          max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem=problem)  # fmt: skip
-
         if task_id not in tasks:
-            return again("请选择佐证材料所属的任务。")
+            return again(link, token, "请选择佐证材料所属的任务。")
         if sent is None or isinstance(sent, str) or not sent.filename:
-            return again("请选择要上传的佐证材料文件。")
+            return again(link, token, "请选择要上传的佐证材料文件。")
         name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
         data = await sent.read()
         if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
             desk.event("refused", link.unit, link.period, address(request), "佐证材料类型不符")
             return again(
-                "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。"
+                link,
+                token,
+                "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。",
             )
         kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id)
         desk.event(
@@ -346,6 +319,30 @@ def create_app(
         )
         snapshots.pop(str(link.period), None)  # the page lists it once it is in
         return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+
+    async def posted(
+        request: Request, token: str, files: int, fields: int, part: int
+    ) -> tuple[Link, Any] | Response:
+        """A form sent through a link: the link, the form's token and origin checked before the
+        body is read; the body parsed within its limits (cut off at the upload limit)."""
+        link = checked(request, token)
+        if isinstance(link, Response):
+            return link
+        refused = _refused_post(request, link, token)
+        if refused is not None:
+            return refused
+        try:
+            form = await request.form(max_files=files, max_fields=fields, max_part_size=part)
+        except _TooLarge:  # BodyLimit stopped the stream at the limit
+            desk.event("refused", link.unit, link.period, address(request), "超过上限")
+            return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
+        return link, form
+
+    def again(link: Link, token: str, problem: str) -> HTMLResponse:
+        """The unit's page once more, saying what was wrong with what was sent."""
+        return render("unit.html.j2", status=400, link=link, token=token,
+                      form=links.form_token(token), page=page_data(link),
+                      max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem=problem)  # fmt: skip
 
     def _refused_post(request: Request, link: Link, token: str) -> Response | None:
         if request.headers.get("sec-fetch-site") == "cross-site":
