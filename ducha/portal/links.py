@@ -69,15 +69,21 @@ def signing_key(data_dir: Path) -> bytes:
 
 
 def _prefect_secret() -> str | None:
-    """The Prefect Secret block's value where one is configured (an API URL is set)."""
-    if not os.environ.get("PREFECT_API_URL"):
+    """The Prefect Secret block's value where a Prefect server is configured and holds one; else
+    None (the key file is used)."""
+    from ducha.notices.secrets import prefect_api_url
+
+    if not prefect_api_url():
         return None
     try:
         from prefect.blocks.system import Secret
 
-        return str(Secret.load(SECRET_BLOCK).get())
+        value = str(Secret.load(SECRET_BLOCK).get())
     except Exception:  # no such block, or the server is away: fall back to the file
         return None
+    if len(value.encode()) < _MIN_KEY_BYTES:
+        raise UserError(f"Prefect Secret 块“{SECRET_BLOCK}”太短：至少 {_MIN_KEY_BYTES} 个字符")
+    return value
 
 
 @dataclass(frozen=True)

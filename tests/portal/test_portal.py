@@ -22,7 +22,7 @@ from ducha.db import sql
 from ducha.periods import Period
 from ducha.portal.links import Links
 from tests.helpers import Workspace
-from tests.portal.servers import PortalServer, links_of
+from tests.portal.servers import DUCHA, PortalServer, links_of
 from tests.submissions.fuzz_files import Templates
 
 PERIOD = Period(2026, 3)
@@ -356,3 +356,32 @@ def test_filling_in_online_is_checked_and_stored_like_a_file(portal: PortalServe
         "WHERE submissions.unit = ? AND cumulative_value = 3", [unit],
     )  # fmt: skip
     assert figures_stored == [(len(figures),)]
+
+
+@pytest.mark.xdist_group("prefect")
+def test_the_key_may_come_from_a_prefect_secret_block(
+    portal_ws: Workspace, prefect_server: object
+) -> None:
+    """Where the office keeps its secrets in Prefect: links are signed with the Secret block
+    `ducha-portal-key`, and no key file is made."""
+    import os
+
+    env = {**os.environ, **prefect_server.env}  # type: ignore[attr-defined]
+    env.pop("DUCHA_PORTAL_KEY", None)
+    key = "k3y-" + "x" * 44
+    subprocess.run(
+        [sys.executable, "-c", "import sys; from prefect.blocks.system import Secret; "
+         "Secret(value=sys.argv[1]).save('ducha-portal-key', overwrite=True)", key],
+        env=env, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    out = subprocess.run(
+        [DUCHA, "--db", str(portal_ws.db), "--config", str(portal_ws.config), "links",
+         "--period", "2026-03", "--unit", "湖塘镇", "--format", "json"],
+        env=env, check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    (row,) = json.loads(out)
+    token = row["url"].rsplit("/", 1)[1]
+    links = Links(key.encode(), "wujin", portal_ws.db.parent)
+    assert links.check(token, datetime.now(UTC)) is not None
+    assert not (portal_ws.db.parent / "portal" / "key").exists()
+    assert key not in out
