@@ -553,20 +553,7 @@ def run_ducha(ds: Dataset, work: Path, profile: bool = False) -> Figures:
     warnings = sum(p.severity == WARNING for r in results for p in r.problems)
     m = ds.manifest
     check(statuses == {"accepted": m["files_count"]}, f"statuses {statuses}, errors {errors[:5]}")
-    metric_rows, narrative_only, month_sum, cumulative_sum = con.sql(
-        """
-        SELECT
-            (SELECT count(*) FROM progress_metrics),
-            (SELECT count(*) FROM progress_tasks t WHERE NOT EXISTS (
-                SELECT 1 FROM progress_metrics p
-                WHERE p.submission_id = t.submission_id AND p.task_id = t.task_id)),
-            (SELECT coalesce(sum(month_value), 0) FROM progress_metrics),
-            (SELECT coalesce(sum(cumulative_value), 0) FROM progress_metrics)
-        """
-    ).fetchall()[0]
-    submitted = con.sql(
-        "SELECT count(*), sum(rows) FROM submissions WHERE status = 'accepted'"
-    ).fetchall()[0]
+    metric_rows, narrative_only, month_sum, cumulative_sum, submitted = stored_totals(con)
     con.close()
     rows = metric_rows + narrative_only
     check(rows == m["rows"], f"rows in the database {rows} != rows written {m['rows']}")
@@ -691,6 +678,27 @@ RUNNERS: dict[str, Callable[[Dataset, Path], Figures]] = {
     "baseline": run_baseline,
     "floor": run_floor,
 }
+
+
+def stored_totals(con: Any) -> tuple[int, int, float, float, tuple[int, int]]:
+    """What a run stored, to check against what was written into the files: metric rows,
+    narrative-only task rows, the sums of the month and cumulative figures, and (count, rows) of
+    the accepted submissions."""
+    metric_rows, narrative_only, month_sum, cumulative_sum = con.sql(
+        """
+        SELECT
+            (SELECT count(*) FROM progress_metrics),
+            (SELECT count(*) FROM progress_tasks t WHERE NOT EXISTS (
+                SELECT 1 FROM progress_metrics p
+                WHERE p.submission_id = t.submission_id AND p.task_id = t.task_id)),
+            (SELECT coalesce(sum(month_value), 0) FROM progress_metrics),
+            (SELECT coalesce(sum(cumulative_value), 0) FROM progress_metrics)
+        """
+    ).fetchall()[0]
+    submitted = con.sql(
+        "SELECT count(*), sum(rows) FROM submissions WHERE status = 'accepted'"
+    ).fetchall()[0]
+    return metric_rows, narrative_only, month_sum, cumulative_sum, submitted
 
 
 def check(ok: bool, message: str) -> None:

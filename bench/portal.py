@@ -72,6 +72,7 @@ from bench.ingest import (  # noqa: E402 - after the repository root is on sys.p
     check,
     import_targets,
     run_variant,
+    stored_totals,
     warm_cache,
 )
 
@@ -300,20 +301,7 @@ def verify(db: Path, ds: Dataset, uploads: list[Upload]) -> dict[str, Any]:
                 params=[PERIOD],
             ).fetchall()
         )
-        metric_rows, narrative_only, month_sum, cumulative_sum = con.sql(
-            """
-            SELECT
-                (SELECT count(*) FROM progress_metrics),
-                (SELECT count(*) FROM progress_tasks t WHERE NOT EXISTS (
-                    SELECT 1 FROM progress_metrics p
-                    WHERE p.submission_id = t.submission_id AND p.task_id = t.task_id)),
-                (SELECT coalesce(sum(month_value), 0) FROM progress_metrics),
-                (SELECT coalesce(sum(cumulative_value), 0) FROM progress_metrics)
-            """
-        ).fetchall()[0]
-        submitted = con.sql(
-            "SELECT count(*), sum(rows) FROM submissions WHERE status = 'accepted'"
-        ).fetchall()[0]
+        metric_rows, narrative_only, month_sum, cumulative_sum, submitted = stored_totals(con)
     finally:
         con.close()
     units = [f["unit"] for f in m["files"]]

@@ -33,6 +33,8 @@ def unit_links(
     from ducha.portal.links import Links, signing_key
 
     known = reporting_units(cfg, period)
+    if not known:
+        raise UserError(f"{period.zh}没有需要报送的单位：数据库中没有 {period.year} 年的目标任务")
     wanted = []
     for name in units:
         unit = cfg.units.resolve_unit(name)

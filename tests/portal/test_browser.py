@@ -52,6 +52,22 @@ def _fill_template(path: Path, cumulative: str | float) -> str:
     return first
 
 
+def _download(page: object, folder: Path) -> Path:
+    """The unit's template, downloaded from its page as a clerk clicks the link."""
+    with page.expect_download() as download:  # type: ignore[attr-defined]
+        page.click("text=下载本单位")  # type: ignore[attr-defined]
+    template = folder / download.value.suggested_filename
+    download.value.save_as(template)
+    return template
+
+
+def _upload(page: object, path: Path) -> None:
+    """Choose the file, send the form, wait for the receipt page."""
+    page.set_input_files("#file", str(path))  # type: ignore[attr-defined]
+    page.click("text=上传并核验")  # type: ignore[attr-defined]
+    page.wait_for_selector(".accepted, .rejected", timeout=60_000)  # type: ignore[attr-defined]
+
+
 def test_a_clerk_downloads_fills_uploads_and_reads_the_receipt(
     browser: object, portal: PortalServer, tmp_path: Path
 ) -> None:
@@ -60,15 +76,10 @@ def test_a_clerk_downloads_fills_uploads_and_reads_the_receipt(
     page.goto(portal.link(unit))
     assert page.inner_text("h1") == unit
     assert "报送截止" in page.inner_text(".lead")
-    with page.expect_download() as download:
-        page.click("text=下载本单位")
-    template = tmp_path / download.value.suggested_filename
-    download.value.save_as(template)
+    template = _download(page, tmp_path)
     assert template.suffix == ".xlsx" and unit in template.name
     _fill_template(template, 3)
-    page.set_input_files("#file", str(template))
-    page.click("text=上传并核验")
-    page.wait_for_selector(".accepted, .rejected", timeout=60_000)
+    _upload(page, template)
     assert "已接收" in page.inner_text(".accepted")
     assert portal.stored(unit)[-1] == "accepted"
     page.close()
@@ -80,14 +91,9 @@ def test_a_broken_file_shows_its_cells_and_reasons_in_the_browser(
     unit = "高新区"
     page = browser.new_page(accept_downloads=True)  # type: ignore[attr-defined]
     page.goto(portal.link(unit))
-    with page.expect_download() as download:
-        page.click("text=下载本单位")
-    template = tmp_path / "模板.xlsx"
-    download.value.save_as(template)
+    template = _download(page, tmp_path)
     _fill_template(template, "约三十")
-    page.set_input_files("#file", str(template))
-    page.click("text=上传并核验")
-    page.wait_for_selector(".accepted, .rejected", timeout=60_000)
+    _upload(page, template)
     assert "未接收" in page.inner_text(".rejected")
     rows = page.locator("table.problems tbody tr")
     assert rows.count() >= 1

@@ -76,6 +76,7 @@ def test_links_name_only_units_that_report(portal_ws: Workspace) -> None:
         portal_ws, ["links", "--period", "2026-03", "--unit", "不存在局"], "不在单位名册"
     )
     assert_user_error(portal_ws, ["links", "--period", "2026-03", "--revoke"], "--unit")
+    assert_user_error(portal_ws, ["links", "--period", "2025-03"], "没有 2025 年的目标任务")
 
 
 # ------------------------------------------------------------------ through the server
