@@ -45,7 +45,15 @@ EVIDENCE_MAGIC = {
 }  # fmt: skip
 _SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.（）()\-]+")
 _IDLE_SECONDS = 2.0  # how often the desk looks at the spool when nobody calls it
-_OPEN_WAIT = 1.0  # seconds the desk waits for another process's lock before it tries again
+_OPEN_WAIT = 1.0
+_EVENT_COLUMNS = (
+    "happened_at",
+    "action",
+    "unit",
+    "period",
+    "address",
+    "detail",
+)  # seconds the desk waits for another process's lock before it tries again
 
 
 def safe_file_name(
@@ -302,16 +310,21 @@ class Desk:
                 return
             taken = self.events_path.with_suffix(".taking")
             self.events_path.replace(taken)
-        rows = []
+        columns: dict[str, list[Any]] = {name: [] for name in _EVENT_COLUMNS}
         for line in taken.read_text(encoding="utf-8").splitlines():
             try:
                 e = json.loads(line)
-                rows.append([datetime.fromisoformat(e["at"]), e["action"], e["unit"], e["period"],
-                             e["address"], e["detail"]])  # fmt: skip
-            except (ValueError, KeyError):
-                continue
-        if rows:
-            con.executemany("INSERT INTO portal_events VALUES (?, ?, ?, ?, ?, ?)", rows)
+                row = (datetime.fromisoformat(e["at"]), e["action"], e["unit"], e["period"],
+                       e["address"], e["detail"])  # fmt: skip
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut off by a crash
+            for name, value in zip(_EVENT_COLUMNS, row, strict=True):
+                columns[name].append(value)
+        if columns["happened_at"]:  # one statement: executemany costs a statement per row
+            import pyarrow as pa
+
+            events = pa.table(columns)  # noqa: F841 - read by name in the statement below
+            con.execute(f"INSERT INTO portal_events SELECT {', '.join(_EVENT_COLUMNS)} FROM events")
         taken.unlink()
 
 

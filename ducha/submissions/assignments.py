@@ -5,7 +5,7 @@ notices read too) and shared by templates and ingest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +41,16 @@ class TaskLines:
     metrics: list[MetricLine] = field(default_factory=list)
 
 
-def unit_tasks(con: duckdb.DuckDBPyConnection, period: Period) -> UnitTasks:
-    """Every reporting unit's tasks and metrics for the period's year, in table order."""
+def unit_tasks(
+    con: duckdb.DuckDBPyConnection, period: Period, units: Collection[str] | None = None
+) -> UnitTasks:
+    """Every reporting unit's tasks and metrics for the period's year, in table order; with
+    `units`, only theirs (what a few files of known units need: the portal's uploads)."""
     params = {"year": period.year}
-    assignments = con.sql(sql("submissions/assigned_metrics"), params=params).to_arrow_table()
+    chosen = None if units is None else sorted(units)
+    assignments = con.sql(
+        sql("submissions/assigned_metrics"), params=params | {"units": chosen}
+    ).to_arrow_table()
     lines = con.sql(sql("submissions/task_lines"), params=params).to_arrow_table()
     previous: dict[tuple[str, str, int], float] = {}
     before = period.previous()

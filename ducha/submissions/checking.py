@@ -42,6 +42,9 @@ class Context:
     # worker process (itself under limits) directly
     read: Reader = read_workbook
     memory: int = MEMORY_BYTES  # address space a process reading files may use
+    # the units the files are expected to be of (the portal's uploads, each through its unit's
+    # link): only their tasks are loaded; None, or a file of another unit: every unit's
+    units: frozenset[str] | None = None
     unit_names: UnitNames = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,11 +60,15 @@ class Context:
     def index_of(self, unit: str, period: Period) -> UnitIndex | None:
         """The unit's tasks for the period's year, indexed for matching rows (None: none).
         Units with the same tasks share one list (see UnitTasks), and so one index."""
+        if self.units is not None and unit not in self.units and not self.frozen:
+            self.units = None  # not one of the units expected: every unit's tasks from now on
+            self.years.clear()
+            self.indexes.clear()
         if period.year not in self.years:
             if self.frozen:
                 raise NeedsMain
             assert self.con is not None
-            self.years[period.year] = unit_tasks(self.con, Period(period.year, 1))
+            self.years[period.year] = unit_tasks(self.con, Period(period.year, 1), self.units)
         tasks = self.years[period.year].get(unit)
         if not tasks:
             return None
@@ -92,6 +99,10 @@ class Context:
         latest cumulative figures of those years, loaded now. A file for another year comes
         back to the caller (NeedsMain); figures stored later are the caller's to notice."""
         assert self.con is not None
+        if self.units is not None:  # a worker may be given a file of any unit
+            self.units = None
+            self.years.clear()
+            self.indexes.clear()
         years = [
             y for (y,) in self.con.sql("SELECT DISTINCT year FROM tasks WHERE active").fetchall()
         ]

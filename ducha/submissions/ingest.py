@@ -86,8 +86,9 @@ def _ingest(
     arrivals = {p: _arrival(p, received_at, timezone) for p in files}
     files.sort(key=arrivals.__getitem__)  # stable: files that arrived together keep their order
     ctx = Context(
-        workspace, register, con=con, read=sandbox.reader(read_workbook), memory=sandbox.memory
-    )
+        workspace, register, con=con, read=sandbox.reader(read_workbook), memory=sandbox.memory,
+        units=frozenset(unit.values()) if isinstance(unit, dict) else None,
+    )  # fmt: skip
     ctx.load_accepted()
     results: list[FileResult] = []
     batch: list[FileResult] = []

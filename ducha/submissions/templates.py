@@ -238,8 +238,8 @@ def write_templates(
     """Write the templates of the given units (default: every reporting unit)."""
     from ducha.errors import UserError
 
-    by_unit = unit_tasks(con, period)
-    if not by_unit:
+    by_unit = unit_tasks(con, period, units or None)
+    if not by_unit and not units:
         raise UserError(f"数据库中没有 {period.year} 年的目标任务，请先导入分解表")
     chosen = list(units) if units else sorted(by_unit)
     missing = [u for u in chosen if u not in by_unit]

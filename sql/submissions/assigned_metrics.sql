@@ -1,11 +1,13 @@
 -- Who reports what per metric: (unit, role, task, metric, allocation), in table order per unit.
 -- One row per (unit, task, metric) with the unit's role (lead: the district figure; responsible)
 -- and its own allocation; metric 0 = a task with no metric. The task texts and targets are the
--- same for every unit: task_lines.sql has them once per task.
+-- same for every unit: task_lines.sql has them once per task. $units: only these units (a list),
+-- or every unit (NULL).
 WITH year_assignments AS (
     SELECT task_id, unit, role
     FROM assignments
     WHERE year = $year
+      AND ($units::VARCHAR[] IS NULL OR list_contains($units::VARCHAR[], unit))
 ), active_tasks AS (
     SELECT task_id, seq
     FROM tasks

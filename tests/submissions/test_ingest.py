@@ -966,3 +966,25 @@ def test_files_named_from_elsewhere_stay_where_they_are(
                        [["2026-061", 1, 5, 20]])  # fmt: skip
     assert ingest(confirmed, path)[0]["status"] == "accepted"
     assert path.exists()  # the sender's own copy, not the inbox
+
+
+def test_tasks_of_the_units_expected_only(confirmed: Workspace) -> None:
+    """Files of known units (the portal's uploads) load only those units' tasks, the same lists
+    as when every unit's are loaded; a unit outside them makes the context load every unit."""
+    from ducha.config import load_config
+    from ducha.submissions.checking import Context
+
+    con = duckdb.connect(str(confirmed.db), read_only=True)
+    try:
+        every = unit_tasks(con, MARCH)
+        chosen = unit_tasks(con, MARCH, ["湖塘镇", "教育局"])
+        assert sorted(chosen) == ["教育局", "湖塘镇"] and len(every) > 10
+        assert chosen["湖塘镇"] == every["湖塘镇"] and chosen["教育局"] == every["教育局"]
+        assert dict(unit_tasks(con, MARCH, [])) == {}
+        register = load_config(confirmed.config).units
+        ctx = Context("wujin", register, con=con, units=frozenset({"湖塘镇"}))
+        assert ctx.index_of("湖塘镇", MARCH) is not None and list(ctx.years[2026]) == ["湖塘镇"]
+        assert ctx.index_of("教育局", MARCH) is not None and ctx.units is None
+        assert len(ctx.years[2026]) == len(every)
+    finally:
+        con.close()
