@@ -131,6 +131,7 @@ class Sandbox:
         self._conn: multiprocessing.connection.Connection | None = None
         self._starting: threading.Thread | None = None
         self._setup: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+        self._calling = threading.Lock()
         self.failures: list[str] = []  # what went wrong, one word per failed file (for tests, logs)
 
     def __enter__(self) -> Sandbox:
@@ -174,16 +175,19 @@ class Sandbox:
     def prepare(self, function: Callable[..., Any], *args: Any) -> None:
         """Run function(*args) in the child now and in every child started after it (one
         that replaces a child a file killed): what later calls rely on, such as a context."""
-        self._setup = None
-        self._ready()
-        self._setup = (function, args)
-        self._call(function, args, seconds=self.seconds, trusted=True)
+        with self._calling:
+            self._setup = None
+            self._ready()
+            self._setup = (function, args)
+            self._call(function, args, seconds=self.seconds, trusted=True)
 
     def call(self, function: Callable[..., Any], *args: Any, seconds: float | None = None) -> Any:
         """function(*args) in the child; FileRejected when it refuses the file or fails.
-        `seconds`: the wall time it may take (default: the sandbox's, for one file)."""
-        self._ready()
-        return self._call(function, args, seconds=seconds or self.seconds)
+        `seconds`: the wall time it may take (default: the sandbox's, for one file). One call
+        at a time (ingest reads the next file in a thread while it checks this one)."""
+        with self._calling:
+            self._ready()
+            return self._call(function, args, seconds=seconds or self.seconds)
 
     def _call(
         self, function: Callable[..., Any], args: tuple[Any, ...], *, seconds: float,

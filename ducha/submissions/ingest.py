@@ -58,24 +58,33 @@ def ingest(
     inbox: Path | None = None,
     timezone: str = clock.DEFAULT_TIMEZONE,
     received_at: Arrival = None,
+    sandbox: Sandbox | None = None,
 ) -> list[FileResult]:
     """Ingest files and folders; one broken file is one rejection, the others go on.
 
     A file's time of receipt is when it arrived in its folder (ducha.clock.arrived), or
     `received_at` (a time, or one per file) for files the office received another way. Files
-    under `inbox` are moved out of it once their batch is committed (see take_out)."""
+    under `inbox` are moved out of it once their batch is committed (see take_out). `sandbox`:
+    one the caller keeps between runs (the portal's clerk), else one for this run."""
     if isinstance(unit, str) and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
     if not files:
         return []
-    from ducha.environment import current  # here: worker processes import no pydantic
-
-    memory = current().read_memory_mb * 1024 * 1024  # DUCHA_READ_MEMORY_MB
-    with Sandbox(memory=memory) as sandbox:
+    if sandbox is not None:
+        return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
+                       batch_files, inbox, timezone, received_at)  # fmt: skip
+    with Sandbox(memory=memory_limit()) as sandbox:
         sandbox.start()  # in the background, while the context loads
         return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
                        batch_files, inbox, timezone, received_at)  # fmt: skip
+
+
+def memory_limit() -> int:
+    """The address space a child reading files may add (DUCHA_READ_MEMORY_MB)."""
+    from ducha.environment import current  # here: worker processes import no pydantic
+
+    return current().read_memory_mb * 1024 * 1024
 
 
 def _ingest(

@@ -13,8 +13,9 @@ import multiprocessing.forkserver
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,9 +43,7 @@ def checked_in_order(
     _check_in_workers); the results are the same."""
     workers = worker_count(len(files))
     if not workers:
-        for path in files:
-            found = receive(path, archive_dir, ctx.accepted, ctx.read)  # accepted: not parsed
-            yield check_file(found, ctx, unit=expected(unit, path), period=expected(period, path))
+        yield from _checked_here(files, ctx, archive_dir, unit, period)
         return
     checked_files = _check_in_workers(files, ctx, archive_dir, unit, period, workers, sandbox)
     for path, checked in checked_files:
@@ -60,6 +59,31 @@ def checked_in_order(
                 found, ctx, unit=expected(unit, path), period=expected(period, path)
             )
         yield checked
+
+
+def _checked_here(
+    files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
+    period: Expected[Period],
+) -> Iterator[FileResult]:  # fmt: skip
+    """Every file checked in this process, in order, the next one read meanwhile: a thread
+    waits for the sandbox to read file n+1 while this one checks file n (reading is the other
+    process's work, so the two really overlap)."""
+    queue = iter(files)
+    ahead: deque[tuple[Path, Future[Any]]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="ducha-read-ahead") as reader:
+
+        def read_next() -> None:
+            path = next(queue, None)
+            if path is not None:  # accepted before: not parsed
+                ahead.append((path, reader.submit(receive, path, archive_dir, ctx.accepted,
+                                                  ctx.read)))  # fmt: skip
+
+        read_next()
+        while ahead:
+            path, reading = ahead.popleft()
+            found = reading.result()
+            read_next()
+            yield check_file(found, ctx, unit=expected(unit, path), period=expected(period, path))
 
 
 T = TypeVar("T")
