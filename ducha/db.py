@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import threading
 import time
@@ -78,24 +80,59 @@ def connect(
     wait = lock_wait() if wait is None else wait
     deadline = time.monotonic() + wait
     delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_error(exc):
-                raise UserError(f"无法打开数据库 {path}：文件损坏或不是 DuckDB 数据库") from exc
-            if time.monotonic() >= deadline:
-                raise DatabaseBusy(
-                    f"数据库 {path} 正被另一个 ducha 进程使用，已等待 {wait:.0f} 秒，请稍后再试"
-                ) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    waiting: Path | None = None
+    try:
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc):
+                    raise UserError(f"无法打开数据库 {path}：文件损坏或不是 DuckDB 数据库") from exc
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy(
+                        f"数据库 {path} 正被另一个 ducha 进程使用，已等待 {wait:.0f} 秒，请稍后再试"
+                    ) from exc
+                if waiting is None and wait > 0:
+                    waiting = _say_waiting(path)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+    finally:
+        if waiting is not None:
+            waiting.unlink(missing_ok=True)
     if not read_only:
         migrate(con)
     elif not any_version:  # any_version: a backup copies a database of any schema version
         _check_version(con, path)
     return con
+
+
+def _say_waiting(path: Path) -> Path | None:
+    """A mark beside the database that this process waits for it (<db>.waiting-<pid>): the
+    portal, which holds the database while uploads keep coming, lets go when it sees one."""
+    mark = path.with_name(f"{path.name}.waiting-{os.getpid()}")
+    try:
+        mark.touch()
+    except OSError:
+        return None
+    return mark
+
+
+def others_waiting(path: Path) -> bool:
+    """Whether another living ducha process waits for the database (see _say_waiting)."""
+    for mark in path.parent.glob(f"{glob.escape(path.name)}.waiting-*"):
+        pid = mark.name.rsplit("-", 1)[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            mark.unlink(missing_ok=True)  # left behind by a process that was killed
+            continue
+        except PermissionError:
+            pass
+        return True
+    return False
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

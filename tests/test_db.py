@@ -380,3 +380,33 @@ def test_a_mistyped_database_is_refused_and_nothing_is_made(ws: Workspace, args:
     result = Workspace(ws.root, ws.config, typo).run(*args)
     assert result.code == 2 and "不存在" in result.err, result.err
     assert not typo.exists() and not typo.parent.exists()
+
+
+def test_a_process_waiting_for_the_database_says_so_beside_it(ws: Workspace) -> None:
+    """While ducha waits for another process's lock it leaves <db>.waiting-<pid> (the portal's
+    clerk, which keeps the database open while uploads keep coming, lets go when it sees one);
+    the mark goes when the wait ends, and a mark of a process that was killed is ignored."""
+    import threading
+
+    from ducha.db import connect, others_waiting
+
+    ws.ok("targets", "import", str(SEED_TABLE), "--year", "2026")
+    mark = ws.db.with_name(f"{ws.db.name}.waiting-{os.getpid()}")
+    seen: list[bool] = []
+    with database_held_elsewhere(ws.db, release_after=1.5):
+        assert not others_waiting(ws.db)
+        waiter = threading.Thread(target=lambda: connect(ws.db, wait=30).close())
+        waiter.start()
+        deadline = time.monotonic() + 10
+        while waiter.is_alive() and time.monotonic() < deadline and not seen:
+            if mark.exists():
+                seen.append(others_waiting(ws.db))
+            time.sleep(0.02)
+        waiter.join(timeout=30)
+    assert seen == [True]
+    assert not mark.exists() and not others_waiting(ws.db)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = ws.db.with_name(f"{ws.db.name}.waiting-{dead.pid}")
+    stale.touch()
+    assert not others_waiting(ws.db) and not stale.exists()
