@@ -22,8 +22,10 @@ Two variants over the same files in the same run:
           the towns come from different addresses.
           Latency of a file = from the start of its POST to its final receipt page; the
           throughput is files over the whole run (first request to last final receipt).
-          Peak RSS = VmHWM of the server process, read from /proc before it is stopped;
-          server CPU seconds from /proc/<pid>/stat (utime + stime).
+          Peak RSS = VmHWM summed over the server's processes (the web server, the clerk that
+          checks the files, its sandbox), read from /proc before it is stopped; server CPU
+          seconds from /proc/<pid>/stat of the same processes (utime + stime, and cutime +
+          cstime of their children that ended).
 * cli     bench/ingest.py's ducha variant (its own child process: ingest(...) of the same
           files into a fresh database made by the same import_targets, timed the same way,
           verified the same way).
@@ -148,18 +150,44 @@ class Server:
                 time.sleep(0.2)
         raise SystemExit(f"the portal did not start:\n{self.log_text()[-3000:]}")
 
-    def status(self, key: str) -> float:
-        """A VmHWM / VmRSS figure of the server process, in MB."""
+    def tree(self) -> list[int]:
+        """The server process and its descendants (the clerk, its sandbox), as running now."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(stat.parent.name)] = int(fields[1])
+        found, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo += [child for child, parent in parents.items() if parent == pid]
+        return found
+
+    def status(self, key: str) -> float:
+        """A VmHWM / VmRSS figure summed over the server's processes, in MB."""
+        total = 0.0
+        for pid in self.tree():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            total += sum(int(x.split()[1]) / 1024 for x in lines if x.startswith(f"{key}:"))
+        return total
 
     def cpu_seconds(self) -> float:
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime + stime of the server's processes, and of their children that ended."""
+        total = 0
+        for pid in self.tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(f) for f in fields[11:15])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

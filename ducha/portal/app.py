@@ -1,6 +1,8 @@
 """The units' portal: each unit's page at its personal link, its template, its uploads and their
 receipts. Server-rendered Chinese HTML without JavaScript or external assets (a government
-intranet, a phone 390 px wide); every database access goes through the desk (ducha.portal.desk).
+intranet, a phone 390 px wide). The web server never opens the database: the desk
+(ducha.portal.desk) keeps what arrives and asks the clerk (ducha.portal.clerk), a process of its
+own, for the rest.
 
 Security: links are signed and checked on every request (ducha.portal.links) and a bad one shows
 no unit data; uploads are limited while they stream (a request body over the limit is cut off
@@ -208,9 +210,13 @@ def create_app(
             copy = snapshots.get(key)
             if copy is None or time.monotonic() - copy["read"] > PAGES_FRESH:
                 with suppress(Busy):
-                    pages = desk.call(lambda con: _unit_pages(cfg, con, link.period), PAGE_WAIT)
+                    pages = desk.ask(("pages", key), PAGE_WAIT)
                     snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
         return copy["pages"].get(link.unit) if copy else None
+
+    def template_of(link: Link) -> Path:
+        """The unit's template for the period (written by the clerk once)."""
+        return Path(desk.ask(("template", link.unit, str(link.period)), PAGE_WAIT * 3))
 
     @app.get("/static/portal.css")
     def css() -> Response:
@@ -233,7 +239,7 @@ def create_app(
         if isinstance(link, Response):
             return link
         try:
-            path = desk.call(lambda con: _template(cfg, con, link), PAGE_WAIT * 3)
+            path = template_of(link)
         except Busy:
             return render("busy.html.j2", status=503, token=token)
         desk.event("download", link.unit, link.period, address(request), path.name)
@@ -280,7 +286,7 @@ def create_app(
         link, form = sent_form
         values = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
-            template_path = desk.call(lambda con: _template(cfg, con, link), PAGE_WAIT * 3)
+            template_path = template_of(link)
         except Busy:
             return render("busy.html.j2", status=503, token=token)
         data = online.filled_template(template_path, values)
@@ -361,7 +367,7 @@ def create_app(
         kept = desk.upload(upload_id)
         if kept is None or (kept.unit, kept.period) != (link.unit, link.period):
             return render("invalid.html.j2", status=404)
-        found = await _receipt_within(kept, RECEIPT_WAIT)  # no thread held while waiting
+        found = await _receipt_within(desk, kept, RECEIPT_WAIT)  # no thread held while waiting
         return render("receipt.html.j2", link=link, token=token, upload=kept, receipt=found)
 
     @app.get("/", response_class=HTMLResponse)
@@ -371,63 +377,14 @@ def create_app(
     return Guard(BodyLimit(app, MAX_UPLOAD_BYTES + _FORM_SLACK), limits)
 
 
-def _unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any]]:
-    """What each unit's page shows: its tasks and metrics for the period, and the deadline."""
-    from ducha.submissions.assignments import unit_tasks
-
-    deadline = cfg.schedule.deadline(period.year, period.month, cfg.calendar())
-    evidence: dict[str, list[dict[str, Any]]] = {}
-    for unit, task_id, name, size, received in con.execute(
-        "SELECT unit, task_id, file_name, bytes, received_at FROM evidence WHERE period = ? "
-        "ORDER BY evidence_id", [str(period)],
-    ).fetchall():  # fmt: skip
-        evidence.setdefault(unit, []).append(
-            {"task": task_id, "file": name, "kb": max(1, size // 1024), "received": received}
-        )
-    return {
-        unit: {
-            "deadline": deadline,
-            "evidence": evidence.get(unit, []),
-            "tasks": [
-                {
-                    "id": t.task_id,
-                    "content": t.content,
-                    "metrics": [
-                        {
-                            "label": m.label,
-                            "target": m.target,
-                            "measure": m.measure,
-                            "position": m.position,
-                        }
-                        for m in t.metrics
-                        if m.position
-                    ],
-                }
-                for t in tasks
-            ],
-        }  # fmt: skip
-        for unit, tasks in unit_tasks(con, period).items()
-    }
-
-
-async def _receipt_within(upload: Any, seconds: float) -> dict[str, Any] | None:
+async def _receipt_within(desk: Desk, upload: Any, seconds: float) -> dict[str, Any] | None:
+    """The upload's receipt, waiting up to `seconds` for the clerk to write it."""
     import asyncio
 
     deadline = time.monotonic() + seconds
-    while (found := upload.receipt()) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return found
-
-
-def _template(cfg: Config, con: Any, link: Link) -> Any:
-    """The unit's template for the period, written once into data/portal/templates/."""
-    from ducha.submissions.templates import template_name, write_templates
-
-    folder = cfg.workspace.data_dir / "portal" / "templates" / str(link.period)
-    path = folder / template_name(link.unit, link.period)
-    if not path.exists():
-        write_templates(con, folder, workspace=cfg.code, period=link.period, units=[link.unit])
-    return path
+    while not desk.answered(upload) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return upload.receipt()
 
 
 def link_expiry(cfg: Config, period: Period) -> datetime:

@@ -1,33 +1,35 @@
-"""The portal's one door to the database.
+"""The portal's front desk, in the web server's process: what arrives is kept on disk at once,
+and the clerk (ducha.portal.clerk, a process of its own, the only one of the portal that opens
+the database) is asked for the rest.
 
 DuckDB lets one process write a file at a time, and the flows, `ducha ingest` and `ducha
-evaluate` must keep working while the portal runs. So the portal never holds the database: one
-worker thread (the desk) opens it for a moment, does what has piled up, and closes it again.
+evaluate` must keep working while the portal runs; checking files and serving pages must not
+wait for one another's turn at Python's global lock either. So:
 
 * An upload is first written to the spool (data/portal/spool/<id>/: the file as received and
-  `upload.json` with unit, period and the server's time of receipt), then handed to the desk.
-  The desk takes every waiting upload at once and checks them with the same code as `ducha
-  ingest` (one transaction per batch, archived by SHA-256, a receipt per file), then writes
-  `receipt.json` beside each. The page waits a few seconds for it; if the database is held by
-  a flow meanwhile, the clerk sees 已收到，正在核验 and the page refreshes itself until the
-  receipt is there. Nothing is lost: a spooled upload without a receipt is taken up again when
-  the portal starts.
-* Page views, downloads and uploads are audit events appended to data/portal/events.jsonl and
-  written to the `portal_events` table by the desk when it has the database (the first view of
-  a unit's link for a period is its 已读).
-* What a unit's page shows (its tasks, the deadline) is read by the desk and kept: while the
-  database is busy the page shows the last copy.
+  `upload.json` with unit, period and the server's time of receipt), then the clerk is told. The
+  clerk checks every waiting upload at once with the same code as `ducha ingest` and writes
+  `receipt.json` beside each; the desk hears which are answered. The receipt page waits a few
+  seconds for it; if a flow holds the database meanwhile, the clerk sees 已收到，正在核验 and
+  the page refreshes itself until the receipt is there. Nothing is lost: a spooled upload
+  without a receipt is taken up again when the clerk (re)starts.
+* Page views, downloads and uploads are audit events appended to data/portal/events.jsonl;
+  every second at most that file is closed (events-<n>.ready) and the clerk writes it to the
+  `portal_events` table (the first view of a unit's link for a period is its 已读).
+* What a unit's page shows (its tasks, the deadline) is asked of the clerk and kept by the app:
+  while the database is busy the page shows the last copy.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import queue
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,16 +46,9 @@ EVIDENCE_MAGIC = {
     ".zip": (b"PK\x03\x04",), ".doc": (b"\xd0\xcf\x11\xe0",), ".xls": (b"\xd0\xcf\x11\xe0",),
 }  # fmt: skip
 _SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.（）()\-]+")
-_IDLE_SECONDS = 2.0  # how often the desk looks at the spool when nobody calls it
-_OPEN_WAIT = 1.0
-_EVENT_COLUMNS = (
-    "happened_at",
-    "action",
-    "unit",
-    "period",
-    "address",
-    "detail",
-)  # seconds the desk waits for another process's lock before it tries again
+SPOOL_ID = re.compile(r"\d{14}-[0-9a-f]{12}")
+EVENT_COLUMNS = ("happened_at", "action", "unit", "period", "address", "detail")
+_EVENTS_EVERY = 1.0  # seconds: how often the event file is handed to the clerk
 
 
 def safe_file_name(
@@ -90,8 +85,27 @@ class Upload:
             return None
 
 
+def read_upload(spool: Path, upload_id: str) -> Upload | None:
+    """The spooled upload of that id (None: no such upload, or not an id)."""
+    if not SPOOL_ID.fullmatch(upload_id):
+        return None
+    folder = spool / upload_id
+    try:
+        meta = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    return Upload(upload_id, folder, folder / meta["file"], meta["unit"],
+                  Period.parse(meta["period"]), datetime.fromisoformat(meta["received_at"]),
+                  meta.get("task_id"))  # fmt: skip
+
+
+class Busy(Exception):
+    """The database is held by another process (a flow run, `ducha ingest` …), or the clerk
+    could not answer in time."""
+
+
 class Desk:
-    """The worker thread that alone opens the database for the portal."""
+    """The web server's side: the spool, the audit file, and the line to the clerk."""
 
     def __init__(self, cfg: Config, now: Callable[[], datetime]) -> None:
         self.cfg = cfg
@@ -99,24 +113,107 @@ class Desk:
         self.root = cfg.workspace.data_dir / "portal"
         self.spool = self.root / "spool"
         self.events_path = self.root / "events.jsonl"
-        self._jobs: queue.Queue[tuple[Callable[[Any], Any], _Reply]] = queue.Queue()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._events_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="ducha-portal-desk", daemon=True)
-        self._waiting: set[str] | None = None  # spool folders the desk has yet to answer
-        self._new: set[str] = set()
+        self._lock = threading.Lock()  # the pipe, the replies, the event file
+        self._replies: dict[int, _Reply] = {}
+        self._numbers = itertools.count(1)
+        self._answered: set[str] = set()
+        self._events: Any = None  # the open event file
+        self._handing: threading.Timer | None = None
+        self._process: Any = None
+        self._conn: Any = None
         self.spool.mkdir(parents=True, exist_ok=True)
 
-    # ------------------------------------------------------------------ the requests' side
+    # ------------------------------------------------------------------ the clerk
 
     def start(self) -> None:
-        self._thread.start()
+        self._hand_over_events()  # what a stopped portal left behind
+        with self._lock:
+            self._start_clerk()
+
+    def _start_clerk(self) -> None:
+        import multiprocessing
+
+        from ducha.portal.clerk import serve
+
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        # not a daemon (it starts the sandbox's children); it ends when this end of the pipe
+        # closes, even if this process is killed
+        process = context.Process(target=serve, args=(self.cfg, theirs), name="ducha-portal-clerk")
+        process.start()
+        theirs.close()
+        self._process, self._conn = process, ours
+        threading.Thread(target=self._listen, args=(ours,), name="ducha-portal-desk",
+                         daemon=True).start()  # fmt: skip
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=30)
+        self._hand_over_events()
+        with self._lock:
+            if self._conn is not None:
+                with suppress(OSError):
+                    self._conn.send(("stop",))
+            process = self._process
+        if process is not None:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """To the clerk; a clerk that died (a bug, a kill) is started again first."""
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._start_clerk()
+            try:
+                self._conn.send(message)
+            except OSError:
+                self._start_clerk()
+                self._conn.send(message)
+
+    def _listen(self, conn: Any) -> None:
+        """The clerk's answers, until its end of the pipe closes."""
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            if message[0] == "answered":
+                with self._lock:
+                    self._answered.update(message[1])
+            elif message[0] == "reply":
+                _, number, ok, value = message
+                with self._lock:
+                    reply = self._replies.pop(number, None)
+                if reply is not None:
+                    reply.ok, reply.value = ok, value
+                    reply.done.set()
+        with self._lock:  # whoever still waits on this clerk hears "busy"
+            waiting, self._replies = self._replies, {}
+        for reply in waiting.values():
+            reply.done.set()
+
+    def ask(self, question: tuple[Any, ...], seconds: float) -> Any:
+        """The clerk's answer (ducha.portal.clerk.answer); Busy when the database stays held
+        or no answer comes within `seconds`."""
+        reply = _Reply()
+        with self._lock:
+            number = next(self._numbers)
+            self._replies[number] = reply
+        self._send(("ask", number, question))
+        if not reply.done.wait(seconds) or not reply.ok:
+            with self._lock:
+                self._replies.pop(number, None)
+            raise Busy
+        return reply.value
+
+    def answered(self, upload: Upload) -> bool:
+        """Whether the upload's receipt is there (told by the clerk, or from before)."""
+        with self._lock:
+            if upload.id in self._answered:
+                return True
+        return upload.receipt_path.exists()
+
+    # ------------------------------------------------------------------ what arrives
 
     def spool_upload(
         self, unit: str, period: Period, name: str, data: bytes, task_id: str | None = None
@@ -136,205 +233,49 @@ class Desk:
             "task_id": task_id,
         }
         (folder / "upload.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        with self._events_lock:
-            self._new.add(upload_id)
-        self._wake.set()
+        self._send(("wake", [upload_id]))
         return Upload(upload_id, folder, file, unit, period, received, task_id)
 
     def upload(self, upload_id: str) -> Upload | None:
-        if not re.fullmatch(r"\d{14}-[0-9a-f]{12}", upload_id):
-            return None
-        folder = self.spool / upload_id
-        try:
-            meta = json.loads((folder / "upload.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        return Upload(upload_id, folder, folder / meta["file"], meta["unit"],
-                      Period.parse(meta["period"]), datetime.fromisoformat(meta["received_at"]),
-                      meta.get("task_id"))  # fmt: skip
+        return read_upload(self.spool, upload_id)
 
     def event(self, action: str, unit: str | None, period: Period | None, address: str,
               detail: str = "") -> None:  # fmt: skip
-        """An audit event, kept at once in events.jsonl and written to the database later."""
+        """An audit event, kept at once in events.jsonl and handed to the clerk within a
+        second."""
         line = json.dumps(
             {"at": self.now().isoformat(), "action": action, "unit": unit,
              "period": str(period) if period else None, "address": address[:64],
              "detail": detail[:200]},
             ensure_ascii=False,
         )  # fmt: skip
-        with self._events_lock, self.events_path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-        self._wake.set()
+        with self._lock:
+            if self._events is None:
+                self._events = self.events_path.open("a", encoding="utf-8")
+            self._events.write(line + "\n")
+            self._events.flush()
+            if self._handing is None:
+                self._handing = threading.Timer(_EVENTS_EVERY, self._hand_over_events)
+                self._handing.daemon = True
+                self._handing.start()
 
-    def call(self, job: Callable[[Any], Any], seconds: float) -> Any:
-        """Run job(connection) on the desk; raises Busy when the database stays held."""
-        reply = _Reply()
-        self._jobs.put((job, reply))
-        self._wake.set()
-        if not reply.done.wait(seconds):
-            reply.abandoned = True
-            raise Busy
-        if reply.error is not None:
-            raise reply.error
-        return reply.value
-
-    # ------------------------------------------------------------------ the desk's side
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(_IDLE_SECONDS)
-            self._wake.clear()
-            pending = self._pending_uploads()
-            jobs = self._take_jobs()
-            if not pending and not jobs and not self._has_events():
-                continue
-            try:
-                self._with_database(pending, jobs)
-            except Busy:
-                for _, reply in jobs:  # the callers show what they have
-                    reply.error = Busy()
-                    reply.done.set()
-                time.sleep(0.5)
-                self._wake.set()  # try again: the uploads are still in the spool
-
-    def _take_jobs(self) -> list[tuple[Callable[[Any], Any], _Reply]]:
-        jobs = []
-        while True:
-            try:
-                jobs.append(self._jobs.get_nowait())
-            except queue.Empty:
-                return [(job, reply) for job, reply in jobs if not reply.abandoned]
-
-    def _pending_uploads(self) -> list[Upload]:
-        """Uploads without a receipt: those spooled since the last look, and at the first look
-        every one a stopped portal left behind."""
-        if self._waiting is None:
-            self._waiting = {f.name for f in self.spool.iterdir() if f.is_dir()}
-        with self._events_lock:
-            self._waiting |= self._new
-            self._new = set()
-        found = []
-        for name in sorted(self._waiting):
-            upload = self.upload(name)
-            if upload is None or upload.receipt_path.exists():
-                self._waiting.discard(name)
-            else:
-                found.append(upload)
-        return found
-
-    def _has_events(self) -> bool:
-        return self.events_path.exists() and self.events_path.stat().st_size > 0
-
-    def _with_database(self, pending: list[Upload], jobs: list) -> None:
-        from contextlib import closing
-
-        from ducha.db import DatabaseBusy, connect
-
-        try:
-            con = connect(self.cfg.workspace.db_path, wait=_OPEN_WAIT)
-        except DatabaseBusy:
-            raise Busy from None
-        with closing(con):
-            reports = [u for u in pending if u.task_id is None]
-            if reports:
-                self._check_uploads(con, reports)
-            evidence = [u for u in pending if u.task_id is not None]
-            if evidence:
-                self._store_evidence(con, evidence)
-            for job, reply in jobs:
-                try:
-                    reply.value = job(con)
-                except Exception as exc:  # the caller gets it
-                    reply.error = exc
-                reply.done.set()
-            self._flush_events(con)
-
-    def _check_uploads(self, con: Any, pending: list[Upload]) -> None:
-        """The same checks as `ducha ingest`, every waiting file in one run (one context, one
-        transaction per batch), each held to the unit and period of the link it came through
-        and received when the server received it."""
-        from ducha.submissions.ingest import ingest
-        from ducha.submissions.receipts import render_receipt
-
-        ws = self.cfg.workspace
-        by_file = {u.file.resolve(): u for u in pending}
-        results = ingest(
-            con, list(by_file), register=self.cfg.units, workspace=self.cfg.code,
-            archive_dir=ws.archive_dir, timezone=self.cfg.schedule.timezone,
-            unit={path: u.unit for path, u in by_file.items()},
-            period={path: u.period for path, u in by_file.items()},
-            received_at=lambda path: by_file[path.resolve()].received_at,
-        )  # fmt: skip
-        for result in results:
-            upload = by_file[result.path.resolve()]
-            receipt = result.to_dict() | {"file": upload.file.name, "text": render_receipt(result)}
-            tmp = upload.receipt_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(upload.receipt_path)
-
-    def _store_evidence(self, con: Any, pending: list[Upload]) -> None:
-        """Evidence archived under its SHA-256 and listed; the same file for the same task again
-        is noted as already received."""
-        import hashlib
-        import shutil
-
-        folder = self.cfg.workspace.archive_dir / "evidence"
-        folder.mkdir(parents=True, exist_ok=True)
-        for upload in pending:
-            data = upload.file.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            kept = folder / f"{digest}{upload.file.suffix.lower()}"
-            if not kept.exists():
-                shutil.copyfile(upload.file, kept)
-            known = con.execute(
-                "SELECT count(*) FROM evidence WHERE unit = ? AND period = ? AND task_id = ? "
-                "AND sha256 = ?", [upload.unit, str(upload.period), upload.task_id, digest],
-            ).fetchall()[0][0]  # fmt: skip
-            if not known:
-                con.execute(
-                    "INSERT INTO evidence (unit, period, task_id, file_name, sha256, bytes, "
-                    "archive_path, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [upload.unit, str(upload.period), upload.task_id, upload.file.name, digest,
-                     len(data), str(kept), upload.received_at],
-                )  # fmt: skip
-            receipt = {"status": "duplicate" if known else "accepted", "evidence": True,
-                       "task_id": upload.task_id, "file": upload.file.name, "bytes": len(data),
-                       "problems": []}  # fmt: skip
-            tmp = upload.receipt_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
-            tmp.replace(upload.receipt_path)
-
-    def _flush_events(self, con: Any) -> None:
-        with self._events_lock:
-            if not self._has_events():
+    def _hand_over_events(self) -> None:
+        """events.jsonl closed and renamed for the clerk (events-<n>.ready)."""
+        with self._lock:
+            self._handing = None
+            if self._events is not None:
+                self._events.close()
+                self._events = None
+            if not self.events_path.exists() or not self.events_path.stat().st_size:
                 return
-            taken = self.events_path.with_suffix(".taking")
-            self.events_path.replace(taken)
-        columns: dict[str, list[Any]] = {name: [] for name in _EVENT_COLUMNS}
-        for line in taken.read_text(encoding="utf-8").splitlines():
-            try:
-                e = json.loads(line)
-                row = (datetime.fromisoformat(e["at"]), e["action"], e["unit"], e["period"],
-                       e["address"], e["detail"])  # fmt: skip
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut off by a crash
-            for name, value in zip(_EVENT_COLUMNS, row, strict=True):
-                columns[name].append(value)
-        if columns["happened_at"]:  # one statement: executemany costs a statement per row
-            import pyarrow as pa
-
-            events = pa.table(columns)  # noqa: F841 - read by name in the statement below
-            con.execute(f"INSERT INTO portal_events SELECT {', '.join(_EVENT_COLUMNS)} FROM events")
-        taken.unlink()
-
-
-class Busy(Exception):
-    """The database is held by another process (a flow run, `ducha ingest` …)."""
+            self.events_path.replace(self.root / f"events-{time.time_ns()}.ready")
+        with suppress(OSError):
+            if self._process is not None:
+                self._send(("wake", []))
 
 
 class _Reply:
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = False
         self.value: Any = None
-        self.error: BaseException | None = None
-        self.abandoned = False

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import pytest
 from ducha.db import sql
 from ducha.periods import Period
 from ducha.portal.links import Links
-from tests.helpers import Workspace
+from tests.helpers import ROOT, Workspace
 from tests.portal.servers import DUCHA, PortalServer, links_of
 from tests.submissions.fuzz_files import Templates
 
@@ -386,3 +390,89 @@ def test_the_key_may_come_from_a_prefect_secret_block(
     assert links.check(token, datetime.now(UTC)) is not None
     assert not (portal_ws.db.parent / "portal" / "key").exists()
     assert key not in out
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _clerk(server: PortalServer) -> int:
+    """The clerk's process: the server's child started by multiprocessing's spawn."""
+    assert server.process is not None
+    for pid in _children(server.process.pid):
+        with suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+    raise AssertionError("no clerk process")
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # ended, not yet reaped
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_clerk_is_restarted_and_nothing_spooled_is_lost_when_a_process_dies(
+    portal_db: tuple[Path, Templates], templates: Templates, tmp_path: Path
+) -> None:
+    """The clerk (the portal's one process that opens the database) killed: the next upload
+    starts it again. The web server killed with SIGKILL: the clerk ends by itself, and an
+    upload that was only spooled (a flow held the database) is answered by the next portal."""
+    root = tmp_path / "ws"
+    shutil.copytree(ROOT / "config", root / "config")
+    (root / "data").mkdir()
+    shutil.copy(portal_db[0], root / "data" / "ducha.duckdb")
+    server = PortalServer(root).start()
+    try:
+        unit = "牛塘镇"
+        first = templates.write_filled(templates.fill(unit, random.Random(11)), tmp_path / "1.xlsx")
+        assert "已接收" in server.upload(unit, first).text
+        clerk = _clerk(server)
+        os.kill(clerk, signal.SIGKILL)
+        assert _gone(clerk, 10)
+        second = templates.write_filled(
+            templates.fill(unit, random.Random(12)), tmp_path / "2.xlsx"
+        )
+        assert "已接收" in server.wait_for_receipt(server.upload(unit, second).url).text
+        assert server.stored(unit) == ["superseded", "accepted"]
+
+        third = templates.write_filled(templates.fill(unit, random.Random(13)), tmp_path / "3.xlsx")
+        action = server.form_action(unit)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", (
+                "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                "sys.stdin.readline()"
+            ), str(server.db)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        pending = server.upload(unit, third, action)
+        assert "已收到，正在核验" in pending.text
+        clerk = _clerk(server)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait(timeout=30)
+        assert _gone(clerk, 15), "the clerk outlived the web server"
+        holder.communicate("\n", timeout=30)
+    finally:
+        server.stop()
+    again = PortalServer(root).start()
+    try:
+        url = again.base + pending.url.path
+        assert "已接收" in again.wait_for_receipt(httpx.URL(url)).text
+        assert again.stored(unit) == ["superseded", "superseded", "accepted"]
+    finally:
+        again.stop()

@@ -1,0 +1,347 @@
+"""The clerk: the one process that opens the database for the portal.
+
+The web server (ducha.portal.app, ducha.portal.desk) never touches DuckDB; it keeps what arrives
+on disk and asks the clerk over a pipe. The clerk is a process of its own so that checking files
+(the same code as `ducha ingest`) and answering web requests do not wait for one another's turn
+at Python's global lock. It opens the database for a moment when there is something to do and
+closes it again, so flows, `ducha ingest` and `ducha evaluate` keep working while the portal runs:
+
+* uploads (spool/<id>/, kept by the desk before anything else happens): every waiting one is
+  checked in one ingest run, each held to the unit and period of its link and received at the
+  server's time of upload; `receipt.json` is written beside it and the desk is told;
+* evidence: archived under its SHA-256 and listed;
+* the audit: the desk's closed event files (events-*.ready) go into `portal_events`;
+* questions from the desk: the units' pages of a period, a unit's template.
+
+When another process holds the database, questions are answered "busy" at once (the pages show
+their last copy) and the uploads wait in the spool; the clerk tries again half a second later.
+A spooled upload without a receipt is taken up again when the clerk starts, and the clerk stops
+when the web server's end of the pipe closes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+import traceback
+from contextlib import suppress
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ducha.config import Config
+from ducha.periods import Period
+from ducha.portal.desk import EVENT_COLUMNS, Busy, Upload, read_upload
+from ducha.sandbox import Sandbox
+
+IDLE_SECONDS = 2.0  # how often the clerk looks at the spool when nobody calls it
+OPEN_WAIT = 1.0  # seconds it waits for another process's lock before answering "busy"
+RETRY_SECONDS = 0.5
+LINGER_SECONDS = 0.5  # how long the clerk keeps the database open for more work to come
+HOLD_SECONDS = 10.0  # the longest it keeps the database open at a time
+SANDBOX_FILES = 500  # files one reading child reads before a fresh one takes over
+SANDBOX_IDLE_SECONDS = 60.0  # the reading child ends after this long without an upload
+FAILED_SECONDS = 10.0  # after an error that is not the database being busy (logged)
+
+
+def serve(cfg: Config, conn: Connection) -> None:
+    """The clerk's process: until the web server stops it or goes away."""
+    with suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        Clerk(cfg, conn).run()
+
+
+class Clerk:
+    def __init__(self, cfg: Config, conn: Connection) -> None:
+        self.cfg, self.conn = cfg, conn
+        self.root = cfg.workspace.data_dir / "portal"
+        self.spool = self.root / "spool"
+        self.waiting = {f.name for f in self.spool.iterdir() if f.is_dir()}  # restart: all
+        self.questions: list[tuple[int, tuple[Any, ...]]] = []
+        self.stopping = False
+        self.sandbox: Sandbox | None = None  # kept while uploads keep coming
+        self.sandbox_files = 0
+        self.last_upload = 0.0
+        self.con: Any = None  # the database, while the clerk holds it
+        self.opened = 0.0
+
+    def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._let_go()
+            self._renew_sandbox(0)
+
+    def _run(self) -> None:
+        while not self.stopping:
+            self._listen(IDLE_SECONDS if self.con is None else LINGER_SECONDS)
+            uploads = self._pending_uploads()
+            events = sorted(self.root.glob("events-*.ready"))
+            if time.monotonic() - self.last_upload > SANDBOX_IDLE_SECONDS:
+                self._renew_sandbox(0)
+            if not (uploads or self.questions or events):
+                self._let_go()  # nothing more came: the database is free again
+                continue
+            try:
+                self._with_database(uploads, events)
+            except Exception as exc:  # noqa: BLE001 - the uploads stay in the spool for later
+                if not isinstance(exc, Busy):
+                    traceback.print_exc(file=sys.stderr)
+                self._let_go()
+                for number, _ in self.questions:
+                    self._reply(number, False, "busy")
+                self.questions = []
+                self._listen(RETRY_SECONDS if isinstance(exc, Busy) else FAILED_SECONDS)
+
+    def _listen(self, seconds: float) -> None:
+        """Take what the desk sent: wait up to `seconds` for the first message, then take every
+        message already there."""
+        try:
+            ready = self.conn.poll(seconds)
+            while ready:
+                message = self.conn.recv()
+                if message[0] == "stop":
+                    self.stopping = True
+                elif message[0] == "ask":
+                    self.questions.append((message[1], message[2]))
+                elif message[0] == "wake":
+                    self.waiting.update(message[1])
+                ready = self.conn.poll(0)
+        except (EOFError, OSError):  # the web server is gone
+            self.stopping = True
+
+    def _reply(self, number: int, ok: bool, value: Any) -> None:
+        try:
+            self.conn.send(("reply", number, ok, value))
+        except (OSError, BrokenPipeError):
+            self.stopping = True
+
+    def _pending_uploads(self) -> list[Upload]:
+        found = []
+        for name in sorted(self.waiting):
+            upload = read_upload(self.spool, name)
+            if upload is None or upload.receipt_path.exists():
+                self.waiting.discard(name)
+            else:
+                found.append(upload)
+        return found
+
+    def _database(self) -> Any:
+        """The open database: opened now, or kept from the round before."""
+        from ducha.db import DatabaseBusy, connect
+
+        if self.con is None:
+            try:
+                self.con = connect(self.cfg.workspace.db_path, wait=OPEN_WAIT)
+            except DatabaseBusy:
+                raise Busy from None
+            self.opened = time.monotonic()
+        return self.con
+
+    def _let_go(self) -> None:
+        if self.con is not None:
+            con, self.con = self.con, None
+            con.close()
+
+    def _with_database(self, uploads: list[Upload], events: list[Path]) -> None:
+        """One round. The database stays open for the next round while uploads keep coming
+        (opening and closing it costs more than checking a file), but never longer than
+        HOLD_SECONDS at a time, and not a moment once another ducha process waits for it."""
+        from ducha.db import others_waiting
+
+        con = self._database()
+        try:
+            self._work(con, uploads, events)
+        finally:
+            held = time.monotonic() - self.opened
+            if held > HOLD_SECONDS or others_waiting(self.cfg.workspace.db_path):
+                self._let_go()
+
+    def _work(self, con: Any, uploads: list[Upload], events: list[Path]) -> None:
+        answered: list[str] = []
+        reports = [u for u in uploads if u.task_id is None]
+        if reports:
+            self.last_upload = time.monotonic()
+            answered += check_uploads(self.cfg, con, reports, self._sandbox(len(reports)))
+        evidence = [u for u in uploads if u.task_id is not None]
+        if evidence:
+            answered += store_evidence(self.cfg, con, evidence)
+        self.waiting.difference_update(answered)
+        if answered:
+            try:
+                self.conn.send(("answered", answered))
+            except (OSError, BrokenPipeError):
+                self.stopping = True
+        questions, self.questions = self.questions, []
+        for number, question in questions:
+            try:
+                self._reply(number, True, answer(self.cfg, con, question))
+            except Exception:  # noqa: BLE001 - logged; the page says it cannot show it now
+                traceback.print_exc(file=sys.stderr)
+                self._reply(number, False, "failed")
+        for path in events:
+            flush_events(con, path)
+
+    def _sandbox(self, files: int) -> Sandbox:
+        """The child that reads the uploads: one kept between batches (starting one costs more
+        than checking a file), replaced after SANDBOX_FILES files so that what a long-lived
+        reader piles up never counts against a later file's limits."""
+        from ducha.submissions.ingest import memory_limit
+
+        self._renew_sandbox(files)
+        if self.sandbox is None:
+            self.sandbox = Sandbox(memory=memory_limit())
+            self.sandbox.start()
+        self.sandbox_files += files
+        return self.sandbox
+
+    def _renew_sandbox(self, coming: int) -> None:
+        if self.sandbox is not None and (not coming or self.sandbox_files + coming > SANDBOX_FILES):
+            self.sandbox.close()
+            self.sandbox, self.sandbox_files = None, 0
+
+
+def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
+    """("pages", period): every unit's page of the period; ("template", unit, period): the path
+    of the unit's template."""
+    kind, *args = question
+    if kind == "pages":
+        return unit_pages(cfg, con, Period.parse(args[0]))
+    if kind == "template":
+        return str(template(cfg, con, args[0], Period.parse(args[1])))
+    raise ValueError(f"unknown question {kind!r}")
+
+
+def check_uploads(cfg: Config, con: Any, pending: list[Upload], sandbox: Sandbox) -> list[str]:
+    """The same checks as `ducha ingest`, every waiting file in one run (one context, one
+    transaction per batch), each held to the unit and period of the link it came through and
+    received when the server received it; the uploads answered."""
+    from ducha.submissions.ingest import ingest
+    from ducha.submissions.receipts import render_receipt
+
+    ws = cfg.workspace
+    by_file = {u.file.resolve(): u for u in pending}
+    results = ingest(
+        con, list(by_file), register=cfg.units, workspace=cfg.code,
+        archive_dir=ws.archive_dir, timezone=cfg.schedule.timezone,
+        unit={path: u.unit for path, u in by_file.items()},
+        period={path: u.period for path, u in by_file.items()},
+        received_at=lambda path: by_file[path.resolve()].received_at, sandbox=sandbox,
+    )  # fmt: skip
+    answered = []
+    for result in results:
+        upload = by_file[result.path.resolve()]
+        receipt = result.to_dict() | {"file": upload.file.name, "text": render_receipt(result)}
+        _write_receipt(upload, receipt)
+        answered.append(upload.id)
+    return answered
+
+
+def store_evidence(cfg: Config, con: Any, pending: list[Upload]) -> list[str]:
+    """Evidence archived under its SHA-256 and listed; the same file for the same task again
+    is noted as already received."""
+    folder = cfg.workspace.archive_dir / "evidence"
+    folder.mkdir(parents=True, exist_ok=True)
+    for upload in pending:
+        data = upload.file.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        kept = folder / f"{digest}{upload.file.suffix.lower()}"
+        if not kept.exists():
+            shutil.copyfile(upload.file, kept)
+        known = con.execute(
+            "SELECT count(*) FROM evidence WHERE unit = ? AND period = ? AND task_id = ? "
+            "AND sha256 = ?", [upload.unit, str(upload.period), upload.task_id, digest],
+        ).fetchall()[0][0]  # fmt: skip
+        if not known:
+            con.execute(
+                "INSERT INTO evidence (unit, period, task_id, file_name, sha256, bytes, "
+                "archive_path, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [upload.unit, str(upload.period), upload.task_id, upload.file.name, digest,
+                 len(data), str(kept), upload.received_at],
+            )  # fmt: skip
+        _write_receipt(upload, {
+            "status": "duplicate" if known else "accepted", "evidence": True,
+            "task_id": upload.task_id, "file": upload.file.name, "bytes": len(data),
+            "problems": [],
+        })  # fmt: skip
+    return [u.id for u in pending]
+
+
+def _write_receipt(upload: Upload, receipt: dict[str, Any]) -> None:
+    tmp = upload.receipt_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(upload.receipt_path)
+
+
+def flush_events(con: Any, path: Path) -> None:
+    """A closed event file into portal_events, in one statement (a line cut off by a crash is
+    left out), then removed."""
+    columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            e = json.loads(line)
+            row = (datetime.fromisoformat(e["at"]), e["action"], e["unit"], e["period"],
+                   e["address"], e["detail"])  # fmt: skip
+        except (ValueError, KeyError, TypeError):
+            continue
+        for name, value in zip(EVENT_COLUMNS, row, strict=True):
+            columns[name].append(value)
+    if columns["happened_at"]:  # executemany would cost a statement per row
+        import pyarrow as pa
+
+        events = pa.table(columns)  # noqa: F841 - read by name in the statement below
+        con.execute(f"INSERT INTO portal_events SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+    path.unlink()
+
+
+def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any]]:
+    """What each unit's page shows: its tasks and metrics for the period, and the deadline."""
+    from ducha.submissions.assignments import unit_tasks
+
+    deadline = cfg.schedule.deadline(period.year, period.month, cfg.calendar())
+    evidence: dict[str, list[dict[str, Any]]] = {}
+    for unit, task_id, name, size, received in con.execute(
+        "SELECT unit, task_id, file_name, bytes, received_at FROM evidence WHERE period = ? "
+        "ORDER BY evidence_id", [str(period)],
+    ).fetchall():  # fmt: skip
+        evidence.setdefault(unit, []).append(
+            {"task": task_id, "file": name, "kb": max(1, size // 1024), "received": received}
+        )
+    shared: dict[int, list[dict[str, Any]]] = {}  # units with the same tasks share one list
+    pages = {}
+    for unit, tasks in unit_tasks(con, period).items():
+        listed = shared.get(id(tasks))
+        if listed is None:
+            listed = shared[id(tasks)] = [
+                {
+                    "id": t.task_id,
+                    "content": t.content,
+                    "metrics": [
+                        {
+                            "label": m.label,
+                            "target": m.target,
+                            "measure": m.measure,
+                            "position": m.position,
+                        }
+                        for m in t.metrics
+                        if m.position
+                    ],
+                }  # fmt: skip
+                for t in tasks
+            ]
+        pages[unit] = {"deadline": deadline, "evidence": evidence.get(unit, []), "tasks": listed}
+    return pages
+
+
+def template(cfg: Config, con: Any, unit: str, period: Period) -> Path:
+    """The unit's template for the period, written once into data/portal/templates/."""
+    from ducha.submissions.templates import template_name, write_templates
+
+    folder = cfg.workspace.data_dir / "portal" / "templates" / str(period)
+    path = folder / template_name(unit, period)
+    if not path.exists():
+        write_templates(con, folder, workspace=cfg.code, period=period, units=[unit])
+    return path
