@@ -31,6 +31,7 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
+from markupsafe import Markup
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ducha.config import Config
@@ -46,7 +47,8 @@ RECEIPT_WAIT = 8.0  # seconds an upload's page waits for its receipt before it s
 PAGE_WAIT = 3.0
 # requests per window (seconds): a link is one clerk; an address may be a whole town hall's NAT
 RATE = {"link": (60, 60.0), "address": (1200, 60.0)}
-PAGES_FRESH = 300.0  # seconds a copy of the units' pages is shown before it is read again
+PAGES_FRESH = 300.0
+MAX_FRAGMENTS = 2000  # rendered task lists kept (units with the same tasks share one)  # seconds a copy of the units' pages is shown before it is read again
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -175,6 +177,7 @@ def create_app(
     limits = RateLimit()
     snapshots: dict[str, dict[str, Any]] = {}  # period → every unit's page, and when it was read
     reading = threading.Lock()
+    fragments: dict[int, tuple[list[Any], dict[str, Markup]]] = {}  # id(tasks) → its parts
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.desk = desk
 
@@ -214,6 +217,35 @@ def create_app(
                     snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
         return copy["pages"].get(link.unit) if copy else None
 
+    def listed(page: dict[str, Any] | None) -> dict[str, Markup] | None:
+        """The unit's task list and the evidence form's choices, rendered once per list of
+        tasks: units with the same tasks (the towns, mostly) share the list, and a first
+        view on deadline day costs the page around them only. Kept with the list itself (a
+        new copy of the pages renders again)."""
+        if page is None:
+            return None
+        tasks = page["tasks"]
+        key = id(tasks)
+        with reading:
+            found = fragments.get(key)
+            if found is not None and found[0] is tasks:
+                return found[1]
+        parts = {
+            name: Markup(pages.get_template(f"task_{name}.html.j2").render(tasks=tasks))
+            for name in ("options", "list")
+        }
+        with reading:
+            fragments[key] = (tasks, parts)
+            if len(fragments) > MAX_FRAGMENTS:
+                fragments.pop(next(iter(fragments)))
+        return parts
+
+    def unit_view(link: Link, token: str, status: int = 200, **extra: Any) -> HTMLResponse:
+        page = page_data(link)
+        return render("unit.html.j2", status=status, link=link, token=token,
+                      form=links.form_token(token), page=page, listed=listed(page),
+                      max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, **extra)  # fmt: skip
+
     def template_of(link: Link) -> Path:
         """The unit's template for the period (written by the clerk once)."""
         return Path(desk.ask(("template", link.unit, str(link.period)), PAGE_WAIT * 3))
@@ -230,8 +262,7 @@ def create_app(
         if isinstance(link, Response):
             return link
         desk.event("view", link.unit, link.period, address(request))
-        return render("unit.html.j2", link=link, token=token, form=links.form_token(token),
-                      page=page_data(link), max_mb=MAX_UPLOAD_BYTES // 1024 // 1024)  # fmt: skip
+        return unit_view(link, token)
 
     @app.get("/u/{token}/template")
     def template(request: Request, token: str) -> Response:
@@ -346,9 +377,7 @@ def create_app(
 
     def again(link: Link, token: str, problem: str) -> HTMLResponse:
         """The unit's page once more, saying what was wrong with what was sent."""
-        return render("unit.html.j2", status=400, link=link, token=token,
-                      form=links.form_token(token), page=page_data(link),
-                      max_mb=MAX_UPLOAD_BYTES // 1024 // 1024, problem=problem)  # fmt: skip
+        return unit_view(link, token, status=400, problem=problem)
 
     def _refused_post(request: Request, link: Link, token: str) -> Response | None:
         if request.headers.get("sec-fetch-site") == "cross-site":

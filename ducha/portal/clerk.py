@@ -41,6 +41,7 @@ from ducha.sandbox import Sandbox
 IDLE_SECONDS = 2.0  # how often the clerk looks at the spool when nobody calls it
 OPEN_WAIT = 1.0  # seconds it waits for another process's lock before answering "busy"
 RETRY_SECONDS = 0.5
+ANSWER_EVERY = 10  # uploads checked and stored together before their receipts go out
 LINGER_SECONDS = 0.5  # how long the clerk keeps the database open for more work to come
 HOLD_SECONDS = 10.0  # the longest it keeps the database open at a time
 SANDBOX_FILES = 500  # files one reading child reads before a fresh one takes over
@@ -147,9 +148,10 @@ class Clerk:
             con.close()
 
     def _with_database(self, uploads: list[Upload], events: list[Path]) -> None:
-        """One round. The database stays open for the next round while uploads keep coming
-        (opening and closing it costs more than checking a file), but never longer than
-        HOLD_SECONDS at a time, and not a moment once another ducha process waits for it."""
+        """One round. After checking uploads the database stays open for the next round while
+        uploads keep coming (opening and closing it costs more than checking a file), but never
+        longer than HOLD_SECONDS at a time, and not a moment once another ducha process waits
+        for it (ducha.db.others_waiting); after anything else it is closed at once."""
         from ducha.db import others_waiting
 
         con = self._database()
@@ -157,24 +159,19 @@ class Clerk:
             self._work(con, uploads, events)
         finally:
             held = time.monotonic() - self.opened
-            if held > HOLD_SECONDS or others_waiting(self.cfg.workspace.db_path):
+            streaming = any(u.task_id is None for u in uploads)  # only uploads keep it open
+            if not streaming or held > HOLD_SECONDS or others_waiting(self.cfg.workspace.db_path):
                 self._let_go()
 
     def _work(self, con: Any, uploads: list[Upload], events: list[Path]) -> None:
-        answered: list[str] = []
         reports = [u for u in uploads if u.task_id is None]
-        if reports:
+        for start in range(0, len(reports), ANSWER_EVERY):  # receipts go out as they are ready
             self.last_upload = time.monotonic()
-            answered += check_uploads(self.cfg, con, reports, self._sandbox(len(reports)))
+            some = reports[start : start + ANSWER_EVERY]
+            self._answered(check_uploads(self.cfg, con, some, self._sandbox(len(some))))
         evidence = [u for u in uploads if u.task_id is not None]
         if evidence:
-            answered += store_evidence(self.cfg, con, evidence)
-        self.waiting.difference_update(answered)
-        if answered:
-            try:
-                self.conn.send(("answered", answered))
-            except (OSError, BrokenPipeError):
-                self.stopping = True
+            self._answered(store_evidence(self.cfg, con, evidence))
         questions, self.questions = self.questions, []
         for number, question in questions:
             try:
@@ -184,6 +181,14 @@ class Clerk:
                 self._reply(number, False, "failed")
         for path in events:
             flush_events(con, path)
+
+    def _answered(self, answered: list[str]) -> None:
+        self.waiting.difference_update(answered)
+        if answered:
+            try:
+                self.conn.send(("answered", answered))
+            except (OSError, BrokenPipeError):
+                self.stopping = True
 
     def _sandbox(self, files: int) -> Sandbox:
         """The child that reads the uploads: one kept between batches (starting one costs more

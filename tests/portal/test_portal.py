@@ -30,6 +30,12 @@ from tests.portal.servers import DUCHA, PortalServer, links_of
 from tests.submissions.fuzz_files import Templates
 
 PERIOD = Period(2026, 3)
+# a flow run's hold on the database: opened as ducha opens it (waiting its turn, and saying so
+# beside the database, which makes the portal's clerk let go), then kept
+HOLDER = (
+    "import sys, time; from pathlib import Path; from ducha.db import connect; "
+    "con = connect(Path(sys.argv[1]), wait=60); print('held', flush=True); "
+)
 
 
 # ------------------------------------------------------------------ links, without a server
@@ -222,10 +228,7 @@ def test_an_upload_while_a_flow_holds_the_database_is_kept_and_checked_later(
     path = templates.write_filled(templates.fill(unit, random.Random(6)), tmp_path / "b.xlsx")
     action = portal.form_action(unit)  # the page as the clerk opened it before
     holder = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); "
-            "print('held', flush=True); time.sleep(float(sys.argv[2]))"
-        ), str(portal.db), "12"],
+        [sys.executable, "-c", HOLDER + "time.sleep(float(sys.argv[2]))", str(portal.db), "12"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -452,10 +455,7 @@ def test_the_clerk_is_restarted_and_nothing_spooled_is_lost_when_a_process_dies(
         third = templates.write_filled(templates.fill(unit, random.Random(13)), tmp_path / "3.xlsx")
         action = server.form_action(unit)
         holder = subprocess.Popen(
-            [sys.executable, "-c", (
-                "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-                "sys.stdin.readline()"
-            ), str(server.db)],
+            [sys.executable, "-c", HOLDER + "sys.stdin.readline()", str(server.db)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
