@@ -41,7 +41,6 @@ from ducha.sandbox import Sandbox
 IDLE_SECONDS = 2.0  # how often the clerk looks at the spool when nobody calls it
 OPEN_WAIT = 1.0  # seconds it waits for another process's lock before answering "busy"
 RETRY_SECONDS = 0.5
-ANSWER_EVERY = 10  # uploads checked and stored together before their receipts go out
 LINGER_SECONDS = 0.5  # how long the clerk keeps the database open for more work to come
 HOLD_SECONDS = 10.0  # the longest it keeps the database open at a time
 SANDBOX_FILES = 500  # files one reading child reads before a fresh one takes over
@@ -165,10 +164,9 @@ class Clerk:
 
     def _work(self, con: Any, uploads: list[Upload], events: list[Path]) -> None:
         reports = [u for u in uploads if u.task_id is None]
-        for start in range(0, len(reports), ANSWER_EVERY):  # receipts go out as they are ready
+        if reports:  # all at once: one context, one transaction (in tens, 10-20 % slower)
             self.last_upload = time.monotonic()
-            some = reports[start : start + ANSWER_EVERY]
-            self._answered(check_uploads(self.cfg, con, some, self._sandbox(len(some))))
+            self._answered(check_uploads(self.cfg, con, reports, self._sandbox(len(reports))))
         evidence = [u for u in uploads if u.task_id is not None]
         if evidence:
             self._answered(store_evidence(self.cfg, con, evidence))
