@@ -36,6 +36,14 @@ class EvaluationSettings:
         "equal",
         description="没有分解数的累计指标：equal 按责任单位平均分配考核各单位；none 不单独考核单位",
     )
+    schedule_reading: Literal["linear", "step"] = Field(
+        "linear",
+        description="按节点进度的指标的序时：linear 从 0 月（0）经各节点线性插值（最后节点之后到 12 月达 100%）；step 取不晚于本月的最近节点",
+    )
+    rank_min_judged: Int = Field(
+        3, ge=1, le=100, json_schema_extra={"should": "1 到 100 之间的整数"},
+        description="参加排名的单位至少要有几项考核内容（指标和里程碑任务）；不足的列出但不排名",
+    )  # fmt: skip
     not_started_critical_month: Int = Field(
         7, ge=1, le=12, json_schema_extra={"should": "1 到 12 之间的月份数字"},
         description="里程碑任务到此月仍“未启动”记为严重滞后（之前记为滞后）",

@@ -23,13 +23,15 @@ from ducha.evaluation.rules import (
     worst,
 )
 from ducha.periods import Period
-from ducha.vocabulary import BEHIND, TIMELINESS_ORDER
+from ducha.vocabulary import BEHIND, TERRITORIAL, TIMELINESS_ORDER
 
 
 def district_metrics(
     inputs: Inputs, settings: EvaluationSettings, prepared: Prepared
 ) -> pl.DataFrame:
-    """Each metric for the district: the lead unit's own figure, else the sum of the units."""
+    """Each metric for the district: the first-listed lead unit's own figure, else the sum of
+    the units' latest figures. A lead's figure carried from an earlier month never beats
+    figures the units sent this month (DESIGN §5)."""
     rows = prepared.rows
     has_figure = pl.col("value").is_not_null()
     # the lead units in the order the table lists them: the first one with a figure speaks for the district
@@ -43,11 +45,12 @@ def district_metrics(
     lead = (
         rows.filter((pl.col("role") == "lead") & has_figure)
         .join(lead_order, on=["unit", "task_id", "position"], how="inner")
-        .sort("lead_order")
+        .sort("carried", "lead_order")  # a lead's figure of this month first
         .group_by("metric")
         .agg(
             pl.col("value").first().alias("lead_value"),
             pl.col("carried").first().alias("lead_carried"),
+            pl.col("unit").first().cast(pl.String).alias("lead_unit"),
         )
     )
     units = (
@@ -56,22 +59,26 @@ def district_metrics(
         .agg(
             pl.col("value").sum().alias("units_value"),
             pl.col("carried").any().alias("units_carried"),
+            (~pl.col("carried")).any().alias("units_fresh"),
         )
     )
     frame = prepared.shares.join(lead, on="metric", how="left").join(units, on="metric", how="left")
     cumulative = pl.col("kind") == "cumulative"
+    fresher_units = cumulative & pl.col("units_fresh").fill_null(False)
+    use_lead = pl.col("lead_value").is_not_null() & ~(pl.col("lead_carried") & fresher_units)
     frame = frame.with_columns(
-        pl.when(pl.col("lead_value").is_not_null())
+        pl.when(use_lead)
         .then(pl.col("lead_value"))
         .when(cumulative)
         .then(pl.col("units_value"))
         .alias("actual"),
-        pl.when(pl.col("lead_value").is_not_null())
+        pl.when(use_lead).then(pl.col("lead_unit")).alias("speaker"),  # whose figure it is
+        pl.when(use_lead)
         .then(pl.lit("lead"))
         .when(cumulative & pl.col("units_value").is_not_null())
         .then(pl.lit("units"))
         .alias("source"),
-        pl.when(pl.col("lead_value").is_not_null())
+        pl.when(use_lead)
         .then(pl.col("lead_carried"))
         .when(cumulative)
         .then(pl.col("units_carried"))
@@ -98,7 +105,7 @@ def district_metrics(
     )
     return frame.with_columns(pl.col("kind", "bound").cast(pl.String)).select(
         "task_id", "position", "label", "kind", "bound", "measure", "target", "actual", "expected",
-        "completion", "gap", "source", "carried", "status", "streak",
+        "completion", "gap", "source", "carried", "status", "streak", "speaker",
     ).sort("task_id", "position")  # fmt: skip
 
 
@@ -150,6 +157,7 @@ def unit_metrics(
                     pl.col("status").alias("district_status"),
                     pl.col("actual").alias("district_actual"),
                     pl.col("expected").alias("district_expected"),
+                    "speaker",
                 ),
                 "task_id",
             ),
@@ -201,17 +209,21 @@ def unit_metrics(
         pl.col("value").alias("actual"),
     ).with_columns(due().alias("expected"))
     judged = judge(settings)
+    # what a unit is not judged on, whether it reported or not (a unit that did not report is
+    # judged only on what it would have reported: DESIGN §5)
+    not_judged = ~milestone & ~on_district & (
+        pl.col("target").is_null()  # no own target
+        | (~cumulative & pl.col("actual").is_null())  # rates: the lead unit's figure is the district's
+    )  # fmt: skip
     status = (
-        pl.when(~pl.col("submitted"))
+        pl.when(not_judged)
+        .then(status_lit(None))
+        .when(~pl.col("submitted"))
         .then(status_lit("missing"))
         .when(milestone)
         .then(declared_status(settings, inputs.period.month))
         .when(on_district)
         .then(pl.col("district_status"))
-        .when(pl.col("target").is_null())
-        .then(status_lit(None))  # no own target: not judged
-        .when(~cumulative & ~lead_role & pl.col("actual").is_null())
-        .then(status_lit(None))  # rates: the lead unit's figure is the district's
         .otherwise(judged)
     )
     rows = rows.with_columns(status.alias("status")).with_columns(
@@ -224,6 +236,10 @@ def unit_metrics(
         .otherwise(pl.col("expected"))
         .alias("expected"),
     )
+    # what names a unit as behind (DESIGN §5, lagging_units): its own figure or declared status;
+    # a lead unit's row of a metric is the district's status, its own only when the district's
+    # figure is the one it reported (another lead's figure is shown for reference)
+    own = ~on_district | milestone | (pl.col("unit").cast(pl.String) == pl.col("speaker"))
     return rows.filter(pl.col("status").is_not_null()).select(
         "unit",
         "task_id",
@@ -234,6 +250,7 @@ def unit_metrics(
         "expected",
         "carried",
         "status",
+        own.alias("own"),
     )
 
 
@@ -260,7 +277,7 @@ def task_results(
     )
     names = pl.List(pl.String)
     lagging = (
-        units.filter(pl.col("status").is_in(BEHIND) & (pl.col("role") == "responsible"))
+        units.filter(pl.col("status").is_in(BEHIND) & pl.col("own"))
         .group_by("task_id")
         .agg(pl.col("unit").unique().sort().alias("lagging_units"))
         .with_columns(as_names, pl.col("lagging_units").cast(names))
@@ -292,8 +309,15 @@ def task_results(
     )
 
 
-def unit_results(inputs: Inputs, prepared: Prepared, units: pl.DataFrame) -> pl.DataFrame:
-    """Submission on time / late / missing, share of judged metrics on track, and rank."""
+def unit_results(
+    inputs: Inputs, prepared: Prepared, units: pl.DataFrame, min_judged: int = 3
+) -> pl.DataFrame:
+    """Submission on time / late / missing, share of judged items on track or done, and rank.
+
+    DESIGN §5: like is ranked with like, in two tables (towns, zones and streets; departments
+    and companies); score = the share of the unit's judged items (metrics and milestone tasks)
+    on track or done, ties broken by on-time submission; equal scores share a rank (1, 1, 3);
+    a unit with fewer than `min_judged` judged items is listed but not ranked (rank None)."""
     deadline_end = datetime.combine(inputs.deadline, datetime.max.time())
     reporting = prepared.rows.select(pl.col("unit").unique().cast(pl.String)).join(
         inputs.units, on="unit", how="left"
@@ -332,7 +356,12 @@ def unit_results(inputs: Inputs, prepared: Prepared, units: pl.DataFrame) -> pl.
         .sort(["on_track_share", "submission_order", "unit"], descending=[True, False, False])
     )
     key = pl.struct((-pl.col("on_track_share")).round(9), "submission_order")
-    return frame.with_columns(key.rank("min").cast(pl.Int32).alias("rank")).select(
+    ranked = pl.col("judged") >= min_judged
+    table = pl.col("kind").is_in(TERRITORIAL)
+    frame = frame.with_columns(
+        pl.when(ranked).then(key.rank("min").over(table, ranked)).cast(pl.Int32).alias("rank")
+    )
+    return frame.select(
         "unit", "kind", "submission", "received_at", "judged", "on_track", "on_track_share", "rank"
     )
 
@@ -378,16 +407,16 @@ def _num(value: float | None) -> float | int | None:
 
 
 def evaluate(inputs: Inputs, settings: EvaluationSettings) -> Evaluation:
-    prepared = prepare(inputs)
+    prepared = prepare(inputs, settings.schedule_reading)
     district = district_metrics(inputs, settings, prepared)
     units = unit_metrics(inputs, settings, prepared, district)
     tasks = task_results(inputs, prepared, district, units)
-    ranking = unit_results(inputs, prepared, units)
+    ranking = unit_results(inputs, prepared, units, settings.rank_min_judged)
     as_text = pl.col("unit", "task_id", "role", "status").cast(pl.String)
     return Evaluation(
         inputs.period,
-        district.with_columns(pl.col("status").cast(pl.String)),
-        units.with_columns(as_text),
+        district.drop("speaker").with_columns(pl.col("status").cast(pl.String)),
+        units.drop("own").with_columns(as_text),
         tasks.with_columns(pl.col("status").cast(pl.String)),
         ranking,
         inputs.deadline,

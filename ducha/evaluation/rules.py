@@ -60,7 +60,7 @@ class Prepared:
     shares: pl.DataFrame  # the metrics with the share of the target due, + metric
 
 
-def prepare(inputs: Inputs) -> Prepared:
+def prepare(inputs: Inputs, schedule_reading: str = "linear") -> Prepared:
     """Key the inputs and join the assignments with the figures (the one large join)."""
     assignments = inputs.assignments
     tasks = pl.concat(
@@ -105,7 +105,8 @@ def prepare(inputs: Inputs) -> Prepared:
         .drop("last_period")
     )
     shares = keys.encode(
-        schedule_share(inputs.metrics, inputs.schedule, inputs.period.month), "task_id"
+        schedule_share(inputs.metrics, inputs.schedule, inputs.period.month, schedule_reading),
+        "task_id",
     ).with_columns(keys.metric().alias("metric"), judged_bound().alias("bound"))
     return Prepared(keys, rows, shares.with_columns(pl.col("kind", "bound").cast(pl.Categorical)))
 
@@ -132,14 +133,63 @@ def finite(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr.is_finite()).then(expr)
 
 
-def schedule_share(metrics: pl.DataFrame, schedule: pl.DataFrame, month: int) -> pl.DataFrame:
-    """Share of the target due by the end of `month`: the metric's own schedule (the latest
-    listed month not after `month`, 0 before the first) or month/12."""
-    own = (
-        schedule.filter(pl.col("month") <= month)
-        .group_by("task_id", "position")
-        .agg(pl.col("share").sort_by("month").last().alias("scheduled"))
-    )
+def schedule_share(
+    metrics: pl.DataFrame, schedule: pl.DataFrame, month: int, reading: str = "linear"
+) -> pl.DataFrame:
+    """Share of the target due by the end of `month`: month/12, or the metric's own schedule.
+    A schedule is read linearly from (month 0, 0) through its milestones, and on to (12, 100%)
+    after the last one (an annual target is due by December): it never gives 0 just because
+    the first milestone is later. `reading="step"`: the latest milestone not after `month`
+    (0 before the first)."""
+    points = schedule.select("task_id", "position", "month", "share")
+    if reading == "linear":
+        starts = points.select("task_id", "position").unique()
+        ends = (
+            points.group_by("task_id", "position")
+            .agg(pl.col("month").max().alias("last"))
+            .filter(pl.col("last") < 12)
+            .select("task_id", "position", pl.lit(12, pl.Int32).alias("month"),
+                    pl.lit(1.0).alias("share"))
+        )  # fmt: skip
+        points = pl.concat(
+            [
+                starts.with_columns(pl.lit(0, pl.Int32).alias("month"), pl.lit(0.0).alias("share")),
+                points.with_columns(pl.col("month").cast(pl.Int32)),
+                ends,
+            ],
+            how="vertical_relaxed",
+        )
+        before = (
+            points.filter(pl.col("month") <= month)
+            .sort("month")
+            .group_by("task_id", "position")
+            .agg(pl.col("month").last().alias("m0"), pl.col("share").last().alias("s0"))
+        )
+        after = (
+            points.filter(pl.col("month") > month)
+            .sort("month")
+            .group_by("task_id", "position")
+            .agg(pl.col("month").first().alias("m1"), pl.col("share").first().alias("s1"))
+        )
+        own = before.join(after, on=["task_id", "position"], how="left").select(
+            "task_id",
+            "position",
+            pl.when(pl.col("m1").is_null())
+            .then(pl.col("s0"))
+            .otherwise(
+                pl.col("s0")
+                + (pl.col("s1") - pl.col("s0"))
+                * (month - pl.col("m0"))
+                / (pl.col("m1") - pl.col("m0"))
+            )
+            .alias("scheduled"),
+        )
+    else:
+        own = (
+            points.filter(pl.col("month") <= month)
+            .group_by("task_id", "position")
+            .agg(pl.col("share").sort_by("month").last().alias("scheduled"))
+        )
     listed = (
         schedule.select("task_id", "position")
         .unique()

@@ -261,7 +261,11 @@ def _bulletins(con, period: Period, plan: Plan, base: dict, workspace: str) -> N
         "more_lagging": max(0, len(lagging) - 10),
         "missing_units": [u["unit"] for u in briefing.units if u["submission"] == "missing"],
         "late_units": [u["unit"] for u in briefing.units if u["submission"] == "late"],
-        "top_units": briefing.units[:5],
+        # the first five ranked of each ranking table (DESIGN §5)
+        "rankings": [
+            (title, [u for u in units if u["rank"] is not None][:5])
+            for title, units in briefing.ranking_tables()
+        ],
         "briefing_file": f"{workspace}-{period}-目标任务推进情况通报.html",
     }
     recipients = sorted(

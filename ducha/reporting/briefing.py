@@ -15,9 +15,11 @@ import duckdb
 from ducha.db import sql
 from ducha.errors import UserError
 from ducha.periods import Period
-from ducha.vocabulary import BEHIND
+from ducha.vocabulary import BEHIND, TERRITORIAL
 
 # The numbers of a metric and a unit that are stored as DOUBLE: what the briefing shows of them.
+# the two ranking tables (DESIGN §5): title, whether it holds the territorial units
+RANKING_TABLES = (("镇、开发区、街道", True), ("部门、国有企业", False))
 NUMBERS = ("target", "actual", "expected", "completion", "gap", "on_track_share")
 
 
@@ -38,9 +40,10 @@ class Briefing:
     deadline: date
     tasks: list[dict[str, Any]]
     metrics: list[dict[str, Any]]
-    units: list[dict[str, Any]]
+    units: list[dict[str, Any]]  # ranked first (rank within its table), then the unranked
     trend: list[tuple[str, dict[str, int]]]
     issues: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    min_ranked: int = 3  # judged items a unit needs to be ranked (evaluation.yaml rank_min_judged)
 
     @property
     def task_counts(self) -> Counter[str]:
@@ -53,6 +56,16 @@ class Briefing:
     @property
     def submission_counts(self) -> Counter[str]:
         return Counter(u["submission"] for u in self.units)
+
+    def ranking_tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The two ranking tables of DESIGN §5, each (title, its units: ranked by rank, then
+        those with too few judged items, unranked): towns, zones and streets; departments and
+        companies. A table with no unit is left out."""
+        tables = [
+            (title, [u for u in self.units if (u["kind"] in TERRITORIAL) == territorial])
+            for title, territorial in RANKING_TABLES
+        ]
+        return [(title, units) for title, units in tables if units]
 
     def lagging(self) -> list[dict[str, Any]]:
         """Lagging and critical tasks, worst first, each with its metrics and stated problems."""
@@ -80,7 +93,9 @@ class Briefing:
         return [(name, dict(c)) for name, c in groups.items()]
 
 
-def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str) -> Briefing:
+def load_briefing(
+    con: duckdb.DuckDBPyConnection, period: Period, workspace: str, min_ranked: int = 3
+) -> Briefing:
     run = con.sql(
         "SELECT deadline FROM eval_runs WHERE period = $p", params={"p": str(period)}
     ).fetchall()
@@ -118,4 +133,5 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
     return Briefing(
         workspace=workspace, period=period, generated=datetime.now(), deadline=run[0][0], tasks=tasks,
         metrics=metrics, units=units, trend=sorted(trend.items()), issues=issues,
+        min_ranked=min_ranked,
     )  # fmt: skip

@@ -111,8 +111,9 @@ def trend(title: str, months: Sequence[tuple[str, dict[str, int]]]) -> Markup:
     return Markup("".join(parts))
 
 
-def ranking(title: str, rows: Sequence[tuple[int, str, float | None, str]]) -> Markup:
-    """Units by rank: (rank, unit, on-track share 0..1 or None when unknown, submission)."""
+def ranking(title: str, rows: Sequence[tuple[int | None, str, float | None, str]]) -> Markup:
+    """Units by rank: (rank, None for a unit not ranked, unit, on-track share 0..1 or None
+    when unknown, submission)."""
     width, bar_h, gap, label_width, top = 760, 16, 6, 170, 30
     height = top + len(rows) * (bar_h + gap) + 10
     scale = width - label_width - 150
@@ -135,7 +136,8 @@ def ranking(title: str, rows: Sequence[tuple[int, str, float | None, str]]) -> M
         )
         if submission == "missing":
             color = COLORS["missing"]
-        parts.append(_text(label_width - 8, y + 12, f"{rank}. {unit}", 12, "end"))
+        place = "不排名" if rank is None else f"第{rank}名"
+        parts.append(_text(label_width - 8, y + 12, f"{unit}  {place}", 12, "end"))
         parts.append(
             f'<rect x="{label_width}" y="{y}" width="{max(share * scale, 1):.1f}" height="{bar_h}" fill="{color}">'
             f"<title>{escape(unit)} 序时推进比例 {shown}</title></rect>"

@@ -19,9 +19,12 @@ def render_html(b: Briefing) -> str:
         "by_lead": charts.stacked_bars("各牵头单位任务推进情况", b.by("lead_units")),
         "by_leader": charts.stacked_bars("各分管领导联系任务推进情况", b.by("leaders"), 120),
         "trend": charts.trend(f"{b.period.year}年各月任务推进情况", b.trend),
-        "ranking": charts.ranking(
-            "报送单位排名（序时推进指标占比）",
-            [(u["rank"], u["unit"], u["on_track_share"], u["submission"]) for u in b.units],
-        ),
+        "ranking": [
+            charts.ranking(
+                f"{title}排名（序时推进及已完成的考核内容占比）",
+                [(u["rank"], u["unit"], u["on_track_share"], u["submission"]) for u in units],
+            )
+            for title, units in b.ranking_tables()
+        ],
     }
     return _environment().get_template("briefing.html.j2").render(b=b, charts=figures)

@@ -82,10 +82,11 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
     )  # fmt: skip
     table(
         "单位排名", f"{label}报送单位排名",
-        [("排名", 6), ("单位", 18), ("报送情况", 10), ("考核指标数", 10), ("序时推进数", 10), ("序时推进比例", 12)],
-        [(_unit_status(u), [u["rank"], u["unit"], SUBMISSION_ZH[u["submission"]], u["judged"], u["on_track"],
-                            u["on_track_share"]])
-         for u in b.units],
+        [("排名类别", 16), ("名次", 8), ("单位", 18), ("报送情况", 10), ("考核内容数", 10), ("序时推进及已完成数", 14),
+         ("比例", 10)],
+        [(_unit_status(u), [title, "不排名" if u["rank"] is None else u["rank"], u["unit"],
+                            SUBMISSION_ZH[u["submission"]], u["judged"], u["on_track"], u["on_track_share"]])
+         for title, units in b.ranking_tables() for u in units],
     )  # fmt: skip
     table(
         "全部任务", f"{label}全部任务推进情况",

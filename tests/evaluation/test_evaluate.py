@@ -103,8 +103,17 @@ def test_figures_recomputed_independently(sample_months: Workspace) -> None:
         ]
         == rate
     )
-    ranks = sorted(u["rank"] for u in data["units"])
-    assert ranks[0] == 1 and ranks[-1] <= len(ranks)
+    # two ranking tables, each from 1; fewer than three judged items: not ranked
+    rows = con.sql(
+        "SELECT unit, kind IN ('town', 'zone', 'street') AS territorial, judged, rank "
+        "FROM eval_units WHERE period = '2026-03'"
+    ).fetchall()
+    for territorial in (True, False):
+        table = [(judged, rank) for _, t, judged, rank in rows if t == territorial]
+        ranks = sorted(rank for judged, rank in table if rank is not None)
+        assert ranks and ranks[0] == 1 and ranks[-1] <= len(ranks)
+        assert all((rank is None) == (judged < 3) for judged, rank in table)
+    assert {u["unit"]: u["rank"] for u in data["units"]} == {u: r for u, _, _, r in rows}
 
 
 def test_stored_per_period_and_streaks_from_the_database(sample_months: Workspace) -> None:

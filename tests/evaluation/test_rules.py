@@ -29,6 +29,7 @@ def make_inputs(
     previous_metrics: list[tuple] = (),  # (task_id, position, streak)
     previous_tasks: list[tuple] = (),
     deadlines: dict[str, date] | None = None,  # task_id → 完成时限
+    kinds: dict[str, str] | None = None,  # unit → kind (default town)
 ) -> Inputs:
     units = sorted({a[0] for a in assignments})
     leads: dict[str, list[str]] = {}
@@ -102,7 +103,7 @@ def make_inputs(
             orient="row",
         ),  # fmt: skip
         units=pl.DataFrame(
-            [(u, "town") for u in units],
+            [(u, (kinds or {}).get(u, "town")) for u in units],
             schema={"unit": pl.String, "kind": pl.String},
             orient="row",
         ),
@@ -195,17 +196,39 @@ def test_metric_done_early() -> None:
 
 
 def test_own_schedule_replaces_m_over_12() -> None:
-    # quarterly: 20 % by March, 50 % by June; in May the March milestone applies
+    """DESIGN §5: a schedule is read linearly from (month 0, 0) through its milestones; it never
+    gives 0 because the first milestone is later. A step reading may be chosen in config."""
+    # quarterly: 20 % by March, 50 % by June, all by December
     schedule = [("T1", 1, 3, 0.2), ("T1", 1, 6, 0.5), ("T1", 1, 12, 1.0)]
-    inputs = make_inputs(
-        5, [cumulative_task(150)], [("牵头局", "lead", "T1", 1, None)],
-        figures=[("牵头局", "T1", 1, 30, "2026-05")], schedule=schedule,
-    )  # fmt: skip
-    m = metric(evaluate(inputs, SETTINGS))
-    assert m["expected"] == 30 and m["status"] == "on_track"  # m/12 would want 62.5
-    early = make_inputs(2, [cumulative_task(150)], [("牵头局", "lead", "T1", 1, None)],
-                        figures=[("牵头局", "T1", 1, 0, "2026-02")], schedule=schedule)  # fmt: skip
-    assert metric(evaluate(early, SETTINGS))["expected"] == 0  # nothing due before March
+
+    def expected(month: int, reading: str = "linear") -> float:
+        inputs = make_inputs(
+            month, [cumulative_task(150)], [("牵头局", "lead", "T1", 1, None)],
+            figures=[("牵头局", "T1", 1, 30, f"2026-{month:02d}")], schedule=schedule,
+        )  # fmt: skip
+        settings = Settings(**{**SETTINGS.__dict__, "schedule_reading": reading})
+        return round(metric(evaluate(inputs, settings))["expected"], 6)
+
+    # May: 0.2 + (0.5 - 0.2) × (5 - 3) / (6 - 3) = 0.4 of 150 = 60 (m/12 would want 62.5)
+    assert expected(5) == 60
+    # February, before the first milestone: 0.2 × 2/3 of 150 = 20, not 0
+    assert expected(2) == 20
+    assert expected(3) == 30 and expected(12) == 150
+    # September: 0.5 + 0.5 × 3/6 = 0.75 of 150
+    assert expected(9) == 112.5
+    # the step reading: the latest milestone not after the month, 0 before the first
+    assert (expected(5, "step"), expected(2, "step"), expected(9, "step")) == (30, 0, 75)
+
+
+def test_a_schedule_that_stops_before_december_reaches_the_target_in_december() -> None:
+    # 30 % by June, 60 % by September, nothing listed for December: the annual target is due
+    schedule = [("T1", 1, 6, 0.3), ("T1", 1, 9, 0.6)]
+    for month, share in ((3, 0.15), (6, 0.3), (10, 0.6 + 0.4 / 3), (12, 1.0)):
+        inputs = make_inputs(
+            month, [cumulative_task(300)], [("牵头局", "lead", "T1", 1, None)],
+            figures=[("牵头局", "T1", 1, 300, f"2026-{month:02d}")], schedule=schedule,
+        )  # fmt: skip
+        assert metric(evaluate(inputs, SETTINGS))["expected"] == pytest.approx(300 * share)
 
 
 def test_lead_units_own_figure_wins_over_the_sum() -> None:
@@ -447,29 +470,62 @@ def test_streak_counts_and_resets() -> None:
     assert run(100, 0) == (1, 1)  # critical counts too
 
 
-def test_unit_ranking_and_submission_timeliness() -> None:
+def test_units_are_ranked_like_with_like_in_two_tables() -> None:
+    """DESIGN §5: towns (zones, streets) and departments (companies) in two tables; score = share
+    of judged items on track or done; on-time submission breaks ties; equal scores share a rank
+    (1, 1, 3); fewer than three judged items: listed, not ranked."""
+    towns = ("甲镇", "戊镇", "乙镇", "丙镇")
+    assignments = [
+        (u, role, t, 1, None)
+        for t in ("T1", "T2", "T3")
+        for u, role in [("牵头局", "lead"), ("二局", "lead"), *((town, "responsible") for town in towns)]
+    ] + [("另局", "lead", "T4", 1, None), ("丁镇", "responsible", "T4", 1, None),
+         ("某局", "lead", "M1", 0, None), ("丁镇", "responsible", "M1", 0, None)]  # fmt: skip
+    # four towns share 1200: 300 each, 75 due in March (red line 20 % of 300 = 60)
+    own = {"甲镇": (75, 75, 75), "戊镇": (80, 80, 80), "乙镇": (75, 75, 75), "丙镇": (75, 75, 30)}
+    figures = [
+        (u, t, 1, v, "2026-03")
+        for u, vs in own.items()
+        for t, v in zip(("T1", "T2", "T3"), vs, strict=True)
+    ]
+    figures.append(("丁镇", "T4", 1, 30, "2026-03"))  # T4: 100 alone, 25 due
+    late = datetime(2026, 4, 9, 8, 0)
+    everyone = {a[0] for a in assignments}
     inputs = make_inputs(
-        3, [cumulative_task(1200), cumulative_task(120, task="T2")],
-        two_towns() + two_towns("T2") + [("丙镇", "responsible", "T1", 1, None)],
-        figures=[("甲镇", "T1", 1, 100, "2026-03"), ("乙镇", "T1", 1, 100, "2026-03"),
-                 ("甲镇", "T2", 1, 15, "2026-03"), ("乙镇", "T2", 1, 15, "2026-03"),
-                 ("丙镇", "T1", 1, 100, "2026-03")],
-        submitted={"甲镇": ON_TIME, "乙镇": datetime(2026, 4, 9, 8, 0), "丙镇": datetime(2026, 4, 8, 23, 59),
-                   "牵头局": ON_TIME},
+        3, [cumulative_task(1200, task=t) for t in ("T1", "T2", "T3")] + [cumulative_task(100, task="T4")],
+        assignments, figures=figures,
+        declared=[("丁镇", "M1", "on_schedule"), ("某局", "M1", "behind")],
+        submitted={u: late if u in ("乙镇", "二局") else ON_TIME for u in everyone},
+        kinds={u: "dept" for u in ("牵头局", "二局", "另局", "某局")},
     )  # fmt: skip
-    units = {r["unit"]: r for r in evaluate(inputs, SETTINGS).units.iter_rows(named=True)}
-    # T1: three towns, share 400 each, expected 100 → on track; T2: share 60, expected 15 → on track;
-    # the lead unit answers for the district: T1 300 of 300, T2 30 of 30 → on track
-    assert [units[u]["on_track_share"] for u in ("甲镇", "乙镇", "丙镇", "牵头局")] == [1.0] * 4
-    assert (
-        units["乙镇"]["submission"] == "late" and units["丙镇"]["submission"] == "on_time"
-    )  # 23:59 on the day
-    assert [units[u]["rank"] for u in ("甲镇", "丙镇", "牵头局")] == [
-        1,
-        1,
-        1,
-    ]  # tied: on time, all on track
-    assert units["乙镇"]["rank"] == 4  # the same share, but late
+    result = evaluate(inputs, SETTINGS)
+    units = {r["unit"]: r for r in result.units.iter_rows(named=True)}
+    got = {u: (r["judged"], round(r["on_track_share"], 4), r["rank"]) for u, r in units.items()}
+    assert got == {
+        # towns: 甲 and 戊 all on track and on time share first place; 乙 as good but late;
+        # 丙 is behind on T3 (30 of 75 due: 45 short, lagging)
+        "甲镇": (3, 1.0, 1), "戊镇": (3, 1.0, 1), "乙镇": (3, 1.0, 3), "丙镇": (3, 0.6667, 4),
+        # 丁镇: T4 and M1 on track, but two items: listed, not ranked
+        "丁镇": (2, 1.0, None),
+        # departments, on the district figures: T1 = T2 = 305 of 300 due (on track), T3 = 260
+        # (lagging); 二局 as good but late
+        "牵头局": (3, 0.6667, 1), "二局": (3, 0.6667, 2),
+        "另局": (1, 1.0, None), "某局": (1, 0.0, None),
+    }  # fmt: skip
+    assert units["乙镇"]["submission"] == "late" and units["甲镇"]["submission"] == "on_time"
+    t3 = result.tasks.filter(pl.col("task_id") == "T3").row(0, named=True)
+    assert (t3["status"], t3["lagging_units"]) == ("lagging", ["丙镇"])
+
+
+def test_submitted_by_the_end_of_the_deadline_day_is_on_time() -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        submitted={"甲镇": ON_TIME, "乙镇": datetime(2026, 4, 9, 8, 0), "牵头局": datetime(2026, 4, 8, 23, 59)},
+    )  # fmt: skip
+    units = {
+        r["unit"]: r["submission"] for r in evaluate(inputs, SETTINGS).units.iter_rows(named=True)
+    }
+    assert units == {"甲镇": "on_time", "乙镇": "late", "牵头局": "on_time"}
 
 
 def test_the_first_listed_lead_unit_speaks_for_the_district() -> None:
@@ -522,3 +578,103 @@ def test_two_latest_figures_for_one_metric_stop_the_evaluation() -> None:
     )  # fmt: skip
     with pytest.raises(RuntimeError, match="多个最新数据"):
         evaluate(inputs, SETTINGS)
+
+
+# ---------------------------------------------------------------- DESIGN §5, issue 19
+
+
+def test_a_lagging_milestone_task_names_the_lead_unit_that_declared_the_delay() -> None:
+    """2026-004 in March: 住建局 (lead) declared 滞后, a town did not report. The task names
+    住建局 as behind and the town as missing."""
+    inputs = make_inputs(
+        3, [], [("住建局", "lead", "M1", 0, None), ("甲镇", "responsible", "M1", 0, None)],
+        declared=[("住建局", "M1", "behind")], submitted={"住建局": ON_TIME},
+    )  # fmt: skip
+    task = evaluate(inputs, SETTINGS).tasks.row(0, named=True)
+    assert task["status"] == "lagging"
+    assert (task["lagging_units"], task["missing_units"]) == (["住建局"], ["甲镇"])
+    # 未启动 from month 7 is critical, and still names the lead
+    late = make_inputs(
+        7, [], [("住建局", "lead", "M1", 0, None)], declared=[("住建局", "M1", "not_started")]
+    )  # fmt: skip
+    task = evaluate(late, SETTINGS).tasks.row(0, named=True)
+    assert (task["status"], task["lagging_units"]) == ("critical", ["住建局"])
+
+
+def test_a_lead_unit_is_named_behind_only_for_a_figure_of_its_own() -> None:
+    # target 1200, March: 300 due. The lead reports 200 itself: lagging (100 short = 8.3 points)
+    own = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        figures=[("牵头局", "T1", 1, 200, "2026-03"), ("甲镇", "T1", 1, 150, "2026-03"),
+                 ("乙镇", "T1", 1, 150, "2026-03")],
+    )  # fmt: skip
+    task = evaluate(own, SETTINGS).tasks.row(0, named=True)
+    assert (task["status"], task["lagging_units"]) == ("lagging", ["牵头局"])
+    # no figure of the lead: the towns' 100 + 140 = 240 is the district's (lagging); each town
+    # owes 600 × 3/12 = 150; both are behind, the lead is not named for the towns' sum
+    summed = make_inputs(
+        3, [cumulative_task(1200)], two_towns(),
+        figures=[("甲镇", "T1", 1, 100, "2026-03"), ("乙镇", "T1", 1, 140, "2026-03")],
+    )  # fmt: skip
+    task = evaluate(summed, SETTINGS).tasks.row(0, named=True)
+    assert (task["status"], task["lagging_units"]) == ("lagging", ["乙镇", "甲镇"])
+
+
+@pytest.mark.parametrize(
+    ("lead", "towns", "actual", "source", "carried"),
+    [
+        # a lead's January 5 does not outrank the towns' March 30 + 30
+        ((5, "2026-01"), ("2026-03", "2026-03"), 60, "units", False),
+        # one town sent March figures, the other carried from February: still fresher
+        ((5, "2026-01"), ("2026-03", "2026-02"), 60, "units", True),
+        # the lead's own March figure speaks for the district
+        ((55, "2026-03"), ("2026-03", "2026-03"), 55, "lead", False),
+        # nothing fresher from the towns: the lead's February figure, marked carried
+        ((58, "2026-02"), ("2026-01", "2026-01"), 58, "lead", True),
+    ],
+)  # fmt: skip
+def test_a_lead_figure_carried_from_an_earlier_month_never_beats_fresher_figures(
+    lead: tuple[float, str], towns: tuple[str, str], actual: float, source: str, carried: bool
+) -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(200)], two_towns(),
+        figures=[("牵头局", "T1", 1, lead[0], lead[1]), ("甲镇", "T1", 1, 30, towns[0]),
+                 ("乙镇", "T1", 1, 30, towns[1])],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    # 200 × 3/12 = 50 due in March
+    assert (m["actual"], m["source"], m["carried"]) == (actual, source, carried)
+    assert m["status"] == "on_track"
+
+
+def test_of_two_lead_units_the_one_with_a_figure_of_this_month_speaks() -> None:
+    inputs = make_inputs(
+        3, [cumulative_task(200)],
+        [("甲局", "lead", "T1", 1, None), ("乙局", "lead", "T1", 1, None)],
+        figures=[("甲局", "T1", 1, 10, "2026-01"), ("乙局", "T1", 1, 52, "2026-03")],
+    )  # fmt: skip
+    m = metric(evaluate(inputs, SETTINGS))
+    assert (m["actual"], m["source"], m["carried"], m["status"]) == (52, "lead", False, "on_track")
+
+
+def test_a_unit_that_did_not_report_is_judged_only_on_what_it_would_have_reported() -> None:
+    """Two towns on a count (T1) and a growth rate the lead reports (G1). 乙镇 sends nothing: it is
+    missing on T1 only, as 甲镇 is judged on T1 only (no rate of its own): one judged item each."""
+    growth = {"task_id": "G1", "position": 1, "label": "投资增长", "kind": "growth", "bound": "at_least",
+              "measure": "%", "target": 5.0}  # fmt: skip
+    inputs = make_inputs(
+        3, [cumulative_task(1200), growth],
+        two_towns() + [("工信局", "lead", "G1", 1, None), ("甲镇", "responsible", "G1", 1, None),
+                       ("乙镇", "responsible", "G1", 1, None)],
+        figures=[("甲镇", "T1", 1, 160, "2026-03"), ("工信局", "G1", 1, 6.0, "2026-03")],
+        submitted={"甲镇": ON_TIME, "工信局": ON_TIME, "牵头局": ON_TIME},
+    )  # fmt: skip
+    result = evaluate(inputs, SETTINGS)
+    rows = {
+        (r["unit"], r["task_id"]): r["status"] for r in result.unit_metrics.iter_rows(named=True)
+    }
+    assert rows[("乙镇", "T1")] == "missing" and ("乙镇", "G1") not in rows
+    assert rows[("甲镇", "T1")] == "on_track" and ("甲镇", "G1") not in rows
+    units = {r["unit"]: r for r in result.units.iter_rows(named=True)}
+    assert (units["甲镇"]["judged"], units["乙镇"]["judged"]) == (1, 1)
+    assert result.tasks.filter(pl.col("task_id") == "G1").row(0, named=True)["missing_units"] == []

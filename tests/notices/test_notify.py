@@ -223,7 +223,7 @@ def test_wecom_messages_split_by_bytes_at_line_boundaries(
     ]
     assert [r.text.split("\n")[1] for r in parts] == [f"（{i}/{n}）" for i in range(1, n + 1)]
     whole = "".join(r.text.split("\n", 2)[2] for r in parts)
-    assert "排名前列的单位" in whole and "武进区人民政府督查室" in whole
+    assert "部门、国有企业排名前列" in whole and "武进区人民政府督查室" in whole
 
 
 def test_split_by_bytes() -> None:

@@ -128,8 +128,8 @@ def test_the_briefing_shows_odd_stored_numbers_as_dashes(
     odd = metrics[(task_id, label)], metrics[(other_id, other_label)]
     assert odd[0][7:10] == (None, None, None)  # 序时目标, 完成比例, 差距: empty cells
     assert (odd[1][6], *odd[1][8:10]) == (None, None, None)  # 累计完成, 完成比例, 差距
-    (ranked,) = [r for r in book["单位排名"].iter_rows(min_row=4, values_only=True) if r[1] == unit]
-    assert ranked[5] is None
+    (ranked,) = [r for r in book["单位排名"].iter_rows(min_row=4, values_only=True) if r[2] == unit]
+    assert ranked[6] is None  # 比例
     text = html.read_text(encoding="utf-8")
     assert not [w for w in ("inf", "nan", "NaN") if w in text.replace("information", "")]
     assert f"{unit} 序时推进比例 —" in text

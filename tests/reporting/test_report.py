@@ -38,7 +38,9 @@ def test_html_is_self_contained_and_states_the_database_figures(
         "五、报送单位排名",
     ):
         assert heading in text
-    assert text.count("<svg") == 5
+    # four charts, and one per ranking table (towns, zones, streets; departments, companies)
+    assert text.count("<svg") == 6
+    assert "（一）镇、开发区、街道" in text and "（二）部门、国有企业" in text
     # nothing to fetch: no scripts, stylesheets or images from elsewhere
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
     assert "<script" not in text
@@ -121,7 +123,10 @@ def test_xlsx_has_the_same_tables_coloured_by_status(
     ).fetchall()
     assert sorted((r[0], r[5], r[6]) for r in rows) == sorted(stored)
     ranking = list(book["单位排名"].iter_rows(min_row=4, values_only=True))
-    assert len(ranking) == 50 and ranking[0][0] == 1
+    assert len(ranking) == 50 and ranking[0][:2] == ("镇、开发区、街道", 1)
+    tables = [r[0] for r in ranking]
+    assert tables == sorted(tables, key=lambda t: t != "镇、开发区、街道")  # towns first
+    assert {r[0] for r in ranking if r[1] == 1} == {"镇、开发区、街道", "部门、国有企业"}
 
 
 def test_report_needs_an_evaluation(sample_months: Workspace, tmp_path: Path) -> None:
@@ -191,5 +196,5 @@ def test_briefing_renders_in_headless_chromium(sample_months: Workspace, tmp_pat
     assert len(set(pixels[::7])) > 50  # a blank page has a handful of byte values, a drawn one many
     dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], check=True, capture_output=True,
                          text=True, timeout=120).stdout  # fmt: skip
-    assert dom.count("<svg") == 5 and dom.count("<rect") > 100
+    assert dom.count("<svg") == 6 and dom.count("<rect") > 100
     assert "武进区《政府工作报告》目标任务推进情况通报" in dom and "五、报送单位排名" in dom
