@@ -4,6 +4,9 @@ texts, the words for outcomes. One place, so that the same numbers read the same
 from __future__ import annotations
 
 import datetime as dt
+import math
+import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -413,3 +416,38 @@ def usage_message(text: str) -> str:
                 parts["choices"] = parts["choices"].replace("', '", "'、'")
             return chinese.format(**parts)
     return text
+
+
+# ---------------------------------------------------------------- printed spreadsheets
+
+A4 = 9  # xlsxwriter's paper code
+LINE_POINTS = 13.5  # one line of 10-point text in a spreadsheet row
+
+
+def text_lines(text: object, width: float) -> int:
+    """Lines a wrapped cell `width` characters wide needs for `text` (a Chinese character takes
+    the room of two Latin ones)."""
+    lines = 0
+    for part in str(text or "").split("\n"):
+        units = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in part)
+        lines += max(1, math.ceil(units / max(width - 1.0, 1.0)))
+    return lines
+
+
+def row_height(cells: Iterable[tuple[object, float]], rows: int = 1) -> float:
+    """The height in points of a row whose wrapped cells (text, column width) must show whole;
+    `rows`: the cells are merged down that many rows, which share the height."""
+    lines = max((text_lines(text, width) for text, width in cells), default=1)
+    return max(LINE_POINTS + 4, (lines * LINE_POINTS + 4) / rows)
+
+
+def print_on_a4(sheet: Any, header_rows: int, rows: int, columns: int) -> None:
+    """An xlsxwriter sheet of `rows` × `columns` printed on A4 landscape, fit to the page's
+    width, the first `header_rows` rows repeated on every page, pages numbered in the footer."""
+    sheet.set_landscape()
+    sheet.set_paper(A4)
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, header_rows - 1)
+    sheet.print_area(0, 0, max(rows, header_rows) - 1, columns - 1)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    sheet.set_footer("&C第 &P 页，共 &N 页")

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ducha.presentation import number
+from ducha.presentation import number, print_on_a4, row_height
 from ducha.reporting.briefing import Briefing
 from ducha.vocabulary import BOUND_ZH, METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
 
@@ -24,7 +24,11 @@ FILL = {
 def write_xlsx(b: Briefing, path: Path) -> Path:
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    book = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False,
+         "default_format_properties": {"font_name": "宋体", "font_size": 10}},
+    )  # fmt: skip
     head = book.add_format(
         {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "top"}
     )
@@ -47,6 +51,9 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
             sheet.write_string(2, c, label, head)
             sheet.set_column(c, c, width)
         for r, (status, values) in enumerate(rows, start=3):
+            sheet.set_row(r, row_height(
+                (v, columns[c][1]) for c, v in enumerate(values) if isinstance(v, str)
+            ))  # fmt: skip
             for c, value in enumerate(values):
                 if value is None or (isinstance(value, float) and not math.isfinite(value)):
                     sheet.write_blank(r, c, None, fmt[status])  # no number: an empty cell
@@ -58,6 +65,7 @@ def write_xlsx(b: Briefing, path: Path) -> Path:
                     sheet.write_string(r, c, str(value), fmt[status])  # never a formula
         sheet.freeze_panes(3, 1)
         sheet.autofilter(2, 0, max(2, len(rows) + 2), len(columns) - 1)
+        print_on_a4(sheet, 3, len(rows) + 3, len(columns))
 
     label = f"{b.workspace}{b.period.zh}"
     table(

@@ -49,6 +49,12 @@ COL = {name: i for i, name in enumerate(HEADER)}
 TASK_COLUMNS = ("任务编号", "序号", "目标名称", "工作内容", "牵头单位", "本单位职责")
 TASK_INPUTS = ("完成状态", "进展情况", "存在问题", "下步打算")
 HEADER_ROW = 2  # 0-based: title, unit/period line, header
+# column widths (characters): what A4 landscape holds at a readable scale when fit to its width
+WIDTHS = (10, 5, 10, 30, 10, 6, 5, 18, 9, 7, 9, 9, 9, 9, 8, 20, 16, 16)
+FONT = {
+    "font_name": "宋体",
+    "font_size": 10,
+}  # the viewer's fallback for a missing 宋体: its CJK font
 
 
 def template_name(unit: str, period: Period) -> str:
@@ -60,7 +66,7 @@ def write_template(
 ) -> Path:
     import xlsxwriter
 
-    book = xlsxwriter.Workbook(str(path))
+    book = xlsxwriter.Workbook(str(path), {"default_format_properties": FONT})
     book.set_properties(
         {
             "title": f"{period.zh}目标任务进展情况表",
@@ -91,6 +97,8 @@ def write_template(
 def _main_sheet(
     book, workspace: str, unit: str, period: Period, tasks: Sequence[TaskLines]
 ) -> None:
+    from ducha.presentation import print_on_a4, row_height
+
     sheet = book.add_worksheet(MAIN_SHEET)
     sheet.activate()
     title = book.add_format({"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"})
@@ -131,7 +139,14 @@ def _main_sheet(
     r = HEADER_ROW + 1
     for task in tasks:
         first = r
+        task_cells = [(getattr(task, attr), WIDTHS[COL[name]]) for name, attr in
+                      (("目标名称", "goal"), ("工作内容", "content"))]  # fmt: skip
+        task_cells.append(("、".join(task.lead_units), WIDTHS[COL["牵头单位"]]))
         for metric in task.metrics:
+            sheet.set_row(r, row_height(
+                [*task_cells, (metric.label or "（无量化指标，填写完成状态）", WIDTHS[COL["指标"]])],
+                rows=len(task.metrics),
+            ))  # fmt: skip
             sheet.write_string(r, COL["任务编号"], task.task_id, fixed)
             sheet.write_number(r, COL["序号"], task.seq, fixed)
             sheet.write_string(r, COL["目标名称"], task.goal, fixed)
@@ -195,10 +210,10 @@ def _main_sheet(
     sheet.write_blank(r, 1, None, entry_text)
     sheet.write_string(r, 3, "联系电话：", line)
     sheet.write_blank(r, 4, None, entry_text)
-    widths = (11, 6, 14, 48, 14, 8, 6, 24, 10, 10, 10, 10, 10, 10, 10, 30, 24, 24)
-    for c, width in enumerate(widths):
+    for c, width in enumerate(WIDTHS):
         sheet.set_column(c, c, width)
     sheet.set_row(HEADER_ROW, 32)
+    print_on_a4(sheet, HEADER_ROW + 1, r + 1, len(HEADER))
     sheet.freeze_panes(HEADER_ROW + 1, 4)
     sheet.protect("", {"format_columns": True, "format_rows": True, "autofilter": True})
 
