@@ -177,7 +177,7 @@ def send_templates(
     with opened(ws.db_path, read_only=True) as con:
         return write_templates(
             con, out or ws.data_dir / "templates" / str(period), workspace=cfg.code, period=period,
-            units=names or None,
+            units=names or None, unit_share=cfg.evaluation.unit_share,
         )  # fmt: skip
 
 

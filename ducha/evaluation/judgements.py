@@ -22,6 +22,7 @@ from ducha.evaluation.rules import (
     status_lit,
     worst,
 )
+from ducha.evaluation.shares import unit_target_expr
 from ducha.periods import Period
 from ducha.vocabulary import BEHIND, TERRITORIAL, TIMELINESS_ORDER
 
@@ -190,22 +191,11 @@ def unit_metrics(
     milestone = pl.col("position") == 0
     lead_role = pl.col("role") == "lead"
     cumulative = pl.col("kind") == "cumulative"
-    others_report = pl.col("n_responsible") > 0
     # lead units answer for the district figure (the first listed reports it)
     on_district = lead_role
-    equal = settings.unit_share == "equal"
-    own_target = (
-        pl.when(~cumulative | on_district)
-        .then(pl.col("target"))
-        .when(pl.col("allocation").is_not_null())
-        .then(pl.col("allocation"))
-        .when(lead_role & ~others_report)
-        .then(pl.col("target"))
-        .when(pl.lit(equal) & (pl.col("n_responsible") > 0))
-        .then(pl.col("target") / pl.col("n_responsible"))
-    )
     rows = rows.with_columns(
-        own_target.alias("target"),
+        # what the unit's template and portal page print (ducha.evaluation.shares)
+        unit_target_expr(settings.unit_share).alias("target"),
         pl.col("value").alias("actual"),
     ).with_columns(due().alias("expected"))
     judged = judge(settings)

@@ -328,6 +328,10 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
                             "target": m.target,
                             "measure": m.measure,
                             "position": m.position,
+                            # what the unit is judged against, where not the annual target
+                            "own": t.own_target(m, cfg.evaluation.unit_share)
+                            if t.role == "responsible" and m.kind == "cumulative"
+                            else None,
                         }
                         for m in t.metrics
                         if m.position
@@ -346,5 +350,6 @@ def template(cfg: Config, con: Any, unit: str, period: Period) -> Path:
     folder = cfg.workspace.data_dir / "portal" / "templates" / str(period)
     path = folder / template_name(unit, period)
     if not path.exists():
-        write_templates(con, folder, workspace=cfg.code, period=period, units=[unit])
+        write_templates(con, folder, workspace=cfg.code, period=period, units=[unit],
+                        unit_share=cfg.evaluation.unit_share)  # fmt: skip
     return path

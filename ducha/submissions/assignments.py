@@ -28,6 +28,7 @@ class MetricLine:
     kind: str | None
     allocation: float | None
     previous: float | None = None
+    bound: str | None = None
 
 
 @dataclass
@@ -39,6 +40,14 @@ class TaskLines:
     lead_units: list[str]
     role: str
     metrics: list[MetricLine] = field(default_factory=list)
+    n_responsible: int = 0  # responsible units of the task (an equal share divides by it)
+
+    def own_target(self, metric: MetricLine, unit_share: str) -> float | None:
+        """The figure this unit is judged against on the metric (ducha.evaluation.shares)."""
+        from ducha.evaluation.shares import unit_target
+
+        return unit_target(metric.kind, metric.target, metric.allocation, self.role,
+                           self.n_responsible, unit_share)  # fmt: skip
 
 
 def unit_tasks(
@@ -164,13 +173,13 @@ def _task_lines(
     head = lines[0]
     task = TaskLines(
         head["task_id"], head["seq"], head["goal"], head["content"], list(head["lead_units"]),
-        role,
+        role, n_responsible=head.get("n_responsible") or 0,
     )  # fmt: skip
     for line, allocation, before in zip(lines, allocations, previous, strict=True):
         task.metrics.append(
             MetricLine(
                 line["position"], line["label"], line["target"], line["measure"], line["kind"],
-                allocation, before,
+                allocation, before, line.get("bound"),
             )
         )  # fmt: skip
     return task

@@ -51,10 +51,9 @@ TASK_INPUTS = ("完成状态", "进展情况", "存在问题", "下步打算")
 HEADER_ROW = 2  # 0-based: title, unit/period line, header
 # column widths (characters): what A4 landscape holds at a readable scale when fit to its width
 WIDTHS = (10, 5, 10, 30, 10, 6, 5, 18, 9, 7, 9, 9, 9, 9, 8, 20, 16, 16)
-FONT = {
-    "font_name": "宋体",
-    "font_size": 10,
-}  # the viewer's fallback for a missing 宋体: its CJK font
+GUIDE_WIDTH = 100  # the guide sheet's one column
+# 宋体, as documents of a government office are set; a computer without it shows its CJK font
+FONT = {"font_name": "宋体", "font_size": 10}
 
 
 def template_name(unit: str, period: Period) -> str:
@@ -62,8 +61,9 @@ def template_name(unit: str, period: Period) -> str:
 
 
 def write_template(
-    path: Path, *, workspace: str, unit: str, period: Period, tasks: Sequence[TaskLines]
-) -> Path:
+    path: Path, *, workspace: str, unit: str, period: Period, tasks: Sequence[TaskLines],
+    unit_share: str = "equal",
+) -> Path:  # fmt: skip
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(path), {"default_format_properties": FONT})
@@ -75,7 +75,7 @@ def write_template(
             "keywords": f"ducha;{workspace};{unit};{period}",
         }
     )
-    _main_sheet(book, workspace, unit, period, tasks)
+    _main_sheet(book, workspace, unit, period, tasks, unit_share)
     _guide_sheet(book, unit, period)
     meta = book.add_worksheet(META_SHEET)
     for r, (key, value) in enumerate(
@@ -95,7 +95,7 @@ def write_template(
 
 
 def _main_sheet(
-    book, workspace: str, unit: str, period: Period, tasks: Sequence[TaskLines]
+    book, workspace: str, unit: str, period: Period, tasks: Sequence[TaskLines], unit_share: str
 ) -> None:
     from ducha.presentation import print_on_a4, row_height
 
@@ -161,9 +161,11 @@ def _main_sheet(
                 if metric.kind == "growth":
                     measure = "%（同比增长）"
                 sheet.write_string(r, COL["计量单位"], measure, fixed)
-                _number_or_blank(
-                    sheet, r, COL["本单位分解目标"], metric.allocation, fixed_num, fixed
-                )
+                # what the unit is judged against where it is not the annual target (its
+                # allocation, or its equal share: DESIGN §5, ducha.evaluation.shares)
+                own = task.own_target(metric, unit_share)
+                shown = own if task.role == "responsible" and metric.kind == "cumulative" else None
+                _number_or_blank(sheet, r, COL["本单位分解目标"], shown, fixed_num, fixed)
                 _number_or_blank(sheet, r, COL["上月累计"], metric.previous, fixed_num, fixed)
                 sheet.write_blank(r, COL["本月完成"], None, entry)
                 sheet.write_blank(r, COL["累计完成"], None, entry)
@@ -226,20 +228,28 @@ def _number_or_blank(sheet, r: int, c: int, value: float | None, fmt, blank_fmt)
 
 
 def _guide_sheet(book, unit: str, period: Period) -> None:
+    from ducha.presentation import A4, row_height
+
     sheet = book.add_worksheet(GUIDE_SHEET)
     lines = [
         f"{period.zh}目标任务进展情况表填报说明（{unit}）",
         "1. 只在黄色单元格中填写，灰色单元格为任务信息，已锁定。",
         "2. 本月完成：本月新完成的数量；累计完成：1月至本月累计完成的数量。只填数字，不带单位；没有可留空。",
-        "3. 增速类指标（计量单位为“%（同比增长）”）在“累计完成”填1月至本月的累计同比增速，如 5.2；比率类指标填百分数。",
-        "4. 没有量化指标的任务，在“完成状态”下拉列表中选择：已完成 / 序时推进 / 滞后 / 未启动。",
-        "5. 进展情况、存在问题、下步打算请简明填写；“本单位职责”为“牵头”的任务请填写全区情况。",
-        "6. 请勿增删行列、修改工作表名称；文件可以改名，系统会根据文件中的信息识别填报单位和报送期。",
-        "7. 报送后会收到回执；回执列出的问题改正后重新报送，以最后一次报送为准。",
+        "3. 本单位分解目标：本单位作为责任单位承担的数量，考核时以此为准；未单独下达分解数的，为年度目标按责任单位平均分配的数。"
+        "牵头的任务和增速、水平类指标以年度目标为准。",
+        "4. 增速类指标（计量单位为“%（同比增长）”）在“累计完成”填1月至本月的累计同比增速，如 5.2；比率类指标填百分数。",
+        "5. 没有量化指标的任务，在“完成状态”下拉列表中选择：已完成 / 序时推进 / 滞后 / 未启动。",
+        "6. 进展情况、存在问题、下步打算请简明填写；“本单位职责”为“牵头”的任务请填写全区情况。",
+        "7. 请勿增删行列、修改工作表名称；文件可以改名，系统会根据文件中的信息识别填报单位和报送期。",
+        "8. 报送后会收到回执；回执列出的问题改正后重新报送，以最后一次报送为准。",
     ]
+    wrapped = book.add_format({"text_wrap": True, "valign": "top"})
     for r, text in enumerate(lines):
-        sheet.write_string(r, 0, text)
-    sheet.set_column(0, 0, 120)
+        sheet.write_string(r, 0, text, wrapped)
+        sheet.set_row(r, row_height([(text, GUIDE_WIDTH)]))
+    sheet.set_column(0, 0, GUIDE_WIDTH)
+    sheet.set_paper(A4)
+    sheet.fit_to_pages(1, 1)  # one A4 page
 
 
 def write_templates(
@@ -249,8 +259,10 @@ def write_templates(
     workspace: str,
     period: Period,
     units: Sequence[str] | None = None,
+    unit_share: str = "equal",
 ) -> list[Path]:
-    """Write the templates of the given units (default: every reporting unit)."""
+    """Write the templates of the given units (default: every reporting unit); `unit_share`:
+    evaluation.yaml's, which decides what a unit without an allocation is judged against."""
     from ducha.errors import UserError
 
     by_unit = unit_tasks(con, period, units or None)
@@ -268,6 +280,7 @@ def write_templates(
             unit=unit,
             period=period,
             tasks=by_unit[unit],
+            unit_share=unit_share,
         )  # fmt: skip
         for unit in chosen
     ]

@@ -55,6 +55,8 @@ def test_a_units_template_prints_on_a4_landscape_with_its_header_on_every_page(
     confirmed.ok("templates", "--period", "2026-03", "--unit", "湖塘镇", "--out", str(out))
     (template,) = out.glob("*.xlsx")
     printed = pages(to_pdf(template, tmp_path))
+    guide = [text for _, text in printed if "填报说明" in text]
+    assert len(guide) == 1 and "报送后会收到回执" in guide[0]  # the guide: one page of its own
     main = [(size, text) for size, text in printed if "填报说明" not in text]
     assert len(main) >= 3  # 湖塘镇 reports on most of the 94 tasks: several pages
     for n, (size, text) in enumerate(main, start=1):
