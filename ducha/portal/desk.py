@@ -10,9 +10,9 @@ wait for one another's turn at Python's global lock either. So:
   `upload.json` with unit, period and the server's time of receipt), then the clerk is told. The
   clerk checks every waiting upload at once with the same code as `ducha ingest` and writes
   `receipt.json` beside each; the desk hears which are answered. The receipt page waits a few
-  seconds for it; if a flow holds the database meanwhile, the clerk sees 已收到，正在核验 and
-  the page refreshes itself until the receipt is there. Nothing is lost: a spooled upload
-  without a receipt is taken up again when the clerk (re)starts.
+  seconds for it; if a flow holds the database meanwhile, the page says 已收到，正在核验 and
+  refreshes itself until the receipt is there. Nothing is lost: a spooled upload without a
+  receipt is taken up again when the clerk (re)starts.
 * Page views, downloads and uploads are audit events appended to data/portal/events.jsonl;
   every second at most that file is closed (events-<n>.ready) and the clerk writes it to the
   `portal_events` table (the first view of a unit's link for a period is its 已读).
