@@ -231,7 +231,7 @@ def report(cfg: Config, period: Period, out: Path | None = None) -> tuple[Path, 
     from ducha.reporting.files import write_briefing
 
     with opened(cfg.workspace.db_path, read_only=True) as con:
-        briefing = load_briefing(con, period, cfg.name, cfg.evaluation.rank_min_judged)
+        briefing = load_briefing(con, period, cfg.name)
     return write_briefing(briefing, out or cfg.workspace.data_dir / "reports")
 
 

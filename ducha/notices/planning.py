@@ -273,4 +273,28 @@ def _bulletins(con, period: Period, plan: Plan, base: dict, workspace: str) -> N
         | {lead for t in briefing.tasks for lead in t["leaders"]}
     )
     for recipient in recipients:
-        plan.notices.append(Notice("bulletin", recipient, _title("bulletin", base), context))
+        own = _own_part(briefing, recipient, lagging)
+        plan.notices.append(
+            Notice("bulletin", recipient, _title("bulletin", base), {**context, "own": own})
+        )
+
+
+def _own_part(briefing: Any, recipient: str, lagging: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a bulletin tells its recipient first: a unit its own report, score and rank and the
+    tasks it is named behind on (or leads while they lag); a leader the lagging tasks in their
+    charge."""
+    unit = next((u for u in briefing.units if u["unit"] == recipient), None)
+    table = next(
+        (title for title, units in briefing.ranking_tables() if any(u is unit for u in units)), ""
+    )
+    tasks = []
+    for t in lagging:
+        if unit is None and recipient in t["leaders"]:
+            tasks.append((t, "分管"))
+        elif recipient in t["lagging_units"]:
+            tasks.append((t, "滞后"))
+        elif recipient in t["missing_units"]:
+            tasks.append((t, "未报送"))
+        elif recipient in t["lead_units"]:
+            tasks.append((t, "牵头"))
+    return {"unit": unit, "table": table, "tasks": tasks, "min_ranked": briefing.min_ranked}

@@ -43,7 +43,9 @@ class Briefing:
     units: list[dict[str, Any]]  # ranked first (rank within its table), then the unranked
     trend: list[tuple[str, dict[str, int]]]
     issues: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    min_ranked: int = 3  # judged items a unit needs to be ranked (evaluation.yaml rank_min_judged)
+    min_ranked: int = (
+        3  # judged items a unit needed to be ranked (the evaluation's rank_min_judged)
+    )
 
     @property
     def task_counts(self) -> Counter[str]:
@@ -93,11 +95,9 @@ class Briefing:
         return [(name, dict(c)) for name, c in groups.items()]
 
 
-def load_briefing(
-    con: duckdb.DuckDBPyConnection, period: Period, workspace: str, min_ranked: int = 3
-) -> Briefing:
+def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str) -> Briefing:
     run = con.sql(
-        "SELECT deadline FROM eval_runs WHERE period = $p", params={"p": str(period)}
+        "SELECT deadline, settings FROM eval_runs WHERE period = $p", params={"p": str(period)}
     ).fetchall()
     if not run:
         raise UserError(f"{period.zh}尚未研判，请先运行 ducha evaluate --period {period}")
@@ -133,5 +133,17 @@ def load_briefing(
     return Briefing(
         workspace=workspace, period=period, generated=datetime.now(), deadline=run[0][0], tasks=tasks,
         metrics=metrics, units=units, trend=sorted(trend.items()), issues=issues,
-        min_ranked=min_ranked,
+        min_ranked=_used(run[0][1], "rank_min_judged", 3),
     )  # fmt: skip
+
+
+def _used(settings: str, key: str, default: int) -> int:
+    """A threshold the period was evaluated with (eval_runs.settings; an evaluation stored before
+    the threshold existed: its default)."""
+    import json
+
+    try:
+        value = json.loads(settings).get(key, default)
+    except (ValueError, AttributeError):
+        return default
+    return value if isinstance(value, int) else default

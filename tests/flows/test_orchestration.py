@@ -80,7 +80,11 @@ def test_the_scheduler_creates_the_daily_runs_by_itself(prefect_server: PrefectS
     again = upcoming()
     assert again and {r["id"] for r in again}.isdisjoint(old)
     log = server.log.read_text(encoding="utf-8", errors="replace")
-    assert "Traceback" not in log and "InvalidRequestError" not in log, log[-3000:]
+    # no error of the server but SQLite's "database is locked", which Prefect's own SQLite
+    # database logs (and retries) on a loaded machine; the runs above were made regardless
+    errors = [t for t in log.split("Traceback (most recent call last)")[1:]
+              if "database is locked" not in t]  # fmt: skip
+    assert not errors and "InvalidRequestError" not in log, log[-3000:]
 
 
 def test_upcoming_shows_when_the_daily_round_runs_next(prefect_server: PrefectServer) -> None:

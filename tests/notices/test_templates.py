@@ -119,3 +119,21 @@ def test_compiled_templates_are_kept_between_processes(tmp_path: Path) -> None:
     assert run() == first
     again = {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()}
     assert again == mtimes  # read, not rewritten
+
+
+def test_a_bulletin_tells_its_recipient_about_itself_first(plan) -> None:
+    """Bulletins put the recipient's own part first: a unit its report, score, rank and the
+    lagging tasks it is named on or leads; a leader the lagging tasks in their charge."""
+    bulletins = {n.recipient: n for n in plan.notices if n.kind == "bulletin"}
+    town = render(bulletins["湖塘镇"], "text")
+    assert town.index("一、本单位情况") < town.index("二、全区情况")
+    own = town[town.index("一、本单位情况") : town.index("二、全区情况")]
+    context = bulletins["湖塘镇"].context
+    named = [t["task_id"] for t, _ in context["own"]["tasks"]]
+    assert named and all(task_id in own for task_id in named)
+    assert "2026-047" in own and "在镇、开发区、街道中列第" in own
+    leader = next(r for r, n in bulletins.items() if n.context["own"]["unit"] is None)
+    text = render(bulletins[leader], "text")
+    mine = text[text.index("一、分管任务情况") : text.index("二、全区情况")]
+    for t, why in bulletins[leader].context["own"]["tasks"]:
+        assert why == "分管" and leader in t["leaders"] and t["task_id"] in mine
