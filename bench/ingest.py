@@ -744,6 +744,24 @@ def run_variant(variant: str, ds: Dataset, profile: bool = False) -> Figures:
 # ------------------------------------------------------------------ report
 
 
+def run_metadata(benchmark: str, ds: Dataset, sources: Sequence[str]) -> dict[str, Any]:
+    """What a result file says about its run: when, on what machine, the code measured (a hash
+    per source file: another engineer may be changing it between runs) and the input."""
+    return {
+        "benchmark": benchmark,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "sources": {
+            name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12] for name in sources
+        },
+        "input": {k: v for k, v in ds.manifest.items() if k != "files"} | {"dataset": ds.root.name},
+    }
+
+
 def warm_cache(paths: Sequence[Path]) -> None:
     """Read every file once so no variant pays for cold disk reads."""
     for path in paths:
@@ -800,19 +818,7 @@ def report(ds: Dataset, best: dict[str, Figures], repeat: int) -> dict[str, Any]
             f"{'met' if ratio['met'] else 'NOT met'}; on CPU seconds {ratio['cpu_value']:.2f})"
         )
     return {
-        "benchmark": "ingest",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
-        # The code measured (another engineer may be changing it between runs).
-        "sources": {
-            name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-            for name in MEASURED_SOURCES
-        },
-        "input": {k: v for k, v in m.items() if k != "files"} | {"dataset": ds.root.name},
+        **run_metadata("ingest", ds, MEASURED_SOURCES),
         "repeat": repeat,
         "variants": {name: f.to_dict() for name, f in best.items()},
         "ratios": ratios,

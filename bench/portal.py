@@ -43,11 +43,9 @@ Output: a table on stdout and bench/results/portal.json. Goals: p95 < 2 s, porta
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -73,6 +71,7 @@ from bench.ingest import (  # noqa: E402 - after the repository root is on sys.p
     build_dataset,
     check,
     import_targets,
+    run_metadata,
     run_variant,
     stored_totals,
     warm_cache,
@@ -471,18 +470,7 @@ def report(ds: Dataset, portal: dict[str, Any], cli: Figures) -> dict[str, Any]:
         print(f"{labels[key]:<21} {g['value']:>8.2f}  (goal {g['goal']}: "
               f"{'met' if g['met'] else 'NOT met'})")  # fmt: skip
     return {
-        "benchmark": "portal",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
-        "sources": {
-            name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()[:12]
-            for name in MEASURED_SOURCES
-        },
-        "input": {k: v for k, v in m.items() if k != "files"} | {"dataset": ds.root.name},
+        **run_metadata("portal", ds, MEASURED_SOURCES),
         "variants": {"portal": portal, "cli": cli.to_dict()},
         "goals": goals,
     }

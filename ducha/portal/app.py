@@ -291,10 +291,7 @@ def create_app(
         if name is None:
             desk.event("refused", link.unit, link.period, address(request), "文件类型不支持")
             return again(link, token, "只接收 .xlsx、.xls 或 .csv 格式的进展表。")
-        data = await sent.read()
-        kept = desk.spool_upload(link.unit, link.period, name, data)
-        desk.event("upload", link.unit, link.period, address(request), f"{kept.id} {name}")
-        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+        return received(request, link, token, name, await sent.read(), "upload", name)
 
     @app.get("/u/{token}/form", response_class=HTMLResponse)
     def online_form(request: Request, token: str) -> Response:
@@ -322,9 +319,7 @@ def create_app(
             return render("busy.html.j2", status=503, token=token)
         data = online.filled_template(template_path, values)
         name = f"{link.unit}-{link.period}-在线填报.xlsx"
-        kept = desk.spool_upload(link.unit, link.period, name, data)
-        desk.event("upload", link.unit, link.period, address(request), f"{kept.id} 在线填报")
-        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+        return received(request, link, token, name, data, "upload", "在线填报")
 
     @app.post("/u/{token}/evidence")
     async def evidence(request: Request, token: str) -> Response:
@@ -350,12 +345,8 @@ def create_app(
                 token,
                 "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。",
             )
-        kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id)
-        desk.event(
-            "evidence", link.unit, link.period, address(request), f"{kept.id} {task_id} {name}"
-        )
         snapshots.pop(str(link.period), None)  # the page lists it once it is in
-        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
+        return received(request, link, token, name, data, "evidence", f"{task_id} {name}", task_id)
 
     async def posted(
         request: Request, token: str, files: int, fields: int, part: int
@@ -374,6 +365,15 @@ def create_app(
             desk.event("refused", link.unit, link.period, address(request), "超过上限")
             return PlainTextResponse(_TOO_LARGE, status_code=413, headers={"Connection": "close"})
         return link, form
+
+    def received(
+        request: Request, link: Link, token: str, name: str, data: bytes, action: str,
+        detail: str, task_id: str | None = None,
+    ) -> Response:  # fmt: skip
+        """What was sent, kept in the spool and audited; the browser is sent on to its receipt."""
+        kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id)
+        desk.event(action, link.unit, link.period, address(request), f"{kept.id} {detail}")
+        return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
 
     def again(link: Link, token: str, problem: str) -> HTMLResponse:
         """The unit's page once more, saying what was wrong with what was sent."""

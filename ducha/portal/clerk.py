@@ -329,9 +329,7 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
                             "measure": m.measure,
                             "position": m.position,
                             # what the unit is judged against, where not the annual target
-                            "own": t.own_target(m, cfg.evaluation.unit_share)
-                            if t.role == "responsible" and m.kind == "cumulative"
-                            else None,
+                            "own": t.own_target(m, cfg.evaluation.unit_share),
                         }
                         for m in t.metrics
                         if m.position

@@ -43,9 +43,13 @@ class TaskLines:
     n_responsible: int = 0  # responsible units of the task (an equal share divides by it)
 
     def own_target(self, metric: MetricLine, unit_share: str) -> float | None:
-        """The figure this unit is judged against on the metric (ducha.evaluation.shares)."""
+        """本单位分解目标: the figure this unit is judged against on the metric where it is not
+        the annual target (a responsible unit's allocation or equal share on a cumulative
+        metric; ducha.evaluation.shares), else None: the template and the portal print it."""
         from ducha.evaluation.shares import unit_target
 
+        if self.role != "responsible" or metric.kind != "cumulative":
+            return None  # the annual target, printed as 年度目标
         return unit_target(metric.kind, metric.target, metric.allocation, self.role,
                            self.n_responsible, unit_share)  # fmt: skip
 

@@ -164,8 +164,7 @@ def _main_sheet(
                 # what the unit is judged against where it is not the annual target (its
                 # allocation, or its equal share: DESIGN §5, ducha.evaluation.shares)
                 own = task.own_target(metric, unit_share)
-                shown = own if task.role == "responsible" and metric.kind == "cumulative" else None
-                _number_or_blank(sheet, r, COL["本单位分解目标"], shown, fixed_num, fixed)
+                _number_or_blank(sheet, r, COL["本单位分解目标"], own, fixed_num, fixed)
                 _number_or_blank(sheet, r, COL["上月累计"], metric.previous, fixed_num, fixed)
                 sheet.write_blank(r, COL["本月完成"], None, entry)
                 sheet.write_blank(r, COL["累计完成"], None, entry)
