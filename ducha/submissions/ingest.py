@@ -59,13 +59,16 @@ def ingest(
     timezone: str = clock.DEFAULT_TIMEZONE,
     received_at: Arrival = None,
     sandbox: Sandbox | None = None,
+    context: Context | None = None,
 ) -> list[FileResult]:
     """Ingest files and folders; one broken file is one rejection, the others go on.
 
     A file's time of receipt is when it arrived in its folder (ducha.clock.arrived), or
     `received_at` (a time, or one per file) for files the office received another way. Files
     under `inbox` are moved out of it once their batch is committed (see take_out). `sandbox`:
-    one the caller keeps between runs (the portal's clerk), else one for this run."""
+    one the caller keeps between runs (the portal's clerk), else one for this run. `context`: one
+    the caller keeps while it holds `con` (the clerk, between rounds): the tasks and the accepted
+    files are loaded once, not per run; nobody else can change them meanwhile."""
     if isinstance(unit, str) and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
@@ -73,7 +76,7 @@ def ingest(
         return []
     if sandbox is not None:
         return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
-                       batch_files, inbox, timezone, received_at)  # fmt: skip
+                       batch_files, inbox, timezone, received_at, context)  # fmt: skip
     with Sandbox(memory=memory_limit()) as sandbox:
         sandbox.start()  # in the background, while the context loads
         return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
@@ -91,14 +94,19 @@ def _ingest(
     con: duckdb.DuckDBPyConnection, files: list[Path], sandbox: Sandbox, register: UnitRegister,
     workspace: str, archive_dir: Path, unit: Expected[str], period: Expected[Period],
     batch_files: int, inbox: Path | None, timezone: str, received_at: Arrival,
+    ctx: Context | None = None,
 ) -> list[FileResult]:  # fmt: skip
     arrivals = {p: _arrival(p, received_at, timezone) for p in files}
     files.sort(key=arrivals.__getitem__)  # stable: files that arrived together keep their order
-    ctx = Context(
-        workspace, register, con=con, read=sandbox.reader(read_workbook), memory=sandbox.memory,
-        units=frozenset(unit.values()) if isinstance(unit, dict) else None,
-    )  # fmt: skip
-    ctx.load_accepted()
+    if ctx is None:
+        ctx = Context(
+            workspace, register, con=con,
+            units=frozenset(unit.values()) if isinstance(unit, dict) else None,
+        )  # fmt: skip
+        ctx.load_accepted()
+    elif ctx.con is not con or ctx.workspace != workspace or ctx.register is not register:
+        raise ValueError("a kept context belongs to the same connection, workspace and register")
+    ctx.read, ctx.memory = sandbox.reader(read_workbook), sandbox.memory
     results: list[FileResult] = []
     batch: list[FileResult] = []
     changed: set[tuple[str | None, str | None]] = set()  # (unit, period) stored by this run

@@ -89,6 +89,50 @@ def test_links_name_only_units_that_report(portal_ws: Workspace) -> None:
     assert_user_error(portal_ws, ["links", "--period", "2025-03"], "没有 2025 年的目标任务")
 
 
+def test_the_clerks_kept_context_sees_what_earlier_rounds_stored(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """Rounds of one hold share the checks' context (loaded once): a file accepted in round one
+    is known in round two (the same bytes: a duplicate; new ones supersede it), and a unit not
+    in the first round has its tasks too."""
+    from ducha.config import load_config
+    from ducha.db import connect
+    from ducha.portal.clerk import check_uploads, checks_context
+    from ducha.portal.desk import Upload
+    from ducha.sandbox import Sandbox
+    from ducha.submissions.ingest import memory_limit
+
+    cfg = load_config(portal_ws.config)
+    folder = tmp_path / "spool"
+
+    def upload(unit: str, seed: int) -> Upload:
+        made = tmp_path / f"{unit}-{seed}.xlsx"  # the same bytes again for the same seed
+        if not made.exists():
+            templates.write_filled(templates.fill(unit, random.Random(seed)), made)
+        place = folder / str(len(list(folder.glob("*"))) if folder.exists() else 0)
+        place.mkdir(parents=True)
+        file = Path(shutil.copy(made, place / "表.xlsx"))
+        return Upload(place.name, place, file, unit, PERIOD, datetime.now(UTC))
+
+    def round_(*uploads: Upload) -> list[str]:
+        check_uploads(cfg, con, list(uploads), sandbox, context)
+        return [json.loads(u.receipt_path.read_text())["status"] for u in uploads]
+
+    con = connect(portal_ws.db)
+    try:
+        with Sandbox(memory=memory_limit()) as sandbox:
+            context = checks_context(cfg, con)
+            assert round_(upload("湖塘镇", 1)) == ["accepted"]
+            assert round_(upload("湖塘镇", 1), upload("牛塘镇", 2)) == ["duplicate", "accepted"]
+            assert round_(upload("湖塘镇", 3)) == ["superseded"]  # it supersedes the first
+            statuses = con.sql(
+                "SELECT status, superseded_by IS NOT NULL FROM submissions WHERE unit = '湖塘镇' "
+                "ORDER BY submission_id").fetchall()  # fmt: skip
+            assert statuses == [("accepted", True), ("accepted", False)]
+    finally:
+        con.close()
+
+
 # ------------------------------------------------------------------ through the server
 
 
