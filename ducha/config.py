@@ -73,6 +73,24 @@ class WorkspaceSettings:
         "http://127.0.0.1:8000，通报写明文件在服务器上的路径",
         json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
     )  # fmt: skip
+    session_idle_minutes: Number = Field(
+        30, gt=0, le=24 * 60, description="驾驶舱登录后多少分钟无操作即须重新登录",
+        json_schema_extra={"should": "大于 0、不超过 1440 的分钟数"},
+    )  # fmt: skip
+    session_hours: Number = Field(
+        10, gt=0, le=24 * 7, description="驾驶舱一次登录最长有效几小时（无论是否有操作）",
+        json_schema_extra={"should": "大于 0、不超过 168 的小时数"},
+    )  # fmt: skip
+    trusted_user_header: str | None = Field(
+        None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$",
+        description="由单位的反向代理完成登录时，代理传递账号名的请求头（如 X-Remote-User）；"
+        "只认来自 trusted_proxies 的请求，账号须已用 ducha users add 建立；不设则不使用",
+        json_schema_extra={"should": "请求头名称（字母、数字、连字符），如 X-Remote-User"},
+    )  # fmt: skip
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1"], description="trusted_user_header 只认来自这些地址（反向代理）的请求",
+        json_schema_extra={"should": "IP 地址的列表，如 [127.0.0.1]"},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def environment(folder: str = "", *, trim: bool = False) -> jinja2.Environment:
         num=number,
         pct=lambda v: "—" if v is None else f"{v:.0%}",
         date=lambda d: f"{d.year}年{d.month}月{d.day}日",
+        moment=lambda t: "—" if t is None else f"{t.month}月{t.day}日 {t:%H:%M}",
     )
     env.globals.update(
         STATUS_ZH=STATUS_ZH,

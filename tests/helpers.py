@@ -126,11 +126,13 @@ def corrected_table(tmp_path: Path) -> Path:
     return path
 
 
-def assert_user_error(ws: Workspace, args: list[str], *needles: str, lines: bool = False) -> str:
+def assert_user_error(
+    ws: Workspace, args: list[str], *needles: str, lines: bool = False, stdin: str = ""
+) -> str:
     """The command fails with a Chinese message (one line unless `lines`: a list of names to add,
     for example) holding every needle, and leaves the database as it was."""
     before = ws.state()
-    result = ws.run(*args)
+    result = ws.run(*args, stdin=stdin)
     assert result.code == 2, (result.out, result.err)
     assert "Traceback" not in result.err
     line = result.err.strip()

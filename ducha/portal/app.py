@@ -1,5 +1,5 @@
 """The units' portal: each unit's page at its personal link, its template, its uploads and their
-receipts. Server-rendered Chinese HTML without JavaScript or external assets (a government
+receipts; on its front page the supervisors' dashboard (ducha.portal.dashboard). Server-rendered Chinese HTML without JavaScript or external assets (a government
 intranet, a phone 390 px wide). The web server never opens the database: the desk
 (ducha.portal.desk) keeps what arrives and asks the clerk (ducha.portal.clerk), a process of its
 own, for the rest.
@@ -399,10 +399,9 @@ def create_app(
         found = await _receipt_within(desk, kept, RECEIPT_WAIT)  # no thread held while waiting
         return render("receipt.html.j2", link=link, token=token, upload=kept, receipt=found)
 
-    @app.get("/", response_class=HTMLResponse)
-    def front() -> Response:
-        return render("front.html.j2")
+    from ducha.portal import dashboard
 
+    dashboard.install(app, cfg, desk, render, limits.allow, address, clock_now)
     return Guard(BodyLimit(app, MAX_UPLOAD_BYTES + _FORM_SLACK), limits)
 
 

@@ -69,7 +69,9 @@ class Clerk:
         self.sandbox_files = 0
         self.last_upload = 0.0
         self.con: Any = None  # the database, while the clerk holds it
-        self.context: Context | None = None  # the checks' context (tasks, accepted files) while it holds it
+        self.context: Context | None = (
+            None  # the checks' context (tasks, accepted files) while it holds it
+        )
         self.opened = 0.0
 
     def run(self) -> None:
@@ -217,12 +219,21 @@ class Clerk:
 
 def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
     """("pages", period): every unit's page of the period; ("template", unit, period): the path
-    of the unit's template."""
+    of the unit's template; the dashboard's ("month", period), ("task", period, task id),
+    ("unit", period, unit), ("notices", period), ("account", name): ducha.portal.overview."""
+    from ducha.portal import overview
+
     kind, *args = question
     if kind == "pages":
         return unit_pages(cfg, con, Period.parse(args[0]))
     if kind == "template":
         return str(template(cfg, con, args[0], Period.parse(args[1])))
+    if kind == "account":
+        return overview.account(con, args[0])
+    if kind in ("month", "notices"):
+        return getattr(overview, kind)(con, Period.parse(args[0]))
+    if kind in ("task", "unit"):
+        return getattr(overview, kind)(con, Period.parse(args[0]), args[1])
     raise ValueError(f"unknown question {kind!r}")
 
 
@@ -308,7 +319,7 @@ def flush_events(con: Any, path: Path) -> None:
         try:
             e = json.loads(line)
             row = (datetime.fromisoformat(e["at"]), e["action"], e["unit"], e["period"],
-                   e["address"], e["detail"])  # fmt: skip
+                   e["address"], e["detail"], e.get("user"))  # fmt: skip
         except (ValueError, KeyError, TypeError):
             continue
         for name, value in zip(EVENT_COLUMNS, row, strict=True):
@@ -317,7 +328,8 @@ def flush_events(con: Any, path: Path) -> None:
         import pyarrow as pa
 
         events = pa.table(columns)  # noqa: F841 - read by name in the statement below
-        con.execute(f"INSERT INTO portal_events SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+        names = ", ".join(EVENT_COLUMNS)
+        con.execute(f"INSERT INTO portal_events ({names}) SELECT {names} FROM events")
     path.unlink()
 
 

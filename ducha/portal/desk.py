@@ -47,7 +47,7 @@ EVIDENCE_MAGIC = {
 }  # fmt: skip
 _SAFE_NAME = re.compile(r"[^\w\u4e00-\u9fff.（）()\-]+")
 SPOOL_ID = re.compile(r"\d{14}-[0-9a-f]{12}")
-EVENT_COLUMNS = ("happened_at", "action", "unit", "period", "address", "detail")
+EVENT_COLUMNS = ("happened_at", "action", "unit", "period", "address", "detail", "user_name")
 _EVENTS_EVERY = 1.0  # seconds: how often the event file is handed to the clerk
 
 
@@ -240,13 +240,13 @@ class Desk:
         return read_upload(self.spool, upload_id)
 
     def event(self, action: str, unit: str | None, period: Period | None, address: str,
-              detail: str = "") -> None:  # fmt: skip
+              detail: str = "", user: str | None = None) -> None:  # fmt: skip
         """An audit event, kept at once in events.jsonl and handed to the clerk within a
-        second."""
+        second. `user`: the dashboard's account that acted (None: a unit's link)."""
         line = json.dumps(
             {"at": self.now().isoformat(), "action": action, "unit": unit,
              "period": str(period) if period else None, "address": address[:64],
-             "detail": detail[:200]},
+             "detail": detail[:200], "user": user},
             ensure_ascii=False,
         )  # fmt: skip
         with self._lock:

@@ -147,3 +147,47 @@ def ranking(title: str, rows: Sequence[tuple[int | None, str, float | None, str]
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def history(title: str, points: Sequence[tuple[int, float | None, float | None]]) -> Markup:
+    """A metric over the year: the figure (solid) against the 序时 expectation (dashed), both as
+    a share of the annual target, one point per evaluated month (month, actual %, expected %)."""
+    width, height, left, bottom, top = 380, 170, 36, 24, 30
+    plot_w, plot_h = width - left - 10, height - top - bottom
+    most = max([100.0, *(v for _, a, e in points for v in (a, e) if v is not None)])
+
+    def xy(month: int, value: float) -> str:
+        return f"{left + (month - 0.5) / 12 * plot_w:.1f},{height - bottom - value / most * plot_h:.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">',
+        _text(0, 16, title, 13, fill="#000"),
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#999"/>',
+        _text(left - 4, height - bottom - 100 / most * plot_h + 4, "100%", 10, "end", "#666"),
+        f'<line x1="{left}" y1="{height - bottom - 100 / most * plot_h:.1f}" x2="{width - 10}" '
+        f'y2="{height - bottom - 100 / most * plot_h:.1f}" stroke="#ddd"/>',
+    ]
+    for m in (1, 3, 6, 9, 12):
+        parts.append(
+            _text(left + (m - 0.5) / 12 * plot_w, height - bottom + 14, f"{m}月", 10, "middle")
+        )
+    for index, (color, dash, name) in enumerate(
+        (("#8b0000", "", "完成"), ("#555", ' stroke-dasharray="4 3"', "序时"))
+    ):
+        line = [(m, v[index]) for m, *v in points if v[index] is not None]
+        if line:
+            coords = " ".join(xy(m, v) for m, v in line)
+            parts.append(
+                f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"{dash}/>'
+            )
+            parts += [
+                f'<circle cx="{xy(m, v).split(",")[0]}" cy="{xy(m, v).split(",")[1]}" r="3" fill="{color}">'
+                f"<title>{m}月 {name} {v:.1f}%</title></circle>"
+                for m, v in line
+            ]
+        parts.append(f'<line x1="{width - 120 + index * 56}" y1="12" x2="{width - 104 + index * 56}" y2="12" '
+                     f'stroke="{color}" stroke-width="2"{dash}/>')  # fmt: skip
+        parts.append(_text(width - 100 + index * 56, 16, name, 11))
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -1,0 +1,310 @@
+"""The supervisors' dashboard (驾驶舱) on the portal's front page.
+
+Behind a login (ducha.portal.accounts): to someone not logged in `/` shows only a login form.
+Logged in, a supervisor or leader sees the month at a glance (who reported, who opened the
+link but has not, who is missing; tasks by status, goal, lead unit and leader; lagging and
+critical tasks), each task (metrics, the units' figures, their 存在问题 and evidence, its year in
+a small chart), each unit (files sent, receipts, on-time record) and the notices' ledger. A
+leader's tasks come first. Every login, failed login, logout and page is in the audit
+(portal_events, with the account's name).
+
+Like the units' pages, everything is read by the clerk (ducha.portal.overview) and rendered on
+the server without script. Forms carry a token bound to the session (the login form: to a
+cookie set with it) and cross-site posts are refused.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+
+from ducha.config import Config
+from ducha.errors import UserError
+from ducha.periods import Period
+from ducha.portal.accounts import ROLES, Session, Sessions, dummy_hash, password_matches
+from ducha.portal.desk import Busy, Desk
+from ducha.reporting import charts
+from ducha.vocabulary import (
+    BEHIND,
+    DECLARED_ZH,
+    KIND_ZH,
+    ROLE_ZH,
+    STATUS_ZH,
+    SUBMISSION_ZH,
+    UNIT_KIND_ZH,
+    Outcome,
+    labels,
+)
+
+OUTCOME_ZH = labels(Outcome)
+
+SESSION_COOKIE = "ducha_session"
+LOGIN_COOKIE = "ducha_login"
+LOGIN_RATE = (10, 300.0)  # login attempts per account name and address per window (seconds)
+ACCOUNT_RECHECK = 60.0  # seconds: a disabled account's sessions end within this
+ASK_WAIT = 5.0
+STATES = {"reported": "已报送", "opened": "已读未报", "missing": "未报送"}
+WORDS = {"status": STATUS_ZH, "declared": DECLARED_ZH, "submission": SUBMISSION_ZH,
+         "kind": UNIT_KIND_ZH, "role": ROLE_ZH, "notice": KIND_ZH, "account": ROLES,
+         "outcome": OUTCOME_ZH, "state": STATES}  # fmt: skip
+
+
+def install(
+    app: FastAPI, cfg: Config, desk: Desk, render: Callable[..., HTMLResponse],
+    allow: Callable[[str, int, float], bool], address: Callable[[Request], str],
+    now: Callable[[], datetime],
+) -> None:  # fmt: skip
+    """The dashboard's routes on the portal's app."""
+    settings = cfg.settings
+    sessions = Sessions(settings.session_idle_minutes * 60, settings.session_hours * 3600)
+    secure = (settings.base_url or "").startswith("https://")
+    key = secrets.token_bytes(32)  # the login form's tokens (sessions end with the process too)
+    proxied: dict[str, Session] = {}
+
+    def login_token(nonce: str) -> str:
+        return hmac.new(key, b"login:" + nonce.encode(), "sha256").hexdigest()
+
+    def account(name: str) -> dict[str, Any] | None:
+        return desk.ask(("account", name), ASK_WAIT)  # type: ignore[no-any-return]
+
+    def current(request: Request) -> Session | None:
+        """The logged-in user: a trusted proxy's header (if configured), else the session
+        cookie; an account disabled or removed meanwhile ends its session."""
+        header = settings.trusted_user_header
+        if header and address(request) in settings.trusted_proxies:
+            name = request.headers.get(header, "").strip()
+            if name:
+                return proxy_user(name)
+        sid = request.cookies.get(SESSION_COOKIE)
+        session = sessions.get(sid)
+        if session is not None and time.monotonic() - session.checked > ACCOUNT_RECHECK:
+            try:
+                found = account(session.user)
+            except Busy:
+                return session  # checked again on the next request
+            if found is None or found["disabled"]:
+                sessions.end(sid)
+                return None
+            session.checked = time.monotonic()
+        return session
+
+    def proxy_user(name: str) -> Session | None:
+        session = proxied.get(name)
+        if session is None or time.monotonic() - session.checked > ACCOUNT_RECHECK:
+            try:
+                found = account(name)
+            except Busy:
+                return session
+            if found is None or found["disabled"]:
+                proxied.pop(name, None)
+                return None
+            session = Session(name, found["role"], found["leader"], time.monotonic(),
+                              time.monotonic())  # fmt: skip
+            proxied[name] = session
+        return session
+
+    def audit(request: Request, action: str, user: str | None, detail: str = "",
+              period: Period | None = None) -> None:  # fmt: skip
+        desk.event(action, None, period, address(request), detail, user=user)
+
+    def login_page(request: Request, status: int = 200, problem: str = "") -> HTMLResponse:
+        nonce = secrets.token_urlsafe(16)
+        page = render("login.html.j2", status=status, token=login_token(nonce), problem=problem)
+        page.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=secure,
+                        max_age=3600)  # fmt: skip
+        return page
+
+    def period_of(request: Request, known: list[str] | None = None) -> Period:
+        text = request.query_params.get("period", "")
+        if text:
+            with suppress(UserError):
+                return Period.parse(text[:10])
+        if known:
+            return Period.parse(known[0])
+        today = now()
+        return (
+            Period(today.year, today.month - 1) if today.month > 1 else Period(today.year - 1, 12)
+        )
+
+    def busy() -> HTMLResponse:
+        return render("dashboard_busy.html.j2", status=503)
+
+    def cross_site(request: Request) -> bool:
+        return request.headers.get("sec-fetch-site") == "cross-site"
+
+    @app.get("/", response_class=HTMLResponse)
+    def front(request: Request) -> Response:
+        user = current(request)
+        if user is None:
+            return login_page(request)
+        try:
+            known = desk.ask(("month", str(period_of(request))), ASK_WAIT)
+            period = period_of(request, known["periods"])
+            if str(period) != known["period"]:
+                known = desk.ask(("month", str(period)), ASK_WAIT)
+        except Busy:
+            return busy()
+        audit(request, "dashboard", user.user, "驾驶舱", period)
+        return render("dashboard.html.j2", user=user, words=WORDS, **month_view(known, user))
+
+    @app.post("/login", response_class=HTMLResponse)
+    async def login(request: Request) -> Response:
+        if cross_site(request):
+            return PlainTextResponse("拒绝来自其他网站的提交。", status_code=403)
+        form = await request.form(max_files=0, max_fields=3, max_part_size=1024)
+        name = str(form.get("name") or "").strip()[:40]
+        password = str(form.get("password") or "")[:200]
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(login_token(nonce), str(form.get("token") or "")):
+            return login_page(request, 403, "登录页面已过期，请重新输入。")
+        count, window = LOGIN_RATE
+        if not allow(f"login:{address(request)}:{name}", count, window):
+            audit(request, "login_refused", name or None, "尝试过于频繁")
+            return login_page(request, 429, "登录尝试过于频繁，请 5 分钟后再试。")
+        try:
+            found = account(name) if name else None
+        except Busy:
+            return busy()
+        ok = password_matches(found["password_hash"] if found else dummy_hash(), password)
+        if not ok or found is None or found["disabled"]:
+            audit(request, "login_failed", name or None, "账号或密码不正确" if not found or not ok
+                  else "账号已停用")  # fmt: skip
+            return login_page(request, 401, "账号或密码不正确，或账号已停用。")
+        sid = sessions.start(name, found["role"], found["leader"])
+        audit(request, "login", name)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="strict", secure=secure)
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        user = current(request)
+        form = await request.form(max_files=0, max_fields=2, max_part_size=1024)
+        if (
+            user is None
+            or cross_site(request)
+            or not hmac.compare_digest(user.form, str(form.get("token") or ""))
+        ):
+            return RedirectResponse("/", status_code=303)
+        sessions.end(request.cookies.get(SESSION_COOKIE))
+        audit(request, "logout", user.user)
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/d/task/{task_id}", response_class=HTMLResponse)
+    def task_page(request: Request, task_id: str) -> Response:
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        period = period_of(request)
+        try:
+            found = desk.ask(("task", str(period), task_id[:20]), ASK_WAIT)
+        except Busy:
+            return busy()
+        if found is None:
+            return render(
+                "dashboard_missing.html.j2", status=404, user=user, words=WORDS, what="任务"
+            )
+        audit(request, "dashboard", user.user, f"任务 {task_id}", period)
+        return render("dashboard_task.html.j2", user=user, words=WORDS, **task_view(found))
+
+    @app.get("/d/unit/{unit}", response_class=HTMLResponse)
+    def unit_page(request: Request, unit: str) -> Response:
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        period = period_of(request)
+        try:
+            found = desk.ask(("unit", str(period), unit[:60]), ASK_WAIT)
+        except Busy:
+            return busy()
+        if found is None:
+            return render(
+                "dashboard_missing.html.j2", status=404, user=user, words=WORDS, what="单位"
+            )
+        audit(request, "dashboard", user.user, f"单位 {unit[:60]}", period)
+        return render("dashboard_unit.html.j2", user=user, words=WORDS, u=found, period=period)
+
+    @app.get("/d/notices", response_class=HTMLResponse)
+    def notices_page(request: Request) -> Response:
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        period = period_of(request)
+        try:
+            rows = desk.ask(("notices", str(period)), ASK_WAIT)
+        except Busy:
+            return busy()
+        audit(request, "dashboard", user.user, "通知台账", period)
+        return render("dashboard_notices.html.j2", user=user, words=WORDS, period=period,
+                      notices=rows, failed=[n for n in rows if n["status"] == "failed"])  # fmt: skip
+
+
+def month_view(month: dict[str, Any], user: Session) -> dict[str, Any]:
+    """What the front page shows of a month, a leader's tasks first."""
+    period = Period.parse(month["period"])
+    units = month["units"]
+    groups = {state: [u for u in units if u["state"] == state] for state in STATES}
+    briefing = month["briefing"]
+    view: dict[str, Any] = {"period": period, "periods": month["periods"], "groups": groups,
+                            "briefing": briefing}  # fmt: skip
+    if briefing is None:
+        return view
+    tasks = briefing["tasks"]
+    mine = [t for t in tasks if user.leader and user.leader in (t["leaders"] or [])]
+    behind = [t for t in tasks if t["status"] in BEHIND]
+    behind.sort(key=lambda t: (t["status"] != "critical", -t["streak"], t["seq"] or 0))
+    view.update(
+        mine=mine,
+        behind=behind,
+        counts={s: sum(t["status"] == s for t in tasks) for s in STATUS_ZH},
+        by={title: _grouped(tasks, key) for title, key in
+            (("按目标", "goal"), ("按牵头单位", "lead_units"), ("按分管领导", "leaders"))},
+    )  # fmt: skip
+    return view
+
+
+def _grouped(tasks: list[dict[str, Any]], key: str) -> list[tuple[str, dict[str, int]]]:
+    groups: dict[str, dict[str, int]] = {}
+    for t in tasks:
+        names = t[key] if isinstance(t[key], list) else [t[key]]
+        for name in names or ["（未列明）"]:
+            counts = groups.setdefault(name, {})
+            counts[t["status"]] = counts.get(t["status"], 0) + 1
+    return sorted(groups.items(), key=lambda g: (-sum(g[1].get(s, 0) for s in BEHIND), g[0]))
+
+
+def task_view(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's page: its metrics' charts over the year, the units' figures with what they said."""
+    charts_by_position: dict[int, list[tuple[int, float | None, float | None]]] = {}
+    labels: dict[int, str] = {}
+    for h in task["history"]:
+        target = h["target"] or None
+        month = int(h["period"][-2:])
+        actual = None if h["actual"] is None or not target else h["actual"] / target * 100
+        expected = None if h["expected"] is None or not target else h["expected"] / target * 100
+        charts_by_position.setdefault(h["position"], []).append((month, actual, expected))
+        labels[h["position"]] = h["label"]
+    stated = {s["unit"]: s for s in task["statements"]}
+    return {
+        "t": task,
+        "period": Period.parse(task["period"]),
+        "charts": [
+            charts.history(labels[p], points)
+            for p, points in charts_by_position.items()
+            if any(a is not None for _, a, _ in points)
+        ],  # fmt: skip
+        "stated": stated,
+        "quote": quote,
+    }

@@ -1,0 +1,3 @@
+-- Every kind of notice in the ledger.
+SELECT DISTINCT kind
+FROM outbox;

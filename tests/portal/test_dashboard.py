@@ -1,0 +1,276 @@
+"""The supervisors' dashboard (issue 19) through a real `ducha portal` and the system's Chromium:
+only a login form to strangers, a wrong password refused, a supervisor finds the month's lagging
+tasks and a unit's figures and statements in a few clicks, logs out; a leader sees the tasks in
+their charge first; an idle session ends; logins and pages are audited with the account's name.
+Accounts and sessions are also tested as plain functions."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.helpers import ROOT, Workspace, assert_user_error
+from tests.portal.servers import PortalServer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SUPERVISOR, SUPERVISOR_PASSWORD = "督查员", "correct-horse-battery"
+LEADER, LEADER_PASSWORD = "yeqing", "leader-horse-battery"
+LEADER_NAME = "叶青"  # as the tasks list the leader
+
+
+def _make_root(root: Path, sample_db: Path, **settings: object) -> Workspace:
+    shutil.copytree(ROOT / "config", root / "config")
+    if settings:
+        path = root / "config" / "workspace.yaml"
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) | settings
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    (root / "data").mkdir()
+    shutil.copy(sample_db, root / "data" / "ducha.duckdb")
+    ws = Workspace(root, root / "config", root / "data" / "ducha.duckdb")
+    ws.ok("evaluate", "--period", "2026-03")
+    ws.ok("users", "add", SUPERVISOR, "--role", "supervisor", stdin=SUPERVISOR_PASSWORD + "\n")
+    ws.ok("users", "add", LEADER, "--role", "leader", "--leader", LEADER_NAME,
+          stdin=LEADER_PASSWORD + "\n")  # fmt: skip
+    return ws
+
+
+@pytest.fixture(scope="module")
+def board(
+    tmp_path_factory: pytest.TempPathFactory, _sample_months_db: Path
+) -> Iterator[PortalServer]:
+    root = tmp_path_factory.mktemp("dashboard")
+    _make_root(root, _sample_months_db)
+    server = PortalServer(root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        pytest.skip("the Debian chromium package is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def _log_in(page: object, base: str, name: str, password: str) -> None:
+    page.goto(base + "/")  # type: ignore[attr-defined]
+    page.fill("#name", name)  # type: ignore[attr-defined]
+    page.fill("#password", password)  # type: ignore[attr-defined]
+    page.click("form.login button")  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+
+
+def _audit(server: PortalServer, seconds: float = 15) -> list[tuple[str, str | None]]:
+    """(action, account) of the dashboard's audit rows, once the desk has handed them over."""
+    deadline = time.monotonic() + seconds
+    while True:
+        rows = server.query(
+            "SELECT action, user_name FROM portal_events WHERE user_name IS NOT NULL "
+            "OR action LIKE 'login%' ORDER BY happened_at")  # fmt: skip
+        if ("logout", SUPERVISOR) in rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+# ------------------------------------------------------------------ through the browser
+
+
+@pytest.mark.xdist_group("browser")
+def test_a_supervisor_logs_in_finds_a_lagging_task_and_a_units_figures_and_logs_out(
+    browser: object, board: PortalServer
+) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(board.base + "/")
+    text = page.inner_text("main")
+    assert "登录督查驾驶舱" in text and "2026-0" not in text and "滞后" not in text
+
+    _log_in(page, board.base, SUPERVISOR, "not-the-password")
+    assert "账号或密码不正确" in page.inner_text("main")
+    assert "任务研判" not in page.inner_text("main")
+
+    _log_in(page, board.base, SUPERVISOR, SUPERVISOR_PASSWORD)
+    assert "2026年3月目标任务督查" in page.inner_text("h1")
+    lagging = board.query(
+        "SELECT task_id FROM eval_tasks WHERE period = '2026-03' "
+        "AND status IN ('lagging', 'critical') ORDER BY task_id")  # fmt: skip
+    assert lagging, "the sample month has lagging tasks"
+    heading = page.inner_text("h3")
+    assert f"滞后和严重滞后的任务（{len(lagging)} 项）" == heading
+    missing = board.query(
+        "SELECT count(*) FROM (SELECT DISTINCT unit FROM assignments WHERE year = 2026) a "
+        "WHERE unit NOT IN (SELECT unit FROM latest_submissions WHERE period = '2026-03')"
+    )
+    assert f"未报送 {missing[0][0]}" in page.inner_text(".tally")
+
+    task_id = lagging[0][0]
+    page.click(f"a:text-is('{task_id}') >> nth=0")  # click 1: the task
+    page.wait_for_load_state()
+    assert task_id in page.inner_text("h1")
+    units = board.query(
+        "SELECT DISTINCT unit FROM eval_unit_metrics WHERE period = '2026-03' AND task_id = ?",
+        [task_id])  # fmt: skip
+    figures = page.inner_text("main")
+    assert all(u in figures for (u,) in units)
+    stated = board.query(
+        "SELECT unit, issues FROM latest_statements WHERE period = '2026-03' AND task_id = ? "
+        "AND issues IS NOT NULL", [task_id])  # fmt: skip
+    for _, issue in stated:
+        assert issue.strip()[:20] in figures
+    unit = units[0][0]
+    page.click(f"a:text-is('{unit}') >> nth=0")  # click 2: one unit
+    page.wait_for_load_state()
+    assert page.inner_text("h1") == unit
+    assert "报送的文件和回执" in page.inner_text("main")
+    sent = board.query("SELECT count(*) FROM submissions WHERE unit = ?", [unit])[0][0]
+    assert page.locator("section:nth-of-type(2) table tr").count() == sent + 1  # with the header
+
+    page.click("text=退出登录")
+    page.wait_for_load_state()
+    assert "登录督查驾驶舱" in page.inner_text("main")
+    page.goto(f"{board.base}/d/task/{task_id}?period=2026-03")
+    assert "登录督查驾驶舱" in page.inner_text("main")  # sent back to the login form
+
+    rows = _audit(board)
+    assert ("login_failed", SUPERVISOR) in rows and ("login", SUPERVISOR) in rows
+    assert ("dashboard", SUPERVISOR) in rows and ("logout", SUPERVISOR) in rows
+
+
+@pytest.mark.xdist_group("browser")
+def test_a_leader_sees_the_tasks_in_their_charge_first(
+    browser: object, board: PortalServer
+) -> None:
+    theirs = {
+        t for (t,) in board.query(
+            "SELECT task_id FROM tasks WHERE active AND list_contains(leaders, ?)", [LEADER_NAME])
+    }  # fmt: skip
+    assert theirs
+    page = browser.new_page()  # type: ignore[attr-defined]
+    _log_in(page, board.base, LEADER, LEADER_PASSWORD)
+    sections = page.locator("main section")
+    first_after_reports = sections.nth(1)
+    assert f"我分管的任务（{len(theirs)} 项）" in first_after_reports.inner_text()
+    listed = set(first_after_reports.locator("td:first-child a").all_inner_texts())
+    assert listed == theirs
+    assert f"{LEADER}（领导：{LEADER_NAME}）" in page.inner_text("header")
+    # a supervisor has no such section
+    other = browser.new_page()  # type: ignore[attr-defined]
+    _log_in(other, board.base, SUPERVISOR, SUPERVISOR_PASSWORD)
+    assert "我分管的任务" not in other.inner_text("main")
+
+
+@pytest.mark.xdist_group("browser")
+def test_the_dashboard_fits_a_phone_and_a_desk(
+    browser: object, board: PortalServer, tmp_path: Path
+) -> None:
+    for name, width in (("phone", 390), ("desk", 1280)):
+        page = browser.new_page(viewport={"width": width, "height": 844})  # type: ignore[attr-defined]
+        _log_in(page, board.base, SUPERVISOR, SUPERVISOR_PASSWORD)
+        for path in ("/", "/d/task/2026-058?period=2026-03", "/d/unit/湖塘镇?period=2026-03",
+                     "/d/notices?period=2026-03"):  # fmt: skip
+            page.goto(board.base + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, path
+        page.goto(board.base + "/d/task/2026-058?period=2026-03")
+        assert page.locator("svg.chart").count() >= 1  # the metric's year
+        shot = tmp_path / f"dashboard-{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.xdist_group("browser")
+def test_an_idle_session_ends(browser: object, tmp_path: Path, _sample_months_db: Path) -> None:
+    _make_root(tmp_path, _sample_months_db, session_idle_minutes=0.05)  # 3 seconds
+    server = PortalServer(tmp_path).start()
+    try:
+        page = browser.new_page()  # type: ignore[attr-defined]
+        _log_in(page, server.base, SUPERVISOR, SUPERVISOR_PASSWORD)
+        assert "任务研判" in page.inner_text("main")
+        page.reload()
+        assert "任务研判" in page.inner_text("main")  # within the idle time: still in
+        time.sleep(4)
+        page.reload()
+        assert "登录督查驾驶舱" in page.inner_text("main")
+    finally:
+        server.stop()
+
+
+# ------------------------------------------------------------------ forms and accounts, over HTTP
+
+
+def test_the_login_form_needs_its_token_and_refuses_other_sites(board: PortalServer) -> None:
+    import re
+
+    with httpx.Client(base_url=board.base) as client:
+        plain = client.post("/login", data={"name": SUPERVISOR, "password": SUPERVISOR_PASSWORD})
+        assert plain.status_code == 403 and "ducha_session" not in plain.cookies
+        token = re.search(r'name="token" value="([^"]+)"', client.get("/").text).group(1)
+        crossed = client.post(
+            "/login", data={"name": SUPERVISOR, "password": SUPERVISOR_PASSWORD, "token": token},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )  # fmt: skip
+        assert crossed.status_code == 403 and "ducha_session" not in crossed.cookies
+        good = client.post(
+            "/login", data={"name": SUPERVISOR, "password": SUPERVISOR_PASSWORD, "token": token}
+        )
+        assert good.status_code == 303 and good.cookies.get("ducha_session")
+        cookie = good.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert SUPERVISOR_PASSWORD not in board.log_text()
+        # a page of the dashboard without a session: back to the login form
+    assert httpx.get(board.base + "/d/notices").status_code == 303
+
+
+def test_users_are_added_with_argon2_and_mistakes_change_nothing(sample_months: Workspace) -> None:
+    ws = sample_months
+    ws.ok("users", "add", "张敏", "--role", "supervisor", stdin="long-enough-pass\n")
+    (stored,) = ws.state()["users"]
+    assert stored[0] == "张敏" and stored[3].startswith("$argon2id$")
+    assert "long-enough-pass" not in repr(stored)
+    before = ws.state()
+    assert_user_error(
+        ws, ["users", "add", "李四", "--role", "supervisor"], "密码至少", stdin="short\n"
+    )
+    assert_user_error(ws, ["users", "add", "张敏", "--role", "supervisor"], "已存在",
+                      stdin="long-enough-pass\n")  # fmt: skip
+    assert_user_error(ws, ["users", "add", "王五", "--role", "leader"], "没有由“王五”分管",
+                      stdin="long-enough-pass\n")  # fmt: skip
+    assert_user_error(ws, ["users", "add", "赵六", "--role", "boss"], "--role",
+                      stdin="long-enough-pass\n")  # fmt: skip
+    assert_user_error(ws, ["users", "add", "钱七", "--role", "supervisor"], "标准输入")
+    assert ws.state() == before
+    ws.ok("users", "disable", "张敏")
+    assert "已停用" in ws.ok("users", "list")
+
+
+def test_passwords_and_sessions_as_plain_functions() -> None:
+    from ducha.portal.accounts import Sessions, hash_password, password_matches
+
+    hashed = hash_password("a-password-1")
+    assert password_matches(hashed, "a-password-1")
+    assert not password_matches(hashed, "a-password-2")
+    assert not password_matches("not a hash", "a-password-1")
+    now = [0.0]
+    sessions = Sessions(idle_seconds=30 * 60, max_seconds=10 * 3600, clock=lambda: now[0])
+    sid = sessions.start("甲", "supervisor", None)
+    assert sessions.get(sid).user == "甲"
+    for _ in range(20):  # kept alive by use, a request every 29 minutes ...
+        now[0] += 29 * 60
+        assert sessions.get(sid) is not None
+    now[0] += 29 * 60  # ... but not beyond ten hours in all
+    assert sessions.get(sid) is None
+    idle = sessions.start("乙", "leader", "叶青")
+    now[0] += 30 * 60 + 1
+    assert sessions.get(idle) is None
+    ended = sessions.start("丙", "supervisor", None)
+    assert sessions.end(ended) is not None and sessions.get(ended) is None
+    assert sessions.get("forged") is None and sessions.get(None) is None
