@@ -364,13 +364,13 @@ class DailyPlan:
 
     templates: bool = False
     monthly: bool = False  # evaluate, report and every notice due (the monthly flow)
-    kinds: tuple[str, ...] = ("receipt",)  # notices sent when the monthly flow does not run
+    kinds: tuple[str, ...] = ("receipt", "decision")  # sent when the monthly flow does not run
     labels: tuple[str, ...] = ()
 
 
 def daily_plan(due: Sequence[str]) -> DailyPlan:
     """The day's work from the steps due (Schedule.due)."""
-    kinds = ["receipt"]
+    kinds = ["receipt", "decision"]
     labels = []
     if "templates" in due:
         kinds.append("invite")

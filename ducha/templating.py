@@ -56,7 +56,13 @@ def environment(folder: str = "", *, trim: bool = False) -> jinja2.Environment:
     blank line behind (the notices are written that way)."""
     from ducha.presentation import number
     from ducha.reporting.charts import COLORS
-    from ducha.vocabulary import METRIC_KIND_ZH, STATUS_ZH, SUBMISSION_ZH
+    from ducha.vocabulary import (
+        METRIC_KIND_ZH,
+        REQUEST_KIND_ZH,
+        REQUEST_STATUS_ZH,
+        STATUS_ZH,
+        SUBMISSION_ZH,
+    )
     from ducha.workspace import TEMPLATES_DIR
 
     env = jinja2.Environment(
@@ -83,6 +89,8 @@ def environment(folder: str = "", *, trim: bool = False) -> jinja2.Environment:
         SUBMISSION_ZH=SUBMISSION_ZH,
         METRIC_KIND_ZH=METRIC_KIND_ZH,
         COLORS=COLORS,
+        REQUEST_KINDS=REQUEST_KIND_ZH,
+        REQUEST_STATUSES=REQUEST_STATUS_ZH,
     )
     return env
 

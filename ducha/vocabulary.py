@@ -72,6 +72,7 @@ class NoticeKind(_Named):
     reminder = "催报"
     overdue = "逾期催报"
     receipt = "回执"
+    decision = "申请答复"
     chase = "催办"
     supervise = "督办"
     brief = "专报"
@@ -198,6 +199,29 @@ class Outcome(_Named):
         return "接收结果"
 
 
+class RequestKind(_Named):
+    """What a unit may ask for through its link (DESIGN §9)."""
+
+    extension = "申请延期"
+    signoff = "申请销号"
+
+    @classmethod
+    def what(cls) -> str:
+        return "申请事项"
+
+
+class RequestStatus(_Named):
+    """Where a request stands."""
+
+    pending = "待审核"
+    approved = "已同意"
+    rejected = "未同意"
+
+    @classmethod
+    def what(cls) -> str:
+        return "申请状态"
+
+
 def labels(words: type[_Named]) -> dict[str, str]:
     """name → Chinese label of a set of words."""
     return {w.name: w.value for w in words}
@@ -210,6 +234,8 @@ METRIC_KIND_ZH = labels(MetricKind)
 BOUND_ZH = labels(Bound)
 UNIT_KIND_ZH = labels(UnitKind)
 ROLE_ZH = labels(Role)
+REQUEST_KIND_ZH = labels(RequestKind)
+REQUEST_STATUS_ZH = labels(RequestStatus)
 # Orders the judgements rely on: the worst status wins, the timely report ranks first.
 STATUS_ORDER = ("done", "on_track", "missing", "lagging", "critical")
 BEHIND = ("lagging", "critical")

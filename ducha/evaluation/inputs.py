@@ -5,7 +5,7 @@ schedules and allocations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -16,6 +16,7 @@ from pydantic.dataclasses import dataclass as section
 
 from ducha.db import sql
 from ducha.errors import UserError
+from ducha.evaluation.decisions import extended_deadlines, extended_schedules, no_decisions
 from ducha.periods import Period
 from ducha.sections import FILE_SECTION, Int, Number
 
@@ -66,6 +67,9 @@ class Inputs:
     previous_metrics: pl.DataFrame  # task_id, position, streak (period - 1)
     previous_tasks: pl.DataFrame  # task_id, streak (period - 1)
     deadline: date
+    # approved requests in force (ducha.evaluation.decisions): task_id, new_date, signed_off;
+    # already applied to `tasks` (deadlines) and `schedule`; `signed_off` is read by the rules
+    decisions: pl.DataFrame = field(default_factory=no_decisions)
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) -> Inputs:
@@ -78,16 +82,21 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
     assignments = assign_units(tasks, metrics, allocations)
     before = period.previous()
     prev_key = {"period": str(before) if before else ""}
+    decisions = con.sql(
+        sql("evaluation/approved_requests"),
+        params={"first": str(Period(period.year, 1)), "period": str(period)},
+    ).pl()
+    schedule = con.sql(sql("evaluation/schedules"), params=year).pl()
     return Inputs(
         period=period,
         metrics=metrics,
-        schedule=con.sql(sql("evaluation/schedules"), params=year).pl(),
+        schedule=extended_schedules(metrics, schedule, decisions, period.year),
         assignments=assignments,
         figures=latest_figures(con, period, assignments),
         declared=con.sql(sql("evaluation/declared_statuses"), params={"period": str(period)}).pl(),
         submissions=con.sql(sql("evaluation/first_received"), params={"period": str(period)}).pl(),
         units=con.sql("SELECT name AS unit, kind FROM units").pl(),
-        tasks=tasks.select("task_id", "lead_units", "deadline"),
+        tasks=extended_deadlines(tasks.select("task_id", "lead_units", "deadline"), decisions),
         previous_metrics=con.sql(
             "SELECT task_id, position, streak FROM eval_metrics WHERE period = $period",
             params=prev_key,
@@ -96,6 +105,7 @@ def load_inputs(con: duckdb.DuckDBPyConnection, period: Period, deadline: date) 
             "SELECT task_id, streak FROM eval_tasks WHERE period = $period", params=prev_key
         ).pl(),
         deadline=deadline,
+        decisions=decisions,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from ducha.evaluation.decisions import signed_off
 from ducha.evaluation.inputs import EvaluationSettings, Inputs
 from ducha.evaluation.rules import (
     Prepared,
@@ -87,8 +88,9 @@ def district_metrics(
         .alias("carried"),
         due().alias("expected"),
     )
+    done = pl.col("task_id").cast(pl.String).is_in(signed_off(inputs.decisions))  # 销号
     frame = frame.with_columns(
-        judge(settings).alias("status"),
+        pl.when(done).then(status_lit("done")).otherwise(judge(settings)).alias("status"),
         completion().alias("completion"),
         gap().alias("gap"),
         pl.col("task_id").cast(pl.String),
@@ -216,6 +218,8 @@ def unit_metrics(
         .then(pl.col("district_status"))
         .otherwise(judged)
     )
+    done = pl.col("task_id").cast(pl.String).is_in(signed_off(inputs.decisions))  # 销号
+    status = pl.when(status.is_not_null() & done).then(status_lit("done")).otherwise(status)
     rows = rows.with_columns(status.alias("status")).with_columns(
         pl.when(on_district)
         .then(pl.col("district_actual"))

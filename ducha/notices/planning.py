@@ -34,6 +34,7 @@ TITLES = {
     "reminder": "关于报送{period}目标任务进展情况的提醒",
     "overdue": "关于逾期未报送{period}目标任务进展情况的催报",
     "receipt": "{period}目标任务进展表回执",
+    "decision": "关于{period}申请事项的答复",
     "chase": "关于加快推进滞后目标任务的催办通知（{period}）",
     "supervise": "关于连续滞后目标任务的督办通知（{period}）",
     "brief": "关于{period}目标任务滞后情况的专报",
@@ -106,6 +107,8 @@ def plan_notices(
         _overdue(con, period, plan, base, calendar, as_of, deadline)
     if "receipt" in kinds:
         _receipts(con, period, plan, base)
+    if "decision" in kinds:
+        _decisions(con, period, plan, base)
     wants_eval = [k for k in EVALUATED_KINDS if k in kinds]
     if wants_eval:
         evaluated = con.sql(
@@ -191,6 +194,16 @@ def _receipts(con, period: Period, plan: Plan, base: dict) -> None:
         # file name in it, shortened, with nothing any format acts on (ducha.neutral.markdown)
         title = _title("receipt", base) + f"（{neutral.markdown(neutral.quote(file_name, 60))}）"
         plan.notices.append(Notice("receipt", unit, title, context))
+
+
+def _decisions(con, period: Period, plan: Plan, base: dict) -> None:
+    """Each decided request answered to the unit that asked (申请答复)."""
+    names = ("request_id", "unit", "task_id", "content", "kind", "new_date", "reason", "status",
+             "decided_at", "decision_reason")  # fmt: skip
+    for row in con.sql(sql("notices/decided_requests"), params={"period": str(period)}).fetchall():
+        request = dict(zip(names, row, strict=True))
+        title = _title("decision", base) + f"（{request['task_id']}，第{request['request_id']}号）"
+        plan.notices.append(Notice("decision", request["unit"], title, {**base, **request}))
 
 
 def _task_details(con, period: Period) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ credential), no sniffing; views, downloads, uploads and refusals are audited.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict, deque
@@ -36,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ducha.config import Config
 from ducha.periods import Period
-from ducha.portal import online
+from ducha.portal import online, requests
 from ducha.portal.desk import EVIDENCE_MAGIC, Busy, Desk, safe_file_name
 from ducha.portal.links import Link, Links
 from ducha.submissions.templates import STATUSES
@@ -348,6 +349,36 @@ def create_app(
         snapshots.pop(str(link.period), None)  # the page lists it once it is in
         return received(request, link, token, name, data, "evidence", f"{task_id} {name}", task_id)
 
+    @app.post("/u/{token}/request")
+    async def ask_for(request: Request, token: str) -> Response:
+        """申请延期 (a new date) or 申请销号 (the task done, its evidence attached) for one of the
+        unit's tasks; a supervisor decides on the dashboard."""
+        sent_form = await posted(request, token, files=1, fields=6, part=64 * 1024)
+        if isinstance(sent_form, Response):
+            return sent_form
+        link, form = sent_form
+        page = page_data(link)
+        tasks = {t["id"] for t in page["tasks"]} if page else set()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        asked = requests.checked(fields, tasks, clock_now().date())
+        if isinstance(asked, str):
+            return again(link, token, asked)
+        sent = form.get("file")
+        if asked["kind"] == "signoff":
+            if sent is None or isinstance(sent, str) or not sent.filename:
+                return again(link, token, "申请销号须附佐证材料（完成情况的证明文件）。")
+            name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
+            data = await sent.read()
+            if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
+                return again(link, token, "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，"
+                             "且内容须与扩展名相符。")  # fmt: skip
+        else:
+            name, data = "申请.json", json.dumps(asked, ensure_ascii=False).encode()
+        snapshots.pop(str(link.period), None)  # the page lists it once it is in
+        task_id = asked.pop("task_id")
+        return received(request, link, token, name, data, "request",
+                        f"{task_id} {requests.KINDS[asked['kind']]}", task_id, asked)  # fmt: skip
+
     async def posted(
         request: Request, token: str, files: int, fields: int, part: int
     ) -> tuple[Link, Any] | Response:
@@ -368,10 +399,11 @@ def create_app(
 
     def received(
         request: Request, link: Link, token: str, name: str, data: bytes, action: str,
-        detail: str, task_id: str | None = None,
+        detail: str, task_id: str | None = None, asked: dict[str, Any] | None = None,
     ) -> Response:  # fmt: skip
         """What was sent, kept in the spool and audited; the browser is sent on to its receipt."""
-        kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id)
+        kept = desk.spool_upload(link.unit, link.period, name, data, task_id=task_id,
+                                 request=asked)  # fmt: skip
         desk.event(action, link.unit, link.period, address(request), f"{kept.id} {detail}")
         return RedirectResponse(f"{base_url}/u/{token}/r/{kept.id}", status_code=303)
 

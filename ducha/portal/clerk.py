@@ -177,9 +177,12 @@ class Clerk:
                 self.context = checks_context(self.cfg, con)
             sandbox = self._sandbox(len(reports))
             self._answered(check_uploads(self.cfg, con, reports, sandbox, self.context))
-        evidence = [u for u in uploads if u.task_id is not None]
+        evidence = [u for u in uploads if u.task_id is not None and u.request is None]
         if evidence:
             self._answered(store_evidence(self.cfg, con, evidence))
+        requests = [u for u in uploads if u.request is not None]
+        if requests:
+            self._answered(store_requests(self.cfg, con, requests))
         questions, self.questions = self.questions, []
         for number, question in questions:
             try:
@@ -220,7 +223,8 @@ class Clerk:
 def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
     """("pages", period): every unit's page of the period; ("template", unit, period): the path
     of the unit's template; the dashboard's ("month", period), ("task", period, task id),
-    ("unit", period, unit), ("notices", period), ("account", name): ducha.portal.overview."""
+    ("unit", period, unit), ("notices", period), ("requests", period), ("account", name),
+    ("decide", request id, approve, reason, account, time): ducha.portal.overview."""
     from ducha.portal import overview
 
     kind, *args = question
@@ -230,7 +234,10 @@ def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
         return str(template(cfg, con, args[0], Period.parse(args[1])))
     if kind == "account":
         return overview.account(con, args[0])
-    if kind in ("month", "notices"):
+    if kind == "decide":  # (request id, approve, reason, account, ISO time)
+        return overview.decide(con, args[0], args[1], args[2], args[3],
+                               datetime.fromisoformat(args[4]))  # fmt: skip
+    if kind in ("month", "notices", "requests"):
         return getattr(overview, kind)(con, Period.parse(args[0]))
     if kind in ("task", "unit"):
         return getattr(overview, kind)(con, Period.parse(args[0]), args[1])
@@ -278,29 +285,61 @@ def check_uploads(
 def store_evidence(cfg: Config, con: Any, pending: list[Upload]) -> list[str]:
     """Evidence archived under its SHA-256 and listed; the same file for the same task again
     is noted as already received."""
-    folder = cfg.workspace.archive_dir / "evidence"
-    folder.mkdir(parents=True, exist_ok=True)
     for upload in pending:
-        data = upload.file.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        kept = folder / f"{digest}{upload.file.suffix.lower()}"
-        if not kept.exists():
-            shutil.copyfile(upload.file, kept)
-        known = con.execute(
-            "SELECT count(*) FROM evidence WHERE unit = ? AND period = ? AND task_id = ? "
-            "AND sha256 = ?", [upload.unit, str(upload.period), upload.task_id, digest],
-        ).fetchall()[0][0]  # fmt: skip
-        if not known:
-            con.execute(
-                "INSERT INTO evidence (unit, period, task_id, file_name, sha256, bytes, "
-                "archive_path, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [upload.unit, str(upload.period), upload.task_id, upload.file.name, digest,
-                 len(data), str(kept), upload.received_at],
-            )  # fmt: skip
+        evidence_id, known, size = _archive_evidence(cfg, con, upload)
         _write_receipt(upload, {
             "status": "duplicate" if known else "accepted", "evidence": True,
-            "task_id": upload.task_id, "file": upload.file.name, "bytes": len(data),
+            "task_id": upload.task_id, "file": upload.file.name, "bytes": size,
             "problems": [],
+        })  # fmt: skip
+    return [u.id for u in pending]
+
+
+def _archive_evidence(cfg: Config, con: Any, upload: Upload) -> tuple[int, bool, int]:
+    """(evidence id, whether it was there already, bytes) of the upload's file as evidence."""
+    folder = cfg.workspace.archive_dir / "evidence"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = upload.file.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    kept = folder / f"{digest}{upload.file.suffix.lower()}"
+    if not kept.exists():
+        shutil.copyfile(upload.file, kept)
+    key = [upload.unit, str(upload.period), upload.task_id, digest]
+    known = con.execute(
+        "SELECT min(evidence_id) FROM evidence WHERE unit = ? AND period = ? AND task_id = ? "
+        "AND sha256 = ?", key,
+    ).fetchall()[0][0]  # fmt: skip
+    if known is not None:
+        return known, True, len(data)
+    added = con.execute(
+        "INSERT INTO evidence (unit, period, task_id, file_name, sha256, bytes, archive_path, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING evidence_id",
+        [*key[:3], upload.file.name, digest, len(data), str(kept), upload.received_at],
+    ).fetchall()[0][0]  # fmt: skip
+    return added, False, len(data)
+
+
+def store_requests(cfg: Config, con: Any, pending: list[Upload]) -> list[str]:
+    """申请延期 / 申请销号 recorded as pending (a 销号's file archived as evidence first); the
+    receipt names the request's number."""
+    from ducha.db import sql, transaction
+
+    for upload in pending:
+        asked = upload.request or {}
+        with transaction(con):
+            evidence_id = None
+            if asked.get("kind") == "signoff":
+                evidence_id, _, _ = _archive_evidence(cfg, con, upload)
+            request_id = con.execute(sql("dashboard/add_request"), {
+                "unit": upload.unit, "period": str(upload.period), "task_id": upload.task_id,
+                "kind": asked.get("kind"), "new_date": asked.get("new_date"),
+                "reason": asked.get("reason", ""), "evidence_id": evidence_id,
+                "requested_at": upload.received_at,
+            }).fetchall()[0][0]  # fmt: skip
+        _write_receipt(upload, {
+            "status": "accepted", "request": True, "request_id": request_id,
+            "task_id": upload.task_id, "kind": asked.get("kind"),
+            "new_date": asked.get("new_date"), "file": upload.file.name, "problems": [],
         })  # fmt: skip
     return [u.id for u in pending]
 
@@ -335,6 +374,7 @@ def flush_events(con: Any, path: Path) -> None:
 
 def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any]]:
     """What each unit's page shows: its tasks and metrics for the period, and the deadline."""
+    from ducha.db import sql
     from ducha.submissions.assignments import unit_tasks
 
     deadline = cfg.schedule.deadline(period.year, period.month, cfg.calendar())
@@ -346,6 +386,13 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
         evidence.setdefault(unit, []).append(
             {"task": task_id, "file": name, "kb": max(1, size // 1024), "received": received}
         )
+    requests: dict[str, list[dict[str, Any]]] = {}
+    names = ("id", "unit", "period", "task", "kind", "new_date", "reason", "requested_at",
+             "status", "decided_at", "decision_reason")  # fmt: skip
+    for row in con.execute(sql("dashboard/unit_requests"),
+                           {"first": str(Period(period.year, 1)), "period": str(period)}).fetchall():  # fmt: skip
+        found = dict(zip(names, row, strict=True))
+        requests.setdefault(found["unit"], []).append(found)
     shared: dict[int, list[dict[str, Any]]] = {}  # units with the same tasks share one list
     pages = {}
     for unit, tasks in unit_tasks(con, period).items():
@@ -370,7 +417,8 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
                 }  # fmt: skip
                 for t in tasks
             ]
-        pages[unit] = {"deadline": deadline, "evidence": evidence.get(unit, []), "tasks": listed}
+        pages[unit] = {"deadline": deadline, "evidence": evidence.get(unit, []), "tasks": listed,
+                       "requests": requests.get(unit, [])}  # fmt: skip
     return pages
 
 

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ducha.config import Config
 from ducha.errors import UserError
@@ -37,6 +38,8 @@ from ducha.vocabulary import (
     BEHIND,
     DECLARED_ZH,
     KIND_ZH,
+    REQUEST_KIND_ZH,
+    REQUEST_STATUS_ZH,
     ROLE_ZH,
     STATUS_ZH,
     SUBMISSION_ZH,
@@ -55,7 +58,8 @@ ASK_WAIT = 5.0
 STATES = {"reported": "已报送", "opened": "已读未报", "missing": "未报送"}
 WORDS = {"status": STATUS_ZH, "declared": DECLARED_ZH, "submission": SUBMISSION_ZH,
          "kind": UNIT_KIND_ZH, "role": ROLE_ZH, "notice": KIND_ZH, "account": ROLES,
-         "outcome": OUTCOME_ZH, "state": STATES}  # fmt: skip
+         "outcome": OUTCOME_ZH, "state": STATES, "request": REQUEST_KIND_ZH,
+         "request_status": REQUEST_STATUS_ZH}  # fmt: skip
 
 
 def install(
@@ -171,10 +175,12 @@ def install(
             audit(request, "login_refused", name or None, "尝试过于频繁")
             return login_page(request, 429, "登录尝试过于频繁，请 5 分钟后再试。")
         try:
-            found = account(name) if name else None
+            found = await run_in_threadpool(account, name) if name else None
         except Busy:
             return busy()
-        ok = password_matches(found["password_hash"] if found else dummy_hash(), password)
+        ok = await run_in_threadpool(  # argon2 takes tens of milliseconds: not on the event loop
+            password_matches, found["password_hash"] if found else dummy_hash(), password
+        )
         if not ok or found is None or found["disabled"]:
             audit(request, "login_failed", name or None, "账号或密码不正确" if not found or not ok
                   else "账号已停用")  # fmt: skip
@@ -188,7 +194,7 @@ def install(
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        user = current(request)
+        user = await run_in_threadpool(current, request)  # it may ask the clerk
         form = await request.form(max_files=0, max_fields=2, max_part_size=1024)
         if (
             user is None
@@ -250,6 +256,51 @@ def install(
         return render("dashboard_notices.html.j2", user=user, words=WORDS, period=period,
                       notices=rows, failed=[n for n in rows if n["status"] == "failed"])  # fmt: skip
 
+    @app.get("/d/requests", response_class=HTMLResponse)
+    def requests_page(request: Request, problem: str = "", status: int = 200) -> Response:
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        period = period_of(request)
+        try:
+            rows = desk.ask(("requests", str(period)), ASK_WAIT)
+        except Busy:
+            return busy()
+        audit(request, "dashboard", user.user, "单位申请", period)
+        return render("dashboard_requests.html.j2", status=status, user=user, words=WORDS,
+                      period=period, requests=rows, problem=problem)  # fmt: skip
+
+    @app.post("/d/requests/{request_id}", response_class=HTMLResponse)
+    async def decide(request: Request, request_id: int) -> Response:
+        """A supervisor approves or rejects a unit's request, with a reason."""
+        user = await run_in_threadpool(current, request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
+        if cross_site(request) or not hmac.compare_digest(user.form, str(form.get("token") or "")):
+            return PlainTextResponse("页面已过期，请刷新后重试。", status_code=403)
+        if user.role != "supervisor":
+            return PlainTextResponse("只有督查室账号可以审核申请。", status_code=403)
+        decision = str(form.get("decision") or "")
+        reason = " ".join(str(form.get("reason") or "").split())[:500]
+        if decision not in ("approve", "reject") or not reason:
+            return await run_in_threadpool(
+                requests_page, request, "请选择同意或不同意，并写明理由。", 400
+            )
+        try:
+            done = await run_in_threadpool(desk.ask, ("decide", request_id, decision == "approve",
+                                           reason, user.user, now().isoformat()), ASK_WAIT)  # fmt: skip
+        except Busy:
+            return busy()
+        if done is None:
+            return await run_in_threadpool(
+                requests_page, request, f"申请 {request_id} 已经审核过，未再改动。", 409
+            )
+        audit(request, "decide", user.user,
+              f"申请 {request_id} {'同意' if decision == 'approve' else '不同意'}：{reason}")  # fmt: skip
+        return RedirectResponse(f"/d/requests?period={request.query_params.get('period', '')}",
+                                status_code=303)  # fmt: skip
+
 
 def month_view(month: dict[str, Any], user: Session) -> dict[str, Any]:
     """What the front page shows of a month, a leader's tasks first."""
@@ -258,7 +309,7 @@ def month_view(month: dict[str, Any], user: Session) -> dict[str, Any]:
     groups = {state: [u for u in units if u["state"] == state] for state in STATES}
     briefing = month["briefing"]
     view: dict[str, Any] = {"period": period, "periods": month["periods"], "groups": groups,
-                            "briefing": briefing}  # fmt: skip
+                            "briefing": briefing, "pending": month["pending"]}  # fmt: skip
     if briefing is None:
         return view
     tasks = briefing["tasks"]

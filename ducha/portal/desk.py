@@ -73,6 +73,7 @@ class Upload:
     period: Period
     received_at: datetime
     task_id: str | None = None  # evidence for this task; None: a progress report
+    request: dict[str, Any] | None = None  # a request (kind, new_date, reason) on task_id
 
     @property
     def receipt_path(self) -> Path:
@@ -96,7 +97,7 @@ def read_upload(spool: Path, upload_id: str) -> Upload | None:
         return None
     return Upload(upload_id, folder, folder / meta["file"], meta["unit"],
                   Period.parse(meta["period"]), datetime.fromisoformat(meta["received_at"]),
-                  meta.get("task_id"))  # fmt: skip
+                  meta.get("task_id"), meta.get("request"))  # fmt: skip
 
 
 class Busy(Exception):
@@ -216,9 +217,16 @@ class Desk:
     # ------------------------------------------------------------------ what arrives
 
     def spool_upload(
-        self, unit: str, period: Period, name: str, data: bytes, task_id: str | None = None
+        self,
+        unit: str,
+        period: Period,
+        name: str,
+        data: bytes,
+        task_id: str | None = None,
+        request: dict[str, Any] | None = None,
     ) -> Upload:
-        """Keep an upload (a report, or evidence for `task_id`) before anything else happens."""
+        """Keep an upload (a report, evidence for `task_id`, or a `request` on it with its
+        evidence or its own text as the file) before anything else happens."""
         upload_id = f"{self.now():%Y%m%d%H%M%S}-{secrets.token_hex(6)}"
         folder = self.spool / upload_id
         folder.mkdir(parents=True)
@@ -231,10 +239,11 @@ class Desk:
             "file": name,
             "received_at": received.isoformat(),
             "task_id": task_id,
+            "request": request,
         }
         (folder / "upload.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         self._send(("wake", [upload_id]))
-        return Upload(upload_id, folder, file, unit, period, received, task_id)
+        return Upload(upload_id, folder, file, unit, period, received, task_id, request)
 
     def upload(self, upload_id: str) -> Upload | None:
         return read_upload(self.spool, upload_id)

@@ -5,6 +5,7 @@ plain functions of a connection, each returning plain data that crosses the cler
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -39,7 +40,9 @@ def month(con: duckdb.DuckDBPyConnection, period: Period) -> dict[str, Any]:
         briefing: dict[str, Any] | None = asdict(load_briefing(con, period, ""))
     except UserError:  # not evaluated yet: the reports as they come in
         briefing = None
-    return {"period": str(period), "periods": periods(con), "units": units, "briefing": briefing}
+    pending = sum(r["status"] == "pending" for r in requests(con, period))
+    return {"period": str(period), "periods": periods(con), "units": units, "briefing": briefing,
+            "pending": pending}  # fmt: skip
 
 
 def task(con: duckdb.DuckDBPyConnection, period: Period, task_id: str) -> dict[str, Any] | None:
@@ -120,3 +123,26 @@ def account(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any] | None:
     if not found:
         return None
     return dict(zip(("role", "leader", "password_hash", "disabled"), found[0], strict=True))
+
+
+REQUEST = ("request_id", "unit", "period", "task_id", "content", "kind", "new_date", "reason",
+           "evidence", "requested_at", "status", "decided_at", "decided_by", "decision_reason")  # fmt: skip
+
+
+def requests(con: duckdb.DuckDBPyConnection, period: Period) -> list[dict[str, Any]]:
+    """The year's requests from units, pending first."""
+    return _rows(con, "dashboard/year_requests", REQUEST, first=str(Period(period.year, 1)),
+                 last=str(Period(period.year, 12)))  # fmt: skip
+
+
+def decide(
+    con: duckdb.DuckDBPyConnection, request_id: int, approve: bool, reason: str, by: str,
+    at: datetime,
+) -> dict[str, Any] | None:  # fmt: skip
+    """A pending request approved or rejected (None: no such request pending: decided already)."""
+    found = con.execute(sql("dashboard/decide_request"), {
+        "request_id": request_id, "status": "approved" if approve else "rejected",
+        "decided_at": at, "decided_by": by, "decision_reason": reason,
+    }).fetchall()  # fmt: skip
+    names = ("request_id", "unit", "task_id", "kind", "new_date", "status")
+    return dict(zip(names, found[0], strict=True)) if found else None

@@ -237,6 +237,7 @@ def test_parameters_are_choices_with_chinese_descriptions(prefect_server: Prefec
         "催报",
         "逾期催报",
         "回执",
+        "申请答复",
         "催办",
         "督办",
         "专报",

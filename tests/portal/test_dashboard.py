@@ -71,14 +71,16 @@ def _log_in(page: object, base: str, name: str, password: str) -> None:
     page.wait_for_load_state()  # type: ignore[attr-defined]
 
 
-def _audit(server: PortalServer, seconds: float = 15) -> list[tuple[str, str | None]]:
-    """(action, account) of the dashboard's audit rows, once the desk has handed them over."""
+def _audit(
+    server: PortalServer, want: tuple[str, str] = ("logout", SUPERVISOR), seconds: float = 15
+) -> list[tuple[str, str | None]]:
+    """(action, account) of the dashboard's audit rows, once the desk has handed `want` over."""
     deadline = time.monotonic() + seconds
     while True:
         rows = server.query(
             "SELECT action, user_name FROM portal_events WHERE user_name IS NOT NULL "
             "OR action LIKE 'login%' ORDER BY happened_at")  # fmt: skip
-        if ("logout", SUPERVISOR) in rows or time.monotonic() > deadline:
+        if want in rows or time.monotonic() > deadline:
             return rows
         time.sleep(0.5)
 
@@ -274,3 +276,62 @@ def test_passwords_and_sessions_as_plain_functions() -> None:
     ended = sessions.start("丙", "supervisor", None)
     assert sessions.end(ended) is not None and sessions.get(ended) is None
     assert sessions.get("forged") is None and sessions.get(None) is None
+
+
+@pytest.mark.xdist_group("browser")
+def test_a_unit_asks_for_an_extension_a_supervisor_approves_and_the_schedule_moves(
+    browser: object, board: PortalServer
+) -> None:
+    """申请延期 through the unit's page, approved on the dashboard with a reason; the next
+    evaluation (run while the portal runs) stretches the task's 序时 to the new date; the unit
+    hears of it through its channel (here: the outbox folder); a leader cannot decide."""
+    (task_id, unit, target, expected), *_ = board.query(
+        "SELECT m.task_id, t.lead_units[1], m.target, m.expected FROM eval_metrics m "
+        "JOIN tasks t USING (task_id) WHERE m.period = '2026-03' AND m.kind = 'cumulative' "
+        "AND m.status IN ('lagging', 'critical') AND len(t.lead_units) = 1 AND m.task_id IN "
+        "(SELECT task_id FROM eval_metrics WHERE period = '2026-03' GROUP BY task_id "
+        "HAVING count(*) = 1) AND m.task_id NOT IN (SELECT task_id FROM metric_schedule) "
+        "ORDER BY m.task_id")  # fmt: skip
+    assert expected == pytest.approx(target * 3 / 12)
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(board.link(unit))
+    page.select_option("#request-task", task_id)
+    page.select_option("#kind", "extension")
+    page.fill("#new-date", "2027-03-31")
+    page.fill("#reason", "受项目审批进度影响，申请延期至2027年3月底完成。")
+    page.click("text=提交申请")
+    page.wait_for_selector(".accepted")
+    assert "已提交申请延期" in page.inner_text(".accepted")
+
+    leader = browser.new_page()  # type: ignore[attr-defined]
+    _log_in(leader, board.base, LEADER, LEADER_PASSWORD)
+    leader.goto(board.base + "/d/requests?period=2026-03")
+    assert task_id in leader.inner_text("main") and leader.locator("form.decide").count() == 0
+
+    boss = browser.new_page()  # type: ignore[attr-defined]
+    _log_in(boss, board.base, SUPERVISOR, SUPERVISOR_PASSWORD)
+    assert "单位申请待审核" in boss.inner_text("main")
+    boss.click("text=单位申请待审核")
+    request = boss.locator(".request.pending").filter(has_text=task_id)
+    request.locator("textarea").fill("同意延期至2027年3月31日。")
+    request.locator("button[value=approve]").click()
+    boss.wait_for_load_state()
+    decided = boss.locator(".request").filter(has_text=task_id).inner_text()
+    assert "已同意" in decided and SUPERVISOR in decided and "同意延期至2027年3月31日" in decided
+
+    board.ws.ok("evaluate", "--period", "2026-03")  # while the portal runs
+    ((now_expected,),) = board.query(
+        "SELECT expected FROM eval_metrics WHERE period = '2026-03' AND task_id = ?", [task_id]
+    )
+    assert now_expected == pytest.approx(target * 3 / 15)
+    boss.goto(f"{board.base}/d/task/{task_id}?period=2026-03")
+    assert f"{target * 3 / 15:,.0f}".replace(",", "")[:3] in boss.inner_text("main").replace(
+        ",", ""
+    )
+
+    board.ws.ok("notify", "--period", "2026-03", "--kind", "decision", "--as-of", "2026-04-09")
+    answers = list((board.root / "data" / "outbox" / "2026-03").glob(f"decision-{unit}-*"))
+    assert len(answers) == 1
+    text = answers[0].read_text(encoding="utf-8")
+    assert "同意" in text and task_id in text and "2027年3月31日" in text
+    assert ("decide", SUPERVISOR) in _audit(board, ("decide", SUPERVISOR))
