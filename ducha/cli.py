@@ -241,15 +241,19 @@ def report_cmd(
     ] = None,
     format: FormatOption = Format.text,
 ) -> None:
-    """生成本期通报：离线可打开的 HTML（内嵌图表）和同样内容的 .xlsx。"""
+    """生成本期通报：离线可打开的 HTML（内嵌图表）、同样内容的 .xlsx，装有 Chromium 时另有 A4 的 PDF。"""
     from ducha.operations import report
 
     month = Period.parse(period)
     html, xlsx = report(_config(ctx), month, out)
+    pdf = html.with_suffix(".pdf")
     if format is Format.json:
-        _echo_json({"html": str(html), "xlsx": str(xlsx)})
+        _echo_json(
+            {"html": str(html), "xlsx": str(xlsx), "pdf": str(pdf) if pdf.exists() else None}
+        )
         return
-    _echo([f"已生成{month.zh}通报：{html}", f"表格：{xlsx}"])
+    _echo([f"已生成{month.zh}通报：{html}", f"表格：{xlsx}",
+           f"PDF：{pdf}" if pdf.exists() else "PDF：未生成（本机未安装 Chromium：apt-get install chromium）"])  # fmt: skip
 
 
 @channels_app.command("check")

@@ -73,6 +73,15 @@ class WorkspaceSettings:
         "http://127.0.0.1:8000，通报写明文件在服务器上的路径",
         json_schema_extra={"should": "以 http:// 或 https:// 开头的网址"},
     )  # fmt: skip
+    briefing_number: str = Field(
+        "督通〔{year}〕{month}号", min_length=1, max_length=40, pattern=r"^[^{}]*(\{(year|month)\}[^{}]*)*$",
+        description="月度通报的文号，{year} 为年份、{month} 为报送期月份，如“武督通〔{year}〕{month}号”",
+        json_schema_extra={"should": "含 {year}、{month} 的文号格式，如 武督通〔{year}〕{month}号"},
+    )  # fmt: skip
+    briefing_to: str = Field(
+        "各镇人民政府、街道办事处，各开发区管委会，区各有关部门和单位", min_length=1, max_length=120,
+        description="月度通报的主送机关（落款取 channels.yaml 的 sender，日期取研判日）",
+    )  # fmt: skip
     session_idle_minutes: Number = Field(
         30, gt=0, le=24 * 60, description="驾驶舱登录后多少分钟无操作即须重新登录",
         json_schema_extra={"should": "大于 0、不超过 1440 的分钟数"},

@@ -226,13 +226,21 @@ def evaluate(cfg: Config, period: Period, warn: Warn = _ignore) -> Evaluation:
 
 
 def report(cfg: Config, period: Period, out: Path | None = None) -> tuple[Path, Path]:
-    """Write the briefing (HTML and .xlsx) for an evaluated period."""
-    from ducha.reporting.briefing import load_briefing
-    from ducha.reporting.files import write_briefing
+    """Write the briefing (HTML and .xlsx, and an A4 PDF where Chromium is installed) for an
+    evaluated period, as a document to issue: 文号, 主送, 落款 and the evaluation day."""
+    from ducha.reporting.briefing import Masthead, load_briefing
+    from ducha.reporting.files import write_briefing, write_pdf
 
     with opened(cfg.workspace.db_path, read_only=True) as con:
         briefing = load_briefing(con, period, cfg.name)
-    return write_briefing(briefing, out or cfg.workspace.data_dir / "reports")
+    masthead = Masthead(
+        number=cfg.settings.briefing_number.format(year=period.year, month=period.month),
+        to=cfg.settings.briefing_to, issuer=cfg.channels.sender,
+        issued=cfg.schedule.day("evaluate", period.year, period.month, cfg.calendar()),
+    )  # fmt: skip
+    html, xlsx = write_briefing(briefing, out or cfg.workspace.data_dir / "reports", masthead)
+    write_pdf(html)
+    return html, xlsx
 
 
 @dataclass
@@ -271,6 +279,7 @@ def notify(
     from ducha.notices.planning import plan_notices
     from ducha.notices.secrets import Secrets
     from ducha.portal.service import notice_links
+    from ducha.reporting.files import briefing_url
     from ducha.vocabulary import KINDS
 
     ws = cfg.workspace
@@ -280,6 +289,8 @@ def notify(
             con, period, kinds=tuple(kinds or KINDS), workspace=cfg.name, channels=cfg.channels,
             calendar=cfg.calendar(warn), schedule=cfg.schedule, as_of=as_of or local_today(cfg),
             links=notice_links(cfg, con, period),
+            briefing_url=briefing_url(cfg.settings.base_url, period),
+            briefing_pdf=_pdf_of(ws.data_dir / "reports", cfg.name, period),
         )  # fmt: skip
         messages = [m for n in plan.notices for m in messages_for(n, str(period), cfg.channels)]
         per_kind = dict(Counter(m.notice.kind for m in messages))
@@ -339,6 +350,14 @@ def backup(cfg: Config, out: Path | None = None, keep: int | None = None) -> Any
 
 
 # ------------------------------------------------------------------ the daily decision
+
+
+def _pdf_of(reports: Path, workspace: str, period: Period) -> str | None:
+    """The briefing's PDF for the period, where `ducha report` made one."""
+    from ducha.reporting.files import briefing_stem
+
+    pdf = reports / f"{briefing_stem(workspace, period)}.pdf"
+    return str(pdf.resolve()) if pdf.is_file() else None
 
 
 def reporting_period(today: dt.date) -> Period:

@@ -9,7 +9,6 @@ import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from ducha.neutral import terminal
 from ducha.vocabulary import KIND_ZH, STATUS_ZH
@@ -31,13 +30,6 @@ def outcome_counts(counts: dict[str, int]) -> str:
     """{"accepted": 48, "rejected": 1} → "已接收 48、未接收 1"; nothing → "无新文件"."""
     parts = [f"{OUTCOMES_SHORT[k]} {counts[k]}" for k in OUTCOMES_SHORT if counts.get(k)]
     return "、".join(parts) or "无新文件"
-
-
-def briefing_link(base_url: str | None, briefing: str) -> str | None:
-    """The briefing as an http(s) address where workspace.yaml gives the portal's base_url."""
-    if not base_url:
-        return None
-    return f"{base_url.rstrip('/')}/reports/{quote(Path(briefing).name)}"
 
 
 def lagging_rows(

@@ -336,6 +336,7 @@ WORKSPACES = {
     "changzhou": ("workspaces/changzhou/config", "t-changzhou"),
     "short": ("config", "t-short"),
     "slot": ("config", "t-slot"),
+    "board": ("config", "t-board"),
     "month": ("config", "t-month"),
 }
 

@@ -81,6 +81,7 @@ class Message:
     body: str
     content_hash: str
     bot: str | None = None
+    attachment: str | None = None  # a file sent with it (e-mail only)
 
 
 def messages_for(notice: Notice, period: str, channels: ChannelConfig) -> list[Message]:
@@ -102,8 +103,11 @@ def messages_for(notice: Notice, period: str, channels: ChannelConfig) -> list[M
             key = "|".join(
                 (period, notice.kind, notice.recipient, name, f"{i}/{len(pieces)}", digest)
             )
+            attach = notice.context.get("attachment") if fmt == "html" and url else None
             out.append(
-                Message(key, notice, name, url, fmt, i, len(pieces), title, text, digest, bot)
+                Message(
+                    key, notice, name, url, fmt, i, len(pieces), title, text, digest, bot, attach
+                )  # fmt: skip
             )
     return out
 
@@ -127,7 +131,8 @@ def enqueue(
             path = _write_file(outbox_dir / period, m)
             status = "unconfigured"
         row = (m.key, period, m.notice.kind, m.notice.recipient, list(m.notice.cc), m.channel, m.channel_url,
-               m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, path)  # fmt: skip
+               m.body_format, m.part, m.parts, m.title, m.body, m.content_hash, status, path,
+               m.attachment)  # fmt: skip
         for name, value in zip(_ENQUEUE_COLUMNS, row, strict=True):
             columns[name].append(value)
     if fresh:
@@ -139,7 +144,8 @@ def enqueue(
 
 # The list parameters of notices/enqueue.sql, one per column, in the order of Message rows.
 _ENQUEUE_COLUMNS = ("idempotency_key", "period", "kind", "recipient", "cc", "channel", "channel_url",
-                    "body_format", "part", "parts", "title", "body", "content_hash", "status", "file_path")  # fmt: skip
+                    "body_format", "part", "parts", "title", "body", "content_hash", "status", "file_path",
+                    "attachment")  # fmt: skip
 
 
 def _write_file(folder: Path, m: Message) -> str:
@@ -175,6 +181,7 @@ class _Claim:
     body: str
     body_format: str
     started: datetime
+    attachment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -326,13 +333,23 @@ def _round(
                 if ready or (replies and busy):
                     claims = []
                     for bot in ready:
-                        notice_id, url, title, body, body_format, attempts = queues[bot].popleft()
+                        notice_id, url, title, body, body_format, attempts, attachment = queues[
+                            bot
+                        ].popleft()
                         if not queues[bot]:
                             del queues[bot]
                         claims.append(
                             _Claim(
-                                notice_id, attempts + 1, bot, url, title, body, body_format, now()
-                            )
+                                notice_id,
+                                attempts + 1,
+                                bot,
+                                url,
+                                title,
+                                body,
+                                body_format,
+                                now(),
+                                attachment,
+                            )  # fmt: skip
                         )
                     with transaction(con):  # the replies so far and the next claims: one commit
                         _record(con, channels, report, replies)
@@ -382,7 +399,8 @@ def _send(
     if url is None:  # its secret could not be had: nothing leaves
         ok = False
     else:
-        ok, error = send_resolved(url, claim.title, claim.body, claim.body_format, secrets)
+        ok, error = send_resolved(url, claim.title, claim.body, claim.body_format, secrets,
+                                  claim.attachment)  # fmt: skip
     return _Reply(claim, ok, error, now(), time.time())
 
 

@@ -75,10 +75,14 @@ def plan_notices(
     schedule: Schedule,
     as_of: dt.date,
     links: Callable[[str], str | None] | None = None,
+    briefing_url: str | None = None,
+    briefing_pdf: str | None = None,
 ) -> Plan:
     """Every notice due for the period as of a date, grouped per kind and recipient. A notice
     to a reporting unit carries the unit's portal link (`links`: unit → link, None for a
-    recipient that reports nothing)."""
+    recipient that reports nothing). `briefing_url`: the briefing's copy on the dashboard, which
+    the 通报 names instead of its file (bots carry no attachment); `briefing_pdf`: the PDF an
+    e-mailed 通报 carries."""
     bad = [k for k in kinds if k not in KINDS]
     if bad:
         raise UserError(f"通知种类“{'、'.join(bad)}”无效，应为 {'/'.join(KINDS)}")
@@ -121,7 +125,7 @@ def plan_notices(
         else:
             _escalations(con, period, plan, base, wants_eval)
             if "bulletin" in kinds:
-                _bulletins(con, period, plan, base, workspace)
+                _bulletins(con, period, plan, base, workspace, briefing_url, briefing_pdf)
     for notice in plan.notices:  # the office's own address: kept as it is in every format
         link = links(notice.recipient) if links is not None else None
         notice.context["link"] = neutral.Trusted(link) if link else None
@@ -200,7 +204,9 @@ def _decisions(con, period: Period, plan: Plan, base: dict) -> None:
     """Each decided request answered to the unit that asked (申请答复)."""
     names = ("request_id", "unit", "task_id", "content", "kind", "new_date", "reason", "status",
              "decided_at", "decision_reason")  # fmt: skip
-    for row in con.sql(sql("notices/decided_requests"), params={"period": str(period)}).fetchall():
+    for row in con.sql(
+        sql("reporting/decided_requests"), params={"period": str(period)}
+    ).fetchall():
         request = dict(zip(names, row, strict=True))
         title = _title("decision", base) + f"（{request['task_id']}，第{request['request_id']}号）"
         plan.notices.append(Notice("decision", request["unit"], title, {**base, **request}))
@@ -259,7 +265,8 @@ def _escalations(con, period: Period, plan: Plan, base: dict, kinds: list[str]) 
         plan.notices.append(Notice(kind, recipient, _title(kind, base), context, cc))
 
 
-def _bulletins(con, period: Period, plan: Plan, base: dict, workspace: str) -> None:
+def _bulletins(con, period: Period, plan: Plan, base: dict, workspace: str,
+               briefing_url: str | None, briefing_pdf: str | None) -> None:  # fmt: skip
     briefing = load_briefing(con, period, workspace)
     lagging = briefing.lagging()
     context = {
@@ -280,6 +287,8 @@ def _bulletins(con, period: Period, plan: Plan, base: dict, workspace: str) -> N
             for title, units in briefing.ranking_tables()
         ],
         "briefing_file": f"{workspace}-{period}-目标任务推进情况通报.html",
+        "briefing_url": neutral.Trusted(briefing_url) if briefing_url else None,
+        "attachment": briefing_pdf,
     }
     recipients = sorted(
         {u["unit"] for u in briefing.units}

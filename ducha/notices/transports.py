@@ -289,10 +289,12 @@ def resolve(channel_url: str, secrets: Secrets) -> tuple[str | None, str | None]
 
 
 def send_resolved(
-    url: str, title: str, body: str, body_format: str, secrets: Secrets
-) -> tuple[bool, str | None]:
+    url: str, title: str, body: str, body_format: str, secrets: Secrets,
+    attachment: str | None = None,
+) -> tuple[bool, str | None]:  # fmt: skip
     """Deliver one message to a resolved URL: ducha's bots directly, anything else through
-    apprise; (delivered, masked error). Safe to call from several threads."""
+    apprise (with `attachment` where the file is still there); (delivered, masked error).
+    Safe to call from several threads."""
     _set_error(None)
     own = _own(url)
     try:
@@ -308,8 +310,12 @@ def send_resolved(
             sender = apprise.Apprise()
             if not sender.add(url):
                 return False, "apprise 无法识别这个地址"
+            attach = attachment if attachment and os.path.isfile(attachment) else None
             ok = sender.notify(
-                title=title, body=body, body_format=apprise.NotifyFormat(body_format)
+                title=title,
+                body=body,
+                body_format=apprise.NotifyFormat(body_format),
+                attach=attach,
             )
     except Exception as exc:  # a plugin bug must not stop the batch
         return False, secrets.mask(f"发送出错：{type(exc).__name__}: {exc}")

@@ -35,6 +35,7 @@ from ducha.config import Config, load_config
 from ducha.db import let_go
 from ducha.errors import DatabaseBusy, UserError
 from ducha.periods import Period
+from ducha.reporting.files import briefing_url
 from ducha.vocabulary import KIND_ZH, Step, kind_names
 from ducha.workspace import workspace_by_code
 
@@ -231,7 +232,7 @@ def publish_artifacts(cfg: Config, period: Period, evaluation: dict[str, Any], b
                       report_failed: str | None = None) -> None:  # fmt: skip
     """What supervisors see in the Prefect UI: a summary, the lagging tasks, the briefing (or why
     it could not be written: `report_failed`)."""
-    link = presentation.briefing_link(cfg.settings.base_url, briefing) if briefing else None
+    link = briefing_url(cfg.settings.base_url, period) if briefing else None
     summary = presentation.monthly_summary(
         cfg.name, period, evaluation, briefing, link, notices, ingested
     )

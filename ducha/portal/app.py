@@ -130,7 +130,10 @@ class Guard:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *_HEADER_BYTES]}
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}  # a page's own policy stays (briefing)
+                added = [(k, v) for k, v in _HEADER_BYTES if k not in named]
+                message = {**message, "headers": [*own, *added]}
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -25,7 +25,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.concurrency import run_in_threadpool
 
 from ducha.config import Config
@@ -33,6 +39,7 @@ from ducha.errors import UserError
 from ducha.periods import Period
 from ducha.portal.accounts import ROLES, Session, Sessions, dummy_hash, password_matches
 from ducha.portal.desk import Busy, Desk
+from ducha.portal.runs import DEPLOYMENTS, Prefect
 from ducha.reporting import charts
 from ducha.vocabulary import (
     BEHIND,
@@ -45,6 +52,7 @@ from ducha.vocabulary import (
     SUBMISSION_ZH,
     UNIT_KIND_ZH,
     Outcome,
+    Step,
     labels,
 )
 
@@ -255,6 +263,72 @@ def install(
         audit(request, "dashboard", user.user, "通知台账", period)
         return render("dashboard_notices.html.j2", user=user, words=WORDS, period=period,
                       notices=rows, failed=[n for n in rows if n["status"] == "failed"])  # fmt: skip
+
+    @app.get("/d/briefing")
+    def briefing(request: Request) -> Response:
+        """The month's briefing as written by `ducha report` (HTML, or ?format=pdf)."""
+        from ducha.reporting.files import briefing_stem
+
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        period = period_of(request)
+        pdf = request.query_params.get("format") == "pdf"
+        path = cfg.workspace.data_dir / "reports" / (
+            briefing_stem(cfg.name, period) + (".pdf" if pdf else ".html"))  # fmt: skip
+        if not path.is_file():
+            return render("dashboard_missing.html.j2", status=404, user=user, words=WORDS,
+                          what=f"{period.zh}的通报{'（PDF）' if pdf else ''}")  # fmt: skip
+        audit(request, "dashboard", user.user, "通报", period)
+        if pdf:
+            return FileResponse(path, media_type="application/pdf", content_disposition_type="inline",
+                                filename=path.name)  # fmt: skip
+        return HTMLResponse(path.read_text(encoding="utf-8"), headers={"Content-Security-Policy": (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+        )})  # fmt: skip
+
+    @app.get("/d/runs", response_class=HTMLResponse)
+    def runs_page(request: Request, problem: str = "", status: int = 200) -> Response:
+        """Start a run of a Prefect deployment; the latest runs and their states."""
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        prefect, runs = Prefect.configured(), []
+        if prefect is not None:
+            try:
+                runs = prefect.recent()
+            except UserError as exc:
+                problem = problem or str(exc)
+        audit(request, "dashboard", user.user, "运行流程")
+        return render("dashboard_runs.html.j2", status=status, user=user, words=WORDS,
+                      period=period_of(request), prefect=prefect, runs=runs,
+                      deployments=DEPLOYMENTS, steps=[s.value for s in Step],
+                      problem=problem)  # fmt: skip
+
+    @app.post("/d/runs", response_class=HTMLResponse)
+    async def start_run(request: Request) -> Response:
+        """A supervisor starts the whole month or one step, as in the Prefect UI's run form."""
+        user = await run_in_threadpool(current, request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        form = await request.form(max_files=0, max_fields=5, max_part_size=256)
+        if cross_site(request) or not hmac.compare_digest(user.form, str(form.get("token") or "")):
+            return PlainTextResponse("页面已过期，请刷新后重试。", status_code=403)
+        if user.role != "supervisor":
+            return PlainTextResponse("只有督查室账号可以运行流程。", status_code=403)
+        prefect = Prefect.configured()
+        try:
+            if prefect is None:
+                raise UserError("未配置 Prefect 服务器（PREFECT_API_URL）")
+            period = Period.parse(str(form.get("period") or "")[:10])
+            run = await run_in_threadpool(
+                prefect.start, str(form.get("which") or ""), str(form.get("step") or ""),
+                period, cfg.code, user.user,
+            )  # fmt: skip
+        except UserError as exc:
+            return await run_in_threadpool(runs_page, request, str(exc), 400)
+        audit(request, "run", user.user, f"{run['name']} {run['parameters']}", period)
+        return RedirectResponse(f"/d/runs?period={period}", status_code=303)
 
     @app.get("/d/requests", response_class=HTMLResponse)
     def requests_page(request: Request, problem: str = "", status: int = 200) -> Response:

@@ -32,6 +32,17 @@ def shown(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Masthead:
+    """What makes the briefing a document to issue (公文): its number (文号), to whom it goes
+    (主送), who issues it (落款) and on which day (the evaluation day of the schedule)."""
+
+    number: str
+    to: str
+    issuer: str
+    issued: date
+
+
 @dataclass
 class Briefing:
     workspace: str
@@ -46,6 +57,7 @@ class Briefing:
     min_ranked: int = (
         3  # judged items a unit needed to be ranked (the evaluation's rank_min_judged)
     )
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # requests decided this month
 
     @property
     def task_counts(self) -> Counter[str]:
@@ -130,10 +142,15 @@ def load_briefing(con: duckdb.DuckDBPyConnection, period: Period, workspace: str
     issues: dict[str, list[tuple[str, str]]] = {}
     for task_id, unit, text in con.sql(sql("reporting/stated_issues"), params=p).fetchall():
         issues.setdefault(task_id, []).append((unit, text))
+    decisions = [
+        dict(zip(("request_id", "unit", "task_id", "content", "kind", "new_date", "reason", "status",
+                  "decided_at", "decision_reason"), r, strict=True))
+        for r in con.sql(sql("reporting/decided_requests"), params=p).fetchall()
+    ]  # fmt: skip
     return Briefing(
         workspace=workspace, period=period, generated=datetime.now(), deadline=run[0][0], tasks=tasks,
         metrics=metrics, units=units, trend=sorted(trend.items()), issues=issues,
-        min_ranked=_used(run[0][1], "rank_min_judged", 3),
+        min_ranked=_used(run[0][1], "rank_min_judged", 3), decisions=decisions,
     )  # fmt: skip
 
 

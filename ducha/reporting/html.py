@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 
 from ducha.reporting import charts
-from ducha.reporting.briefing import Briefing
+from ducha.reporting.briefing import Briefing, Masthead
 from ducha.templating import environment
 
 
@@ -13,7 +13,8 @@ def _environment() -> jinja2.Environment:
     return environment("")
 
 
-def render_html(b: Briefing) -> str:
+def render_html(b: Briefing, masthead: Masthead | None = None) -> str:
+    """The briefing page; with a masthead, as a document to issue (文号, 主送, 落款, date)."""
     figures = {
         "by_goal": charts.stacked_bars("各目标任务推进情况（按目标名称）", b.by("goal")),
         "by_lead": charts.stacked_bars("各牵头单位任务推进情况", b.by("lead_units")),
@@ -27,4 +28,8 @@ def render_html(b: Briefing) -> str:
             for title, units in b.ranking_tables()
         ],
     }
-    return _environment().get_template("briefing.html.j2").render(b=b, charts=figures)
+    return (
+        _environment()
+        .get_template("briefing.html.j2")
+        .render(b=b, charts=figures, masthead=masthead)
+    )

@@ -5,7 +5,7 @@
 -- Only the period's when $period is given (NULL: every period).
 WITH ledger AS (
     SELECT notice_id, period, channel_url, title, body, body_format, status, attempts,
-           next_attempt_at
+           next_attempt_at, attachment
     FROM outbox
 ), retries AS (
     SELECT notice_id, channel_url, status, attempts, next_attempt_at
@@ -28,6 +28,6 @@ WITH ledger AS (
         SELECT 1 FROM waiting w WHERE w.channel_url = d.channel_url AND w.notice_id < d.notice_id
     )
 )
-SELECT notice_id, channel_url, title, body, body_format, attempts
+SELECT notice_id, channel_url, title, body, body_format, attempts, attachment
 FROM in_order
 ORDER BY notice_id;

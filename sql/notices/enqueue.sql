@@ -3,7 +3,7 @@
 -- (one statement for the batch: row-by-row inserts cost ~1 ms each).
 INSERT INTO outbox (notice_id, idempotency_key, period, kind, recipient, cc, channel, channel_url,
                     body_format, part, parts, title, body, content_hash, status, attempts,
-                    created_at, next_attempt_at, sent_at, last_error, file_path)
+                    created_at, next_attempt_at, sent_at, last_error, file_path, attachment)
 WITH batch AS (
     SELECT
         unnest(CAST($idempotency_key AS VARCHAR[])) AS idempotency_key,
@@ -20,9 +20,10 @@ WITH batch AS (
         unnest(CAST($body AS VARCHAR[])) AS body,
         unnest(CAST($content_hash AS VARCHAR[])) AS content_hash,
         unnest(CAST($status AS VARCHAR[])) AS status,
-        unnest(CAST($file_path AS VARCHAR[])) AS file_path
+        unnest(CAST($file_path AS VARCHAR[])) AS file_path,
+        unnest(CAST($attachment AS VARCHAR[])) AS attachment
 )
 SELECT nextval('notice_id_seq'), idempotency_key, period, kind, recipient, cc, channel,
        channel_url, body_format, part, parts, title, body, content_hash, status, 0, $now, $now,
-       NULL, NULL, file_path
+       NULL, NULL, file_path, attachment
 FROM batch;

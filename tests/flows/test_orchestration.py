@@ -192,11 +192,8 @@ def test_deployment_from_prefect_yaml_runs_with_parameters(
     by_key = {a["key"]: a for a in artifacts}
     assert set(by_key) == set(keys)
     assert by_key[keys[1]]["type"] == "table"
-    # the briefing is a link to the portal's copy, not a file:// path on the worker's machine
-    assert (
-        "https://ducha.example.gov.cn/reports/%E6%AD%A6%E8%BF%9B%E5%8C%BA-2026-03-"
-        in by_key[keys[2]]["data"]
-    )
+    # the briefing is a link to the dashboard's copy, not a file:// path on the worker's machine
+    assert "(https://ducha.example.gov.cn/d/briefing?period=2026-03)" in by_key[keys[2]]["data"]
     summary = by_key[keys[0]]["data"]
     assert "武进区 2026年3月督查" in summary and "未报送 1 个：嘉泽镇" in summary
     table = json.loads(by_key[keys[1]]["data"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,6 +148,21 @@ def test_html_mail_with_a_chinese_subject(
     brief = next(m for m in smtp.messages if "专报" in m["subject"])
     html = brief.get_body(("html",)).get_content()
     assert "<table" in html and "孙益锋同志" in html and "武进区人民政府督查室" in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium prints the PDF")
+def test_the_mailed_bulletin_carries_the_briefing_as_a_pdf(
+    evaluated: Workspace, env: dict, bot: BotServer, smtp: SmtpServer
+) -> None:
+    configure(evaluated, channels_yaml(bot, smtp))
+    evaluated.ok("report", "--period", "2026-03")
+    notify(evaluated, "--kind", "bulletin")
+    mail = next(m for m in smtp.messages if "通报" in m["subject"])
+    pdfs = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert len(pdfs) == 1 and pdfs[0].get_content()[:5] == b"%PDF-"
+    assert pdfs[0].get_filename().endswith("目标任务推进情况通报.pdf")
+    # a bot's 通报 carries no file: it names the briefing (the dashboard's copy with a base_url)
+    assert bot.received and all("%PDF" not in r.text for r in bot.received)
 
 
 def test_errcode_is_not_delivered_and_retried_when_the_bot_recovers(
@@ -554,7 +570,8 @@ def test_one_message_at_a_time_per_bot_and_per_mail_server(
     most: Counter[str] = Counter()
     order: dict[str, list[str]] = {}
 
-    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object,
+                  attachment: str | None = None):  # fmt: skip
         with lock:
             in_flight[lane(url)] += 1
             most[lane(url)] = max(most[lane(url)], in_flight[lane(url)])
@@ -607,7 +624,8 @@ def test_one_bot_written_two_ways_is_one_bot(
     most: Counter[str] = Counter()
     sent: Counter[str] = Counter()
 
-    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object,
+                  attachment: str | None = None):  # fmt: skip
         with lock:
             in_flight[url] += 1
             most[url] = max(most[url], in_flight[url])
@@ -659,7 +677,8 @@ def test_an_interrupt_records_the_replies_already_in_hand(
     lock = threading.Lock()
     delivered: list[str] = []
 
-    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object,
+                  attachment: str | None = None):  # fmt: skip
         time.sleep(0.1)
         with lock:
             delivered.append(body)
@@ -694,7 +713,8 @@ def test_a_bot_gets_its_messages_in_ledger_order_after_a_failure(
     failed_once: set[str] = set()
     arrived: list[str] = []
 
-    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object):
+    def fake_send(url: str, title: str, body: str, body_format: str, secrets: object,
+                  attachment: str | None = None):  # fmt: skip
         if body == "第0条" and body not in failed_once:
             failed_once.add(body)
             return False, "errcode=-1 system busy"

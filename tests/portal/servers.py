@@ -30,9 +30,10 @@ def links_of(ws: Workspace, *args: str) -> list[dict[str, Any]]:
 
 
 class PortalServer:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         from ducha.config import load_config
 
+        self.env = env  # the process's environment (None: this one's)
         self.root = root
         self.ws = Workspace(root, root / "config", root / "data" / "ducha.duckdb")
         self.db = self.ws.db
@@ -48,7 +49,7 @@ class PortalServer:
             self.process = subprocess.Popen(
                 [DUCHA, "--db", str(self.db), "--config", str(self.ws.config), "portal",
                  "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

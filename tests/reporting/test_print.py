@@ -81,3 +81,23 @@ def test_the_briefing_spreadsheet_prints_on_a4_landscape_with_headers_repeated(
     for n, (size, text) in enumerate(printed, start=1):
         assert landscape_a4(size), f"page {n}: {size}"
         assert "任务编号" in text or "排名类别" in text, f"page {n} has no header row"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium prints the briefing's PDF")
+def test_the_briefing_is_a_document_to_issue_on_at_most_twelve_a4_pages(
+    sample_months: Workspace,
+) -> None:
+    """文号, 主送 and the main points first, the tables, then 落款 and the evaluation day; A4
+    portrait, at most 12 pages for a month of the sample district (94 tasks, 50 units)."""
+    sample_months.ok("evaluate", "--period", "2026-03")
+    sample_months.ok("report", "--period", "2026-03")
+    (pdf,) = (sample_months.db.parent / "reports").glob("*2026-03*.pdf")
+    printed = pages(pdf)
+    assert 1 < len(printed) <= 12, len(printed)
+    assert all(abs(w - 595.3) < 1 and abs(h - 841.9) < 1 for (w, h), _ in printed)
+    first, last = printed[0][1], printed[-1][1]
+    assert first.index("督通〔2026〕3号") < first.index("目标任务推进情况通报")
+    assert "各镇人民政府" in first and "主要情况" in first  # 主送, the summary on page one
+    assert re.search(r"武进区人民政府督查室\s*2026年4月\d+日", last)  # 落款 and date at the end
+    text = "".join(t for _, t in printed)
+    assert "滞后任务" in text and "报送单位排名" in text

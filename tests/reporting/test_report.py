@@ -149,8 +149,9 @@ def test_a_briefing_that_cannot_be_written_is_one_line_and_keeps_the_last_one(
     args = ["report", "--period", "2026-03", "--out", str(out)]
     assert_user_error(sample_months, args, "无法写入通报", "同名的是目录而不是文件")
     assert (html.read_bytes(), xlsx.read_bytes()) == before
+    pdf = [html.with_suffix(".pdf").name] if html.with_suffix(".pdf").exists() else []
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [html.name, xlsx.name, xlsx.name + ".partial"]
+        [html.name, xlsx.name, xlsx.name + ".partial", *pdf]
     )
     taken = tmp_path / "占位"
     taken.write_text("一个文件，不是目录", encoding="utf-8")

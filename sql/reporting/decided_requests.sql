@@ -1,5 +1,5 @@
--- The period's requests from units that a supervisor has decided ($period), in order: each is
--- answered to the unit that asked (申请答复).
+-- The period's requests from units that a supervisor has decided ($period), in order: the briefing
+-- lists them and each is answered to the unit that asked (申请答复).
 WITH asked AS (
     SELECT request_id, unit, period, task_id, kind, new_date, reason, status, decided_at,
            decision_reason
