@@ -92,8 +92,9 @@ class WorkspaceSettings:
     )  # fmt: skip
     trusted_user_header: str | None = Field(
         None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,63}$",
-        description="由单位的反向代理完成登录时，代理传递账号名的请求头（如 X-Remote-User）；"
-        "只认来自 trusted_proxies 的请求，账号须已用 ducha users add 建立；不设则不使用",
+        description="由单位的反向代理完成登录时，代理传递账号名的请求头（如 X-Remote-User，值为账号名，"
+        "中文可按 UTF-8 原样或百分号编码）；只认来自 trusted_proxies 的请求，账号须已用 ducha users add "
+        "建立；不设则不使用",
         json_schema_extra={"should": "请求头名称（字母、数字、连字符），如 X-Remote-User"},
     )  # fmt: skip
     trusted_proxies: list[str] = Field(

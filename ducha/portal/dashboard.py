@@ -93,7 +93,7 @@ def install(
         cookie; an account disabled or removed meanwhile ends its session."""
         header = settings.trusted_user_header
         if header and address(request) in settings.trusted_proxies:
-            name = request.headers.get(header, "").strip()
+            name = proxied_name(request.headers.get(header, ""))
             if name:
                 return proxy_user(name)
         sid = request.cookies.get(SESSION_COOKIE)
@@ -374,6 +374,16 @@ def install(
               f"申请 {request_id} {'同意' if decision == 'approve' else '不同意'}：{reason}")  # fmt: skip
         return RedirectResponse(f"/d/requests?period={request.query_params.get('period', '')}",
                                 status_code=303)  # fmt: skip
+
+
+def proxied_name(value: str) -> str:
+    """The account a proxy's header names: UTF-8 sent as it is, or percent-encoded (HTTP headers
+    carry bytes; a Chinese name arrives either way)."""
+    from urllib.parse import unquote
+
+    with suppress(UnicodeError):
+        value = value.encode("latin-1").decode("utf-8")
+    return unquote(value).strip()[:40]
 
 
 def month_view(month: dict[str, Any], user: Session) -> dict[str, Any]:

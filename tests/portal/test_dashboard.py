@@ -10,6 +10,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -335,3 +336,26 @@ def test_a_unit_asks_for_an_extension_a_supervisor_approves_and_the_schedule_mov
     text = answers[0].read_text(encoding="utf-8")
     assert "同意" in text and task_id in text and "2027年3月31日" in text
     assert ("decide", SUPERVISOR) in _audit(board, ("decide", SUPERVISOR))
+
+
+def test_a_trusted_proxy_may_name_the_user_and_nobody_else_may(
+    tmp_path: Path, _sample_months_db: Path
+) -> None:
+    """trusted_user_header: the reverse proxy that authenticated the user names them; the
+    header counts only from trusted_proxies, and only for an account ducha knows."""
+    _make_root(tmp_path, _sample_months_db, trusted_user_header="X-Remote-User",
+               trusted_proxies=["127.0.0.1"])  # fmt: skip
+    server = PortalServer(tmp_path).start()
+    try:
+        for sent in (quote(SUPERVISOR), SUPERVISOR.encode()):  # percent-encoded, or UTF-8 bytes
+            as_proxy = httpx.get(server.base + "/", headers={"X-Remote-User": sent})
+            assert as_proxy.status_code == 200 and "任务研判" in as_proxy.text
+            assert "登录督查驾驶舱" not in as_proxy.text
+        unknown = httpx.get(server.base + "/", headers={"X-Remote-User": quote("不存在的人")})
+        assert "登录督查驾驶舱" in unknown.text and "任务研判" not in unknown.text
+        elsewhere = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        with elsewhere:
+            forged = elsewhere.get(server.base + "/", headers={"X-Remote-User": quote(SUPERVISOR)})
+        assert "登录督查驾驶舱" in forged.text and "任务研判" not in forged.text
+    finally:
+        server.stop()
