@@ -378,6 +378,9 @@ def run_cmd(
     # Only ducha's own lines: Prefect's informational lines (the temporary server starting and
     # stopping, each task finishing) stay out of the terminal; warnings and errors stay in.
     os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+    # the temporary API server migrates a new SQLite database first: on a loaded machine that
+    # takes longer than Prefect's 20 s (seen in CI), and the run would fail before it began
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.monthly import monthly_supervision
 
     loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
