@@ -224,6 +224,7 @@ def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
     """("pages", period): every unit's page of the period; ("template", unit, period): the path
     of the unit's template; the dashboard's ("month", period), ("task", period, task id),
     ("unit", period, unit), ("notices", period), ("requests", period), ("account", name),
+    ("evidence", id),
     ("decide", request id, approve, reason, account, time): ducha.portal.overview."""
     from ducha.portal import overview
 
@@ -234,6 +235,8 @@ def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
         return str(template(cfg, con, args[0], Period.parse(args[1])))
     if kind == "account":
         return overview.account(con, args[0])
+    if kind == "evidence":
+        return overview.evidence_file(con, int(args[0]))
     if kind == "decide":  # (request id, approve, reason, account, ISO time)
         return overview.decide(con, args[0], args[1], args[2], args[3],
                                datetime.fromisoformat(args[4]))  # fmt: skip

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -286,6 +287,25 @@ def install(
         return HTMLResponse(path.read_text(encoding="utf-8"), headers={"Content-Security-Policy": (
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
         )})  # fmt: skip
+
+    @app.get("/d/evidence/{evidence_id}")
+    def evidence(request: Request, evidence_id: int) -> Response:
+        """A piece of evidence as a download (never shown in the page: a unit's file), from the
+        archive only."""
+        user = current(request)
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        try:
+            found = desk.ask(("evidence", evidence_id), ASK_WAIT)
+        except Busy:
+            return busy()
+        archive = cfg.workspace.archive_dir.resolve()
+        path = Path(found[1]).resolve() if found else None
+        if path is None or not path.is_relative_to(archive) or not path.is_file():
+            return render("dashboard_missing.html.j2", status=404, user=user, words=WORDS,
+                          what="佐证材料")  # fmt: skip
+        audit(request, "dashboard", user.user, f"佐证材料 {evidence_id}")
+        return FileResponse(path, filename=found[0], media_type="application/octet-stream")
 
     @app.get("/d/runs", response_class=HTMLResponse)
     def runs_page(request: Request, problem: str = "", status: int = 200) -> Response:

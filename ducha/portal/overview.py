@@ -146,3 +146,9 @@ def decide(
     }).fetchall()  # fmt: skip
     names = ("request_id", "unit", "task_id", "kind", "new_date", "status")
     return dict(zip(names, found[0], strict=True)) if found else None
+
+
+def evidence_file(con: duckdb.DuckDBPyConnection, evidence_id: int) -> tuple[str, str] | None:
+    """(file name, archived path) of one piece of evidence (None: no such evidence)."""
+    found = con.sql(sql("dashboard/evidence_file"), params={"evidence_id": evidence_id}).fetchall()
+    return (found[0][0], found[0][1]) if found else None

@@ -359,3 +359,30 @@ def test_a_trusted_proxy_may_name_the_user_and_nobody_else_may(
         assert "登录督查驾驶舱" in forged.text and "任务研判" not in forged.text
     finally:
         server.stop()
+
+
+def test_a_supervisor_opens_a_units_evidence_from_the_task(board: PortalServer) -> None:
+    import re
+
+    unit = "湖塘镇"
+    page = httpx.get(board.link(unit)).text
+    action = board.base + re.search(r'action="([^"]+/evidence\?form=[^"]+)"', page).group(1)
+    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    pdf = b"%PDF-1.4\n% site photos\n" + b"1" * 4096
+    sent = httpx.post(action, data={"task": task}, files={"file": ("验收报告.pdf", pdf)},
+                      follow_redirects=True)  # fmt: skip
+    assert "已收到佐证材料" in sent.text
+    ((evidence_id,),) = board.query(
+        "SELECT evidence_id FROM evidence WHERE unit = ? AND file_name = '验收报告.pdf'", [unit]
+    )
+    assert httpx.get(f"{board.base}/d/evidence/{evidence_id}").status_code == 303  # no session
+    with httpx.Client(base_url=board.base) as client:
+        token = re.search(r'name="token" value="([^"]+)"', client.get("/").text).group(1)
+        client.post("/login", data={"name": SUPERVISOR, "password": SUPERVISOR_PASSWORD,
+                                    "token": token})  # fmt: skip
+        listed = client.get(f"/d/task/{task}?period=2026-03").text
+        assert f'href="/d/evidence/{evidence_id}"' in listed and "验收报告.pdf" in listed
+        got = client.get(f"/d/evidence/{evidence_id}")
+        assert got.content == pdf and got.headers["content-type"] == "application/octet-stream"
+        assert got.headers["content-disposition"].startswith("attachment")
+        assert client.get("/d/evidence/999999").status_code == 404
