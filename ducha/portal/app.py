@@ -338,17 +338,10 @@ def create_app(
 
         if task_id not in tasks:
             return again(link, token, "请选择佐证材料所属的任务。")
-        if sent is None or isinstance(sent, str) or not sent.filename:
-            return again(link, token, "请选择要上传的佐证材料文件。")
-        name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
-        data = await sent.read()
-        if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
-            desk.event("refused", link.unit, link.period, address(request), "佐证材料类型不符")
-            return again(
-                link,
-                token,
-                "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。",
-            )
+        kept = await evidence_of(request, link, sent, "请选择要上传的佐证材料文件。")
+        if isinstance(kept, str):
+            return again(link, token, kept)
+        name, data = kept
         snapshots.pop(str(link.period), None)  # the page lists it once it is in
         return received(request, link, token, name, data, "evidence", f"{task_id} {name}", task_id)
 
@@ -366,21 +359,32 @@ def create_app(
         asked = requests.checked(fields, tasks, clock_now().date())
         if isinstance(asked, str):
             return again(link, token, asked)
-        sent = form.get("file")
         if asked["kind"] == "signoff":
-            if sent is None or isinstance(sent, str) or not sent.filename:
-                return again(link, token, "申请销号须附佐证材料（完成情况的证明文件）。")
-            name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
-            data = await sent.read()
-            if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
-                return again(link, token, "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，"
-                             "且内容须与扩展名相符。")  # fmt: skip
+            kept = await evidence_of(request, link, form.get("file"),
+                                     "申请销号须附佐证材料（完成情况的证明文件）。")  # fmt: skip
+            if isinstance(kept, str):
+                return again(link, token, kept)
+            name, data = kept
         else:
             name, data = "申请.json", json.dumps(asked, ensure_ascii=False).encode()
         snapshots.pop(str(link.period), None)  # the page lists it once it is in
         task_id = asked.pop("task_id")
         return received(request, link, token, name, data, "request",
                         f"{task_id} {requests.KINDS[asked['kind']]}", task_id, asked)  # fmt: skip
+
+    async def evidence_of(
+        request: Request, link: Link, sent: Any, missing: str
+    ) -> tuple[str, bytes] | str:
+        """An evidence file as sent (its safe name and bytes), or what is wrong with it: none
+        chosen (`missing`), or bytes that are not what its suffix says (audited)."""
+        if sent is None or isinstance(sent, str) or not sent.filename:
+            return missing
+        name = safe_file_name(sent.filename, link.unit, link.period, tuple(EVIDENCE_MAGIC))
+        data = await sent.read()
+        if name is None or not data.startswith(EVIDENCE_MAGIC[Path(name).suffix.lower()]):
+            desk.event("refused", link.unit, link.period, address(request), "佐证材料类型不符")
+            return "佐证材料只接收 PDF、JPG、PNG、Word、Excel 或 ZIP 文件，且内容须与扩展名相符。"
+        return name, data
 
     async def posted(
         request: Request, token: str, files: int, fields: int, part: int

@@ -217,39 +217,32 @@ def install(
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    @app.get("/d/task/{task_id}", response_class=HTMLResponse)
-    def task_page(request: Request, task_id: str) -> Response:
+    def one_of(request: Request, kind: str, name: str, what: str,
+               page: Callable[[Session, Any, Period], HTMLResponse]) -> Response:  # fmt: skip
+        """A page about one task or unit of a period: logged in, read by the clerk, audited."""
         user = current(request)
         if user is None:
             return RedirectResponse("/", status_code=303)
         period = period_of(request)
         try:
-            found = desk.ask(("task", str(period), task_id[:20]), ASK_WAIT)
+            found = desk.ask((kind, str(period), name), ASK_WAIT)
         except Busy:
             return busy()
         if found is None:
-            return render(
-                "dashboard_missing.html.j2", status=404, user=user, words=WORDS, what="任务"
-            )
-        audit(request, "dashboard", user.user, f"任务 {task_id}", period)
-        return render("dashboard_task.html.j2", user=user, words=WORDS, **task_view(found))
+            return render("dashboard_missing.html.j2", status=404, user=user, words=WORDS,
+                          what=what)  # fmt: skip
+        audit(request, "dashboard", user.user, f"{what} {name}", period)
+        return page(user, found, period)
+
+    @app.get("/d/task/{task_id}", response_class=HTMLResponse)
+    def task_page(request: Request, task_id: str) -> Response:
+        return one_of(request, "task", task_id[:20], "任务", lambda user, found, _: render(
+            "dashboard_task.html.j2", user=user, words=WORDS, **task_view(found)))  # fmt: skip
 
     @app.get("/d/unit/{unit}", response_class=HTMLResponse)
     def unit_page(request: Request, unit: str) -> Response:
-        user = current(request)
-        if user is None:
-            return RedirectResponse("/", status_code=303)
-        period = period_of(request)
-        try:
-            found = desk.ask(("unit", str(period), unit[:60]), ASK_WAIT)
-        except Busy:
-            return busy()
-        if found is None:
-            return render(
-                "dashboard_missing.html.j2", status=404, user=user, words=WORDS, what="单位"
-            )
-        audit(request, "dashboard", user.user, f"单位 {unit[:60]}", period)
-        return render("dashboard_unit.html.j2", user=user, words=WORDS, u=found, period=period)
+        return one_of(request, "unit", unit[:60], "单位", lambda user, found, period: render(
+            "dashboard_unit.html.j2", user=user, words=WORDS, u=found, period=period))  # fmt: skip
 
     @app.get("/d/notices", response_class=HTMLResponse)
     def notices_page(request: Request) -> Response:

@@ -386,3 +386,47 @@ def test_a_supervisor_opens_a_units_evidence_from_the_task(board: PortalServer) 
         assert got.content == pdf and got.headers["content-type"] == "application/octet-stream"
         assert got.headers["content-disposition"].startswith("attachment")
         assert client.get("/d/evidence/999999").status_code == 404
+
+
+def test_a_units_request_form_says_what_is_missing_and_keeps_nothing_wrong(
+    board: PortalServer,
+) -> None:
+    import re
+
+    unit = "牛塘镇"
+    link = board.link(unit)
+    page = httpx.get(link).text
+    action = board.base + re.search(r'action="([^"]+/request\?form=[^"]+)"', page).group(1)
+    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    pdf = b"%PDF-1.4\n" + b"2" * 1024
+
+    def ask(data: dict, files: dict | None = None) -> httpx.Response:
+        return httpx.post(action, data=data, files=files, follow_redirects=True)
+
+    cases = [
+        ({"task": "2099-001", "kind": "extension", "reason": "理由"}, None, "所涉及的任务"),
+        ({"task": task, "kind": "extension", "reason": "理由", "new_date": "2026-02-30"}, None,
+         "延期后的完成日期"),
+        ({"task": task, "kind": "extension", "reason": "理由", "new_date": "2020-01-01"}, None,
+         "须晚于今天"),
+        ({"task": task, "kind": "extension", "reason": " ", "new_date": "2027-01-31"}, None,
+         "申请理由"),
+        ({"task": task, "kind": "signoff", "reason": "已完成"}, None, "须附佐证材料"),
+        ({"task": task, "kind": "signoff", "reason": "已完成"},
+         {"file": ("证明.pdf", b"<html>not a pdf</html>")}, "内容须与扩展名相符"),
+    ]  # fmt: skip
+    for data, files, said in cases:
+        refused = ask(data, files)
+        assert refused.status_code == 400 and said in refused.text, (data, refused.text[-300:])
+    assert board.query("SELECT count(*) FROM requests WHERE unit = ?", [unit]) == [(0,)]
+    done = ask({"task": task, "kind": "signoff", "reason": "已全部完成"},
+               {"file": ("验收证明.pdf", pdf)})  # fmt: skip
+    assert "已提交申请销号" in done.text
+    deadline = time.monotonic() + 15
+    while not board.query("SELECT count(*) FROM requests WHERE unit = ?", [unit])[0][0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    ((kind, status, evidence),) = board.query(
+        "SELECT r.kind, r.status, e.file_name FROM requests r JOIN evidence e USING (evidence_id) "
+        "WHERE r.unit = ?", [unit])  # fmt: skip
+    assert (kind, status, evidence) == ("signoff", "pending", "验收证明.pdf")
