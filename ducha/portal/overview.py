@@ -104,7 +104,7 @@ def unit(con: duckdb.DuckDBPyConnection, period: Period, name: str) -> dict[str,
         "unit": name, "kind": found[0][0], "period": str(period),
         "submissions": _rows(con, "dashboard/unit_submissions", ("submission_id", "period",
                              "file_name", "status", "superseded", "received_at", "rows", "errors",
-                             "warnings"), **span),
+                             "warnings", "receipt"), **span),
         "record": _rows(con, "dashboard/unit_record", ("period", "submission", "received_at",
                         "judged", "on_track", "on_track_share", "rank"), **span),
     }  # fmt: skip

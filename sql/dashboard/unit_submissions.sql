@@ -1,7 +1,8 @@
 -- Every file a unit sent in the year up to the period ($unit, $first, $period), newest first:
--- when it arrived, what became of it, and how many problems its receipt lists.
+-- when it arrived, what became of it, how many problems its receipt lists, and the receipt.
 WITH sent AS (
-    SELECT submission_id, unit, period, file_name, status, superseded_by, received_at, rows
+    SELECT submission_id, unit, period, file_name, status, superseded_by, received_at, rows,
+           receipt
     FROM submissions
 ), problems AS (
     SELECT submission_id, count(*) FILTER (WHERE severity = 'error') AS errors,
@@ -10,7 +11,8 @@ WITH sent AS (
     GROUP BY submission_id
 )
 SELECT s.submission_id, s.period, s.file_name, s.status, s.superseded_by IS NOT NULL AS superseded,
-       s.received_at, s.rows, coalesce(p.errors, 0) AS errors, coalesce(p.warnings, 0) AS warnings
+       s.received_at, s.rows, coalesce(p.errors, 0) AS errors, coalesce(p.warnings, 0) AS warnings,
+       s.receipt
 FROM sent s
 LEFT JOIN problems p USING (submission_id)
 WHERE s.unit = $unit AND s.period BETWEEN $first AND $period

@@ -136,7 +136,13 @@ def test_a_supervisor_logs_in_finds_a_lagging_task_and_a_units_figures_and_logs_
     assert page.inner_text("h1") == unit
     assert "报送的文件和回执" in page.inner_text("main")
     sent = board.query("SELECT count(*) FROM submissions WHERE unit = ?", [unit])[0][0]
-    assert page.locator("section:nth-of-type(2) table tr").count() == sent + 1  # with the header
+    files = page.locator("section:nth-of-type(2) table tr:not(.receipt)")
+    assert files.count() == sent + 1  # with the header
+    receipt = board.query(
+        "SELECT receipt FROM submissions WHERE unit = ? ORDER BY received_at DESC, "
+        "submission_id DESC LIMIT 1", [unit])[0][0]  # fmt: skip
+    page.locator("tr.receipt summary").first.click()  # the latest file's receipt, as sent
+    assert receipt.splitlines()[0] in page.locator("tr.receipt pre").first.inner_text()
 
     page.click("text=退出登录")
     page.wait_for_load_state()
