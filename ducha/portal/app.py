@@ -221,6 +221,11 @@ def create_app(
                     snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
         return copy["pages"].get(link.unit) if copy else None
 
+    def tasks_of(link: Link) -> set[str]:
+        """The ids of the unit's tasks for the period (its forms may name only these)."""
+        page = page_data(link)
+        return {t["id"] for t in page["tasks"]} if page else set()
+
     def listed(page: dict[str, Any] | None) -> dict[str, Markup] | None:
         """The unit's task list and the evidence form's choices, rendered once per list of
         tasks: units with the same tasks (the towns, mostly) share the list, and a first
@@ -332,8 +337,7 @@ def create_app(
         if isinstance(sent_form, Response):
             return sent_form
         link, form = sent_form
-        page = page_data(link)
-        tasks = {t["id"] for t in page["tasks"]} if page else set()
+        tasks = tasks_of(link)
         task_id, sent = str(form.get("task") or ""), form.get("file")
 
         if task_id not in tasks:
@@ -353,8 +357,7 @@ def create_app(
         if isinstance(sent_form, Response):
             return sent_form
         link, form = sent_form
-        page = page_data(link)
-        tasks = {t["id"] for t in page["tasks"]} if page else set()
+        tasks = tasks_of(link)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         asked = requests.checked(fields, tasks, clock_now().date())
         if isinstance(asked, str):

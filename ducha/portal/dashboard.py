@@ -217,21 +217,22 @@ def install(
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    def one_of(request: Request, kind: str, name: str, what: str,
+    def one_of(request: Request, kind: str, name: str | None, what: str,
                page: Callable[[Session, Any, Period], HTMLResponse]) -> Response:  # fmt: skip
-        """A page about one task or unit of a period: logged in, read by the clerk, audited."""
+        """A dashboard page of a period: logged in, read by the clerk ((kind, period[, name])),
+        audited; a task or unit that is not there is a page saying so."""
         user = current(request)
         if user is None:
             return RedirectResponse("/", status_code=303)
         period = period_of(request)
         try:
-            found = desk.ask((kind, str(period), name), ASK_WAIT)
+            found = desk.ask((kind, str(period), *([name] if name is not None else [])), ASK_WAIT)
         except Busy:
             return busy()
         if found is None:
             return render("dashboard_missing.html.j2", status=404, user=user, words=WORDS,
                           what=what)  # fmt: skip
-        audit(request, "dashboard", user.user, f"{what} {name}", period)
+        audit(request, "dashboard", user.user, what if name is None else f"{what} {name}", period)
         return page(user, found, period)
 
     @app.get("/d/task/{task_id}", response_class=HTMLResponse)
@@ -246,17 +247,9 @@ def install(
 
     @app.get("/d/notices", response_class=HTMLResponse)
     def notices_page(request: Request) -> Response:
-        user = current(request)
-        if user is None:
-            return RedirectResponse("/", status_code=303)
-        period = period_of(request)
-        try:
-            rows = desk.ask(("notices", str(period)), ASK_WAIT)
-        except Busy:
-            return busy()
-        audit(request, "dashboard", user.user, "通知台账", period)
-        return render("dashboard_notices.html.j2", user=user, words=WORDS, period=period,
-                      notices=rows, failed=[n for n in rows if n["status"] == "failed"])  # fmt: skip
+        return one_of(request, "notices", None, "通知台账", lambda user, rows, period: render(
+            "dashboard_notices.html.j2", user=user, words=WORDS, period=period, notices=rows,
+            failed=[n for n in rows if n["status"] == "failed"]))  # fmt: skip
 
     @app.get("/d/briefing")
     def briefing(request: Request) -> Response:
@@ -280,6 +273,21 @@ def install(
         return HTMLResponse(path.read_text(encoding="utf-8"), headers={"Content-Security-Policy": (
             "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
         )})  # fmt: skip
+
+    async def supervisors_form(
+        request: Request, doing: str, fields: int, part: int
+    ) -> tuple[Session, Any] | Response:
+        """A form a supervisor sent: logged in, the session's token, from this site, and a
+        supervisor's account (leaders only look)."""
+        user = await run_in_threadpool(current, request)  # it may ask the clerk
+        if user is None:
+            return RedirectResponse("/", status_code=303)
+        form = await request.form(max_files=0, max_fields=fields, max_part_size=part)
+        if cross_site(request) or not hmac.compare_digest(user.form, str(form.get("token") or "")):
+            return PlainTextResponse("页面已过期，请刷新后重试。", status_code=403)
+        if user.role != "supervisor":
+            return PlainTextResponse(f"只有督查室账号可以{doing}。", status_code=403)
+        return user, form
 
     @app.get("/d/evidence/{evidence_id}")
     def evidence(request: Request, evidence_id: int) -> Response:
@@ -321,14 +329,10 @@ def install(
     @app.post("/d/runs", response_class=HTMLResponse)
     async def start_run(request: Request) -> Response:
         """A supervisor starts the whole month or one step, as in the Prefect UI's run form."""
-        user = await run_in_threadpool(current, request)
-        if user is None:
-            return RedirectResponse("/", status_code=303)
-        form = await request.form(max_files=0, max_fields=5, max_part_size=256)
-        if cross_site(request) or not hmac.compare_digest(user.form, str(form.get("token") or "")):
-            return PlainTextResponse("页面已过期，请刷新后重试。", status_code=403)
-        if user.role != "supervisor":
-            return PlainTextResponse("只有督查室账号可以运行流程。", status_code=403)
+        sent = await supervisors_form(request, "运行流程", fields=5, part=256)
+        if isinstance(sent, Response):
+            return sent
+        user, form = sent
         prefect = Prefect.configured()
         try:
             if prefect is None:
@@ -345,29 +349,17 @@ def install(
 
     @app.get("/d/requests", response_class=HTMLResponse)
     def requests_page(request: Request, problem: str = "", status: int = 200) -> Response:
-        user = current(request)
-        if user is None:
-            return RedirectResponse("/", status_code=303)
-        period = period_of(request)
-        try:
-            rows = desk.ask(("requests", str(period)), ASK_WAIT)
-        except Busy:
-            return busy()
-        audit(request, "dashboard", user.user, "单位申请", period)
-        return render("dashboard_requests.html.j2", status=status, user=user, words=WORDS,
-                      period=period, requests=rows, problem=problem)  # fmt: skip
+        return one_of(request, "requests", None, "单位申请", lambda user, rows, period: render(
+            "dashboard_requests.html.j2", status=status, user=user, words=WORDS, period=period,
+            requests=rows, problem=problem))  # fmt: skip
 
     @app.post("/d/requests/{request_id}", response_class=HTMLResponse)
     async def decide(request: Request, request_id: int) -> Response:
         """A supervisor approves or rejects a unit's request, with a reason."""
-        user = await run_in_threadpool(current, request)
-        if user is None:
-            return RedirectResponse("/", status_code=303)
-        form = await request.form(max_files=0, max_fields=4, max_part_size=4096)
-        if cross_site(request) or not hmac.compare_digest(user.form, str(form.get("token") or "")):
-            return PlainTextResponse("页面已过期，请刷新后重试。", status_code=403)
-        if user.role != "supervisor":
-            return PlainTextResponse("只有督查室账号可以审核申请。", status_code=403)
+        sent = await supervisors_form(request, "审核申请", fields=4, part=4096)
+        if isinstance(sent, Response):
+            return sent
+        user, form = sent
         decision = str(form.get("decision") or "")
         reason = " ".join(str(form.get("reason") or "").split())[:500]
         if decision not in ("approve", "reject") or not reason:
