@@ -438,23 +438,14 @@ def create_app(
         kept = desk.upload(upload_id)
         if kept is None or (kept.unit, kept.period) != (link.unit, link.period):
             return render("invalid.html.j2", status=404)
-        found = await _receipt_within(desk, kept, RECEIPT_WAIT)  # no thread held while waiting
-        return render("receipt.html.j2", link=link, token=token, upload=kept, receipt=found)
+        await desk.wait_answered(kept, RECEIPT_WAIT)  # no thread held while waiting
+        return render("receipt.html.j2", link=link, token=token, upload=kept,
+                      receipt=kept.receipt())  # fmt: skip
 
     from ducha.portal import dashboard
 
     dashboard.install(app, cfg, desk, render, limits.allow, address, clock_now)
     return Guard(BodyLimit(app, MAX_UPLOAD_BYTES + _FORM_SLACK), limits)
-
-
-async def _receipt_within(desk: Desk, upload: Any, seconds: float) -> dict[str, Any] | None:
-    """The upload's receipt, waiting up to `seconds` for the clerk to write it."""
-    import asyncio
-
-    deadline = time.monotonic() + seconds
-    while not desk.answered(upload) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    return upload.receipt()
 
 
 def link_expiry(cfg: Config, period: Period) -> datetime:

@@ -22,6 +22,7 @@ wait for one another's turn at Python's global lock either. So:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -118,6 +119,7 @@ class Desk:
         self._replies: dict[int, _Reply] = {}
         self._numbers = itertools.count(1)
         self._answered: set[str] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # receipt pages waiting
         self._events: Any = None  # the open event file
         self._handing: threading.Timer | None = None
         self._process: Any = None
@@ -181,6 +183,9 @@ class Desk:
             if message[0] == "answered":
                 with self._lock:
                     self._answered.update(message[1])
+                    woken = [f for i in message[1] for f in self._waiters.pop(i, [])]
+                for future in woken:
+                    future.get_loop().call_soon_threadsafe(_wake, future)
             elif message[0] == "reply":
                 _, number, ok, value = message
                 with self._lock:
@@ -213,6 +218,28 @@ class Desk:
             if upload.id in self._answered:
                 return True
         return upload.receipt_path.exists()
+
+    async def wait_answered(self, upload: Upload, seconds: float) -> bool:
+        """Wait up to `seconds` for the upload's receipt, woken when the clerk says it is
+        there (no polling: fifty pages waiting at once cost nothing meanwhile)."""
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            if upload.id in self._answered:
+                return True
+            self._waiters.setdefault(upload.id, []).append(future)
+        try:
+            if upload.receipt_path.exists():  # answered before this process started
+                return True
+            with suppress(TimeoutError):
+                await asyncio.wait_for(future, seconds)
+            return self.answered(upload)
+        finally:
+            with self._lock:
+                waiting = self._waiters.get(upload.id, [])
+                if future in waiting:
+                    waiting.remove(future)
+                if not waiting:
+                    self._waiters.pop(upload.id, None)
 
     # ------------------------------------------------------------------ what arrives
 
@@ -281,6 +308,11 @@ class Desk:
         with suppress(OSError):
             if self._process is not None:
                 self._send(("wake", []))
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class _Reply:
