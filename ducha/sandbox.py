@@ -184,10 +184,47 @@ class Sandbox:
     def call(self, function: Callable[..., Any], *args: Any, seconds: float | None = None) -> Any:
         """function(*args) in the child; FileRejected when it refuses the file or fails.
         `seconds`: the wall time it may take (default: the sandbox's, for one file). One call
-        at a time (ingest reads the next file in a thread while it checks this one)."""
+        at a time (see `begin` for one that returns while the child works)."""
         with self._calling:
             self._ready()
             return self._call(function, args, seconds=seconds or self.seconds)
+
+    def begin(self, function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+        """function(*args) sent to the child now; the function returned waits for its result
+        (FileRejected as with `call`), and must be called before anything else is asked of the
+        sandbox. A caller that checks one file while the child reads the next one keeps both
+        processes busy without a thread of its own: a thread waiting for the child needs
+        Python's global lock from the one that checks, and waits up to 5 ms for it each time,
+        so that reading and checking take turns instead of overlapping."""
+        self._calling.acquire()
+        refused: FileRejected | None = None  # said when the answer is asked for
+        try:
+            self._ready()
+            assert self._conn is not None
+            try:
+                self._conn.send((function, args, False))
+            except (EOFError, OSError, BrokenPipeError):
+                self._fail(self._why_dead())
+        except FileRejected as exc:
+            refused = exc
+        except BaseException:
+            self._calling.release()
+            raise
+        answered = False
+
+        def answer() -> Any:
+            nonlocal answered
+            if answered:
+                raise RuntimeError("the sandbox's answer was taken already")
+            answered = True
+            try:
+                if refused is not None:
+                    raise refused
+                return self._answer(self.seconds)
+            finally:
+                self._calling.release()
+
+        return answer
 
     def _call(
         self, function: Callable[..., Any], args: tuple[Any, ...], *, seconds: float,
@@ -196,6 +233,14 @@ class Sandbox:
         assert self._conn is not None
         try:
             self._conn.send((function, args, trusted))
+        except (EOFError, OSError, BrokenPipeError):
+            self._fail(self._why_dead())
+        return self._answer(seconds)
+
+    def _answer(self, seconds: float) -> Any:
+        """The child's answer to what was sent: its value, or FileRejected."""
+        assert self._conn is not None
+        try:
             if not self._conn.poll(seconds):
                 self._fail("time")
             kind, value = self._conn.recv()
@@ -240,6 +285,14 @@ class Sandbox:
                     os.kill(self._process.pid, signal.SIGKILL)
             self._process.join(timeout=5)
             self._process = None
+
+    def restart(self) -> None:
+        """End the child: the next call starts a fresh one, prepared as the one before it."""
+        with self._calling:
+            if self._starting is not None:
+                self._starting.join()
+                self._starting = None
+            self._stop()
 
     def close(self) -> None:
         if self._starting is not None:

@@ -88,3 +88,48 @@ def test_a_refusal_keeps_its_reason_and_place() -> None:
             "B2",
         )
         assert box.failures == []
+
+
+def test_a_call_begun_runs_while_the_caller_works_and_answers_once() -> None:
+    """`begin` returns at once: the child works while this process does (here: both sleep
+    0.6 s, together well under 1.2 s); the answer is the call's value, or its refusal, and
+    the sandbox takes the next call once it is taken."""
+    with Sandbox() as box:
+        box.call(_echo, 0)  # started
+        started = time.monotonic()
+        answer = box.begin(_sleep_then, 0.6, "读完")
+        time.sleep(0.6)
+        assert answer() == "读完"
+        assert time.monotonic() - started < 1.1
+        with pytest.raises(RuntimeError):
+            answer()
+        refused = box.begin(_abort)
+        with pytest.raises(FileRejected, match="异常退出|内存"):
+            refused()
+        assert box.call(_echo, "还在") == "还在"
+        assert box.failures == ["memory"]
+
+
+def test_a_restarted_sandbox_prepares_its_new_child_as_before() -> None:
+    with Sandbox() as box:
+        box.prepare(_remember, "上下文")
+        first = box.call(_pid)
+        box.restart()
+        assert box.call(_pid) != first
+        assert box.call(_remembered) == "上下文"
+
+
+def _sleep_then(seconds: float, value: str) -> str:
+    time.sleep(seconds)
+    return value
+
+
+_KEPT: dict[str, str] = {}
+
+
+def _remember(value: str) -> None:
+    _KEPT["value"] = value
+
+
+def _remembered() -> str:
+    return _KEPT["value"]

@@ -8,7 +8,10 @@ closes it again, so flows, `ducha ingest` and `ducha evaluate` keep working whil
 
 * uploads (spool/<id>/, kept by the desk before anything else happens): every waiting one is
   checked in one ingest run, each held to the unit and period of its link and received at the
-  server's time of upload; `receipt.json` is written beside it and the desk is told;
+  server's time of upload; `receipt.json` is written beside it and the desk is told. The files
+  are read and checked by children, one per core, each with a copy of the checks' context
+  (ducha.submissions.parallel.Checkers, under the sandbox's limits), while the clerk takes
+  them in and stores them: on deadline day the clerk alone would be the slowest step;
 * evidence: archived under its SHA-256 and listed;
 * the audit: the desk's closed event files (events-*.ready) go into `portal_events`;
 * questions from the desk: the units' pages of a period, a unit's template.
@@ -36,18 +39,18 @@ from typing import TYPE_CHECKING, Any
 from ducha.config import Config
 from ducha.periods import Period
 from ducha.portal.desk import EVENT_COLUMNS, Busy, Upload, read_upload
-from ducha.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from ducha.submissions.checking import Context
+    from ducha.submissions.parallel import Checkers
 
 IDLE_SECONDS = 2.0  # how often the clerk looks at the spool when nobody calls it
 OPEN_WAIT = 1.0  # seconds it waits for another process's lock before answering "busy"
 RETRY_SECONDS = 0.5
 LINGER_SECONDS = 0.5  # how long the clerk keeps the database open for more work to come
 HOLD_SECONDS = 10.0  # the longest it keeps the database open at a time
-SANDBOX_FILES = 500  # files one reading child reads before a fresh one takes over
-SANDBOX_IDLE_SECONDS = 60.0  # the reading child ends after this long without an upload
+SANDBOX_FILES = 500  # files the checking children check before fresh ones take over
+SANDBOX_IDLE_SECONDS = 60.0  # the checking children end after this long without an upload
 FAILED_SECONDS = 10.0  # after an error that is not the database being busy (logged)
 
 
@@ -65,8 +68,8 @@ class Clerk:
         self.waiting = {f.name for f in self.spool.iterdir() if f.is_dir()}  # restart: all
         self.questions: list[tuple[int, tuple[Any, ...]]] = []
         self.stopping = False
-        self.sandbox: Sandbox | None = None  # kept while uploads keep coming
-        self.sandbox_files = 0
+        self.checkers: Checkers | None = None  # kept while uploads keep coming
+        self.checked_files = 0
         self.last_upload = 0.0
         self.con: Any = None  # the database, while the clerk holds it
         self.context: Context | None = (
@@ -175,8 +178,8 @@ class Clerk:
             self.last_upload = time.monotonic()
             if self.context is None:  # loaded once per hold (a fifth of the time when per round)
                 self.context = checks_context(self.cfg, con)
-            sandbox = self._sandbox(len(reports))
-            self._answered(check_uploads(self.cfg, con, reports, sandbox, self.context))
+            checkers = self._checkers(len(reports))
+            self._answered(check_uploads(self.cfg, con, reports, checkers, self.context))
         evidence = [u for u in uploads if u.task_id is not None and u.request is None]
         if evidence:
             self._answered(store_evidence(self.cfg, con, evidence))
@@ -201,23 +204,39 @@ class Clerk:
             except (OSError, BrokenPipeError):
                 self.stopping = True
 
-    def _sandbox(self, files: int) -> Sandbox:
-        """The child that reads the uploads: one kept between batches (starting one costs more
-        than checking a file), replaced after SANDBOX_FILES files so that what a long-lived
-        reader piles up never counts against a later file's limits."""
+    def _checkers(self, files: int) -> Checkers:
+        """The children that read and check the uploads (ducha.submissions.parallel.Checkers),
+        one per core: kept between rounds (starting them and giving them the context costs
+        more than checking a file), replaced after SANDBOX_FILES files so that what a
+        long-lived reader piles up never counts against a later file's limits."""
         from ducha.submissions.ingest import memory_limit
+        from ducha.submissions.parallel import Checkers
 
         self._renew_sandbox(files)
-        if self.sandbox is None:
-            self.sandbox = Sandbox(memory=memory_limit())
-            self.sandbox.start()
-        self.sandbox_files += files
-        return self.sandbox
+        if self.checkers is None:
+            self.checkers = Checkers(checker_count(), memory_limit())
+            self.checkers.start()
+        self.checked_files += files
+        return self.checkers
 
     def _renew_sandbox(self, coming: int) -> None:
-        if self.sandbox is not None and (not coming or self.sandbox_files + coming > SANDBOX_FILES):
-            self.sandbox.close()
-            self.sandbox, self.sandbox_files = None, 0
+        """No uploads coming: the children end; too many checked: fresh ones take over."""
+        if self.checkers is None:
+            return
+        if not coming:
+            self.checkers.close()
+            self.checkers, self.checked_files = None, 0
+        elif self.checked_files + coming > SANDBOX_FILES:
+            self.checkers.renew()
+            self.checked_files = 0
+
+
+def checker_count() -> int:
+    """How many children check uploads: one per core the clerk may use, up to four."""
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, 4))
 
 
 def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
@@ -257,12 +276,12 @@ def checks_context(cfg: Config, con: Any) -> Context:
 
 
 def check_uploads(
-    cfg: Config, con: Any, pending: list[Upload], sandbox: Sandbox, context: Context | None = None
+    cfg: Config, con: Any, pending: list[Upload], checkers: Checkers, context: Context
 ) -> list[str]:
     """The same checks as `ducha ingest`, every waiting file in one run (one transaction per
     batch), each held to the unit and period of the link it came through and received when the
     server received it; the uploads answered. `context`: kept from an earlier round while the
-    database stayed open (else one for this run, with only these units' tasks)."""
+    database stayed open; `checkers` read and check the files with a copy of it."""
     from ducha.submissions.ingest import ingest
     from ducha.submissions.receipts import render_receipt
 
@@ -273,13 +292,14 @@ def check_uploads(
         archive_dir=ws.archive_dir, timezone=cfg.schedule.timezone,
         unit={path: u.unit for path, u in by_file.items()},
         period={path: u.period for path, u in by_file.items()},
-        received_at=lambda path: by_file[path.resolve()].received_at, sandbox=sandbox,
-        context=context,
+        received_at=lambda path: (by_file.get(path) or by_file[path.resolve()]).received_at, context=context,
+        checkers=checkers,
     )  # fmt: skip
     answered = []
     for result in results:
-        upload = by_file[result.path.resolve()]
-        receipt = result.to_dict() | {"file": upload.file.name, "text": render_receipt(result)}
+        upload = by_file.get(result.path) or by_file[result.path.resolve()]
+        text = result.receipt or render_receipt(result)  # rendered when it was stored
+        receipt = result.to_dict() | {"file": upload.file.name, "text": text}
         _write_receipt(upload, receipt)
         answered.append(upload.id)
     return answered

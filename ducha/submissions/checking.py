@@ -5,7 +5,7 @@ processes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,10 +94,12 @@ class Context:
             }
         return self.previous[key]
 
-    def frozen_copy(self) -> Context:
+    def frozen_copy(self, periods: Collection[Period] | None = None) -> Context:
         """What worker processes check files with: every year with tasks and every period's
-        latest cumulative figures of those years, loaded now. A file for another year comes
-        back to the caller (NeedsMain); figures stored later are the caller's to notice."""
+        latest cumulative figures of those years, loaded now; `periods`: only the figures
+        files of these periods are checked against (the months before them). A file for
+        another year or period comes back to the caller (NeedsMain); figures stored later
+        are the caller's to notice."""
         assert self.con is not None
         if self.units is not None:  # a worker may be given a file of any unit
             self.units = None
@@ -110,11 +112,17 @@ class Context:
         for year in years:
             if year not in self.years:
                 self.years[year] = unit_tasks(self.con, Period(year, 1))
+            if periods is not None:
+                continue
             for month in range(1, 13):
                 previous[str(Period(year, month))] = {}
             rows = self.con.sql(sql("submissions/year_figures"), params={"year": str(year)})
             for period, unit, task_id, position, value in rows.fetchall():
                 previous[period][(unit, task_id, position)] = value
+        for period in periods or ():
+            before = period.previous()
+            if before is not None and before.year in self.years:
+                previous[str(before)] = dict(self.previous_cumulative(period))
         return Context(
             self.workspace, self.register, years=dict(self.years), previous=previous,
             accepted=dict(self.accepted), frozen=True,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s
     import duckdb
 from ducha.submissions.checking import Context
 from ducha.submissions.inbox import collect_files, plan_take_out, take_out
-from ducha.submissions.parallel import Expected, checked_in_order
+from ducha.submissions.parallel import Checkers, Expected, checked_in_order
 from ducha.submissions.results import FileResult
 from ducha.submissions.spreadsheet import read_workbook
 from ducha.submissions.store import store_batch
@@ -60,6 +60,7 @@ def ingest(
     received_at: Arrival = None,
     sandbox: Sandbox | None = None,
     context: Context | None = None,
+    checkers: Checkers | None = None,
 ) -> list[FileResult]:
     """Ingest files and folders; one broken file is one rejection, the others go on.
 
@@ -68,15 +69,18 @@ def ingest(
     under `inbox` are moved out of it once their batch is committed (see take_out). `sandbox`:
     one the caller keeps between runs (the portal's clerk), else one for this run. `context`: one
     the caller keeps while it holds `con` (the clerk, between rounds): the tasks and the accepted
-    files are loaded once, not per run; nobody else can change them meanwhile."""
+    files are loaded once, not per run; nobody else can change them meanwhile. `checkers`:
+    sandboxes the caller keeps with `context` that read and check the files (the clerk)."""
     if isinstance(unit, str) and register.resolve_unit(unit) is None:
         raise UserError(f"--unit 指定的单位“{unit}”不在单位名册中")
     files = collect_files(paths)
     if not files:
         return []
+    if checkers is not None:
+        sandbox = checkers.sandboxes[0]
     if sandbox is not None:
         return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
-                       batch_files, inbox, timezone, received_at, context)  # fmt: skip
+                       batch_files, inbox, timezone, received_at, context, checkers)  # fmt: skip
     with Sandbox(memory=memory_limit()) as sandbox:
         sandbox.start()  # in the background, while the context loads
         return _ingest(con, files, sandbox, register, workspace, archive_dir, unit, period,
@@ -94,7 +98,7 @@ def _ingest(
     con: duckdb.DuckDBPyConnection, files: list[Path], sandbox: Sandbox, register: UnitRegister,
     workspace: str, archive_dir: Path, unit: Expected[str], period: Expected[Period],
     batch_files: int, inbox: Path | None, timezone: str, received_at: Arrival,
-    ctx: Context | None = None,
+    ctx: Context | None = None, checkers: Checkers | None = None,
 ) -> list[FileResult]:  # fmt: skip
     arrivals = {p: _arrival(p, received_at, timezone) for p in files}
     files.sort(key=arrivals.__getitem__)  # stable: files that arrived together keep their order
@@ -109,8 +113,11 @@ def _ingest(
     ctx.read, ctx.memory = sandbox.reader(read_workbook), sandbox.memory
     results: list[FileResult] = []
     batch: list[FileResult] = []
-    changed: set[tuple[str | None, str | None]] = set()  # (unit, period) stored by this run
-    for result in checked_in_order(files, ctx, archive_dir, unit, period, changed, sandbox):
+    # (unit, period) stored by this run (with checkers: since their copy of the context)
+    changed = checkers.changed if checkers is not None else set()
+    for result in checked_in_order(
+        files, ctx, archive_dir, unit, period, changed, sandbox, checkers
+    ):
         result.received_at = arrivals[result.path]
         if result.ok and result.status != "duplicate":
             ctx.accepted[result.sha256] = (result.unit or "", result.period or "")

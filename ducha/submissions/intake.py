@@ -115,25 +115,31 @@ def receive(
 ) -> Received:
     """Read, hash, archive and parse one file; `known`: hashes accepted before (not parsed);
     `read`: how its cells are read (in a sandbox, in the process that stores)."""
-    try:
-        data, sha, whole = read_untrusted(path)
-        received_at = datetime.fromtimestamp(path.lstat().st_mtime)
-    except FileRejected as exc:
-        return Received(path, problem=exc)
-    except OSError as exc:
-        return Received(path, problem=FileRejected(f"无法读取文件：{exc.strerror or exc}"))
-    if not whole:  # never archived: the limit is what ducha keeps of anyone's file
-        problem = FileRejected(f"文件大小超过 {MAX_FILE_BYTES // 1024 // 1024} MB 的上限，未读取")
-        return Received(path, sha, received_at, problem=problem)
-    kept = archive_file(data, sha, path.suffix or ".bin", archive_dir)
-    found = Received(path, sha, received_at, str(kept))
-    if sha in known:
+    found, data = take_in(path, archive_dir)
+    if data is None or found.sha256 in known:
         return found
     try:
         found.book = read(readable_name(path.name), data)
     except FileRejected as exc:
         found.problem = exc
     return found
+
+
+def take_in(path: Path, archive_dir: Path) -> tuple[Received, bytes | None]:
+    """Read, hash and archive one file: what was received, and the bytes to parse (None: a
+    file that cannot be read, found.problem says why)."""
+    try:
+        data, sha, whole = read_untrusted(path)
+        received_at = datetime.fromtimestamp(path.lstat().st_mtime)
+    except FileRejected as exc:
+        return Received(path, problem=exc), None
+    except OSError as exc:
+        return Received(path, problem=FileRejected(f"无法读取文件：{exc.strerror or exc}")), None
+    if not whole:  # never archived: the limit is what ducha keeps of anyone's file
+        problem = FileRejected(f"文件大小超过 {MAX_FILE_BYTES // 1024 // 1024} MB 的上限，未读取")
+        return Received(path, sha, received_at, problem=problem), None
+    kept = archive_file(data, sha, path.suffix or ".bin", archive_dir)
+    return Received(path, sha, received_at, str(kept)), data
 
 
 def worker_count(files: int) -> int:

@@ -1,7 +1,8 @@
 """Large batches checked by worker processes, the results yielded in order: python-calamine holds
 the GIL, so threads would not help. Workers import neither DuckDB nor polars; each gets a frozen
 copy of the context once, then chunks of files; this process checks from the tail of the queue
-while it waits.
+while it waits. Checkers: sandboxes that a caller keeps between runs (the portal's clerk), each
+reading and checking one file at a time with a copy of the caller's context.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ducha.neutral import readable_name
 from ducha.periods import Period
 from ducha.sandbox import (
     FILE_SECONDS,
@@ -28,24 +30,28 @@ from ducha.sandbox import (
     quiet_errors,
 )
 from ducha.submissions.checking import Context, NeedsMain, check_file
-from ducha.submissions.intake import receive, worker_count
+from ducha.submissions.intake import Received, receive, take_in, worker_count
 from ducha.submissions.limits import FileRejected
 from ducha.submissions.results import FileResult
+from ducha.submissions.spreadsheet import read_workbook
 
 
 def checked_in_order(
     files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
     period: Expected[Period], changed: set[tuple[str | None, str | None]],
-    sandbox: Sandbox,
+    sandbox: Sandbox, checkers: Checkers | None = None,
 ) -> Iterator[FileResult]:  # fmt: skip
     """Every file checked, in order: here (its cells read through ctx.read), or for a large
     batch in worker processes and, while this process waits for them, in `sandbox` (see
-    _check_in_workers); the results are the same."""
+    _check_in_workers), or by `checkers` kept by the caller; the results are the same."""
     workers = worker_count(len(files))
-    if not workers:
-        yield from _checked_here(files, ctx, archive_dir, unit, period)
+    if checkers is not None:
+        checked_files = checkers.checked(files, ctx, archive_dir, unit, period)
+    elif not workers:
+        yield from _checked_here(files, ctx, archive_dir, unit, period, sandbox)
         return
-    checked_files = _check_in_workers(files, ctx, archive_dir, unit, period, workers, sandbox)
+    else:
+        checked_files = _check_in_workers(files, ctx, archive_dir, unit, period, workers, sandbox)
     for path, checked in checked_files:
         if checked is not None and checked.sha256 in ctx.accepted and checked.status != "duplicate":
             checked = None  # the same bytes were accepted earlier in this run
@@ -63,27 +69,173 @@ def checked_in_order(
 
 def _checked_here(
     files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
-    period: Expected[Period],
+    period: Expected[Period], sandbox: Sandbox,
 ) -> Iterator[FileResult]:  # fmt: skip
-    """Every file checked in this process, in order, the next one read meanwhile: a thread
-    waits for the sandbox to read file n+1 while this one checks file n (reading is the other
-    process's work, so the two really overlap)."""
-    queue = iter(files)
-    ahead: deque[tuple[Path, Future[Any]]] = deque()
-    with ThreadPoolExecutor(1, thread_name_prefix="ducha-read-ahead") as reader:
+    """Every file checked in this process, in order, the next one read meanwhile: file n+1
+    is sent to the sandbox before file n is checked, so the child reads while this process
+    checks (Sandbox.begin: no thread here, which would wait for the global lock)."""
+    pending = _begin_reading(files[0], ctx, archive_dir, sandbox) if files else None
+    try:
+        for k, path in enumerate(files):
+            assert pending is not None
+            found, pending = pending(), None
+            coming = files[k + 1] if k + 1 < len(files) else None
+            # a file accepted when reading began but no longer is read in check_file, through
+            # the sandbox, which must be free for it: the next file is sent after
+            rereads = found.book is None and found.problem is None
+            if coming is not None and not rereads:
+                pending = _begin_reading(coming, ctx, archive_dir, sandbox)
+            result = check_file(
+                found, ctx, unit=expected(unit, path), period=expected(period, path)
+            )
+            if coming is not None and rereads:
+                pending = _begin_reading(coming, ctx, archive_dir, sandbox)
+            yield result
+    finally:
+        if pending is not None:  # the caller stopped early: the child's answer taken, unused
+            pending()
 
-        def read_next() -> None:
+
+def _begin_reading(
+    path: Path, ctx: Context, archive_dir: Path, sandbox: Sandbox
+) -> Callable[[], Received]:
+    """Take the file in and send it to the sandbox to be read; the function returned waits for
+    the cells (a file accepted before is not parsed)."""
+    found, data = take_in(path, archive_dir)
+    if data is None or found.sha256 in ctx.accepted:
+        return lambda: found
+    answer = sandbox.begin(read_workbook, readable_name(path.name), data)
+
+    def read() -> Received:
+        try:
+            found.book = answer()
+        except FileRejected as exc:
+            found.problem = exc
+        return found
+
+    return read
+
+
+class Checkers:
+    """Sandboxes that read and check files with a frozen copy of a context, kept by a caller
+    that checks files round after round while it holds the database (the portal's clerk):
+    reading and checking are spread over the cores, and the caller only stores. Each child
+    is given the caller's context frozen once (again when the context is another: a new
+    hold); what the caller stored since, and a file the copy cannot check, are checked again
+    by the caller (checked_in_order), so the results are those of one process checking every
+    file in order. A file that ends a child (memory, time, a crash) is refused with the
+    sandbox's reason, and a new child, given the same copy, takes the next one."""
+
+    def __init__(self, count: int, memory: int) -> None:
+        self.sandboxes = [Sandbox(memory=memory) for _ in range(max(1, count))]
+        self.context: Context | None = None  # the context the children hold a copy of
+        self.periods: frozenset[Period] | None = None  # what the copy can check (None: all)
+        # (unit, period) stored since the copy was made: a file of the month after is checked
+        # again by the caller (set by ducha.submissions.ingest)
+        self.changed: set[tuple[str | None, str | None]] = set()
+
+    def start(self) -> None:
+        for sandbox in self.sandboxes:
+            sandbox.start()
+
+    def close(self) -> None:
+        for sandbox in self.sandboxes:
+            sandbox.close()
+        self.context = None
+
+    def renew(self) -> None:
+        """Fresh children, given the copy the ones before them had."""
+        for sandbox in self.sandboxes:
+            sandbox.restart()
+
+    def _prepare(
+        self, ctx: Context, archive_dir: Path, periods: frozenset[Period] | None
+    ) -> None:  # fmt: skip
+        """The children given a copy of `ctx` that checks files of `periods` (None: any)."""
+        frozen = ctx.frozen_copy(periods)
+        for sandbox in self.sandboxes:
+            sandbox.prepare(_init_worker, frozen, archive_dir, None, None, os.getpid(), ctx.memory)
+        self.context, self.periods = ctx, periods
+        self.changed.clear()  # (the caller's run holds this set)
+
+    def checked(
+        self, files: list[Path], ctx: Context, archive_dir: Path, unit: Expected[str],
+        period: Expected[Period],
+    ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
+        """The files checked by the children, in order (None: the caller checks it). Each
+        child has one file at a time; while the caller looks at a file's result, the child
+        that checked it is free and reads a file checked again there (ctx.read)."""
+        wanted = {expected(period, path) for path in files}
+        periods = None if None in wanted else frozenset(p for p in wanted if p is not None)
+        if self.context is not ctx:
+            self._prepare(ctx, archive_dir, periods)
+        elif self.periods is not None and (periods is None or not periods <= self.periods):
+            # files of another month: a copy for it too (nothing stored since is lost: the
+            # copy is made now, and `changed` starts again with it)
+            self._prepare(ctx, archive_dir, None if periods is None else self.periods | periods)
+        queue = iter(files)
+        pending: deque[tuple[Path, Sandbox, Callable[[], FileResult | None]]] = deque()
+
+        def send(sandbox: Sandbox) -> None:
             path = next(queue, None)
-            if path is not None:  # accepted before: not parsed
-                ahead.append((path, reader.submit(receive, path, archive_dir, ctx.accepted,
-                                                  ctx.read)))  # fmt: skip
+            if path is not None:
+                pending.append((path, sandbox, _begin_checking(
+                    path, ctx, archive_dir, expected(unit, path), expected(period, path), sandbox,
+                )))  # fmt: skip
 
-        read_next()
-        while ahead:
-            path, reading = ahead.popleft()
-            found = reading.result()
-            read_next()
-            yield check_file(found, ctx, unit=expected(unit, path), period=expected(period, path))
+        for sandbox in self.sandboxes:
+            send(sandbox)
+        try:
+            while pending:
+                path, sandbox, answer = pending.popleft()
+                checked = answer()
+                ctx.read = sandbox.reader(read_workbook)
+                yield path, checked
+                send(sandbox)
+        finally:
+            for _, _, answer in pending:  # the caller stopped early: the answers taken, unused
+                answer()
+
+
+def _begin_checking(
+    path: Path, ctx: Context, archive_dir: Path, unit: str | None, period: Period | None,
+    sandbox: Sandbox,
+) -> Callable[[], FileResult | None]:  # fmt: skip
+    """The file taken in here and sent to the sandbox to be read and checked; the function
+    returned waits for the result. A file that cannot be read, or whose bytes were accepted
+    before, is checked here at once (nothing to parse)."""
+    found, data = take_in(path, archive_dir)
+    if data is None or found.sha256 in ctx.accepted:
+        result = check_file(found, ctx, unit=unit, period=period)
+        return lambda: result
+    answer = sandbox.begin(_check_received, found, data, unit, period)
+
+    def checked() -> FileResult | None:
+        try:
+            return answer()
+        except FileRejected as exc:  # the child ended on it: the sandbox's reason
+            found.problem = exc
+            return check_file(found, ctx, unit=unit, period=period)
+
+    return checked
+
+
+def _check_received(
+    found: Received, data: bytes, unit: str | None, period: Period | None
+) -> FileResult | None:
+    """In a Checkers child: a file its caller took in, read and checked with the frozen
+    context (None: the caller checks it, NeedsMain)."""
+    if found.sha256 not in _WORKER["known"]:
+        try:
+            found.book = read_workbook(readable_name(found.path.name), data)
+        except FileRejected as exc:
+            found.problem = exc
+    try:
+        result = check_file(found, _WORKER["ctx"], unit=unit, period=period)
+    except NeedsMain:
+        return None
+    result.worker = os.getpid()
+    return result
 
 
 T = TypeVar("T")
@@ -95,7 +247,7 @@ Expected = T | dict[Path, T] | None
 def expected(option: Expected[T], path: Path) -> T | None:
     """The unit or period `path` must be of."""
     if isinstance(option, dict):
-        return option.get(path, option.get(path.resolve()))
+        return option[path] if path in option else option.get(path.resolve())
     return option
 
 

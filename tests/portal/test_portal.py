@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +29,7 @@ from ducha.periods import Period
 from ducha.portal.links import Links
 from tests.helpers import ROOT, Workspace
 from tests.portal.servers import DUCHA, PortalServer, links_of
-from tests.submissions.fuzz_files import Templates
+from tests.submissions.fuzz_files import COL, MAIN_SHEET, Templates
 
 PERIOD = Period(2026, 3)
 # a flow run's hold on the database: opened as ducha opens it (waiting its turn, and saying so
@@ -92,44 +94,136 @@ def test_links_name_only_units_that_report(portal_ws: Workspace) -> None:
 def test_the_clerks_kept_context_sees_what_earlier_rounds_stored(
     portal_ws: Workspace, templates: Templates, tmp_path: Path
 ) -> None:
-    """Rounds of one hold share the checks' context (loaded once): a file accepted in round one
-    is known in round two (the same bytes: a duplicate; new ones supersede it), and a unit not
-    in the first round has its tasks too."""
+    """Rounds of one hold share the checks' context (loaded once) and the children that check
+    with a copy of it: a file accepted in round one is known in round two (the same bytes: a
+    duplicate; new ones supersede it), the same bytes twice in one round are one file, and a
+    unit not in the first round has its tasks too."""
+    with _clerk_rounds(portal_ws, templates, tmp_path) as (_, con, round_):
+        assert round_("湖塘镇", 1) == ["accepted"]
+        assert round_(("湖塘镇", 1), ("牛塘镇", 2)) == ["duplicate", "accepted"]
+        assert round_(("湖塘镇", 3)) == ["superseded"]  # it supersedes the first
+        assert round_(("礼嘉镇", 4), ("礼嘉镇", 4)) == ["accepted", "duplicate"]
+        statuses = con.sql(
+            "SELECT status, superseded_by IS NOT NULL FROM submissions WHERE unit = '湖塘镇' "
+            "ORDER BY submission_id").fetchall()  # fmt: skip
+        assert statuses == [("accepted", True), ("accepted", False)]
+
+
+def test_a_month_stored_after_the_childrens_copy_is_checked_again_by_the_clerk(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """The children check with the figures of the month before as they were when they got
+    their copy. 湖塘镇's February is stored in round one, after the copy was made (the round
+    has March files too); its March in round two must be held against that February: it is
+    checked again by the clerk, which finds the cumulative figures lower than February's."""
+    import openpyxl
+
+    from ducha.submissions.templates import template_name, write_templates
+
+    february = Period(2026, 2)
+    with _clerk_rounds(portal_ws, templates, tmp_path) as (cfg, con, round_):
+        write_templates(con, tmp_path / "feb", workspace=cfg.code, period=february,
+                        units=["湖塘镇"])  # fmt: skip
+        fill = templates.fill("湖塘镇", random.Random(7))
+        book = openpyxl.load_workbook(tmp_path / "feb" / template_name("湖塘镇", february))
+        sheet = book[MAIN_SHEET]
+        cumulative = COL["累计完成"]
+        for (r, c), value in fill.cells.items():
+            sheet.cell(r + 1, c + 1).value = value
+        book.save(tmp_path / "二月.xlsx")
+        rows = {line.row for line in templates.metric_lines("湖塘镇", ["cumulative"])}
+        lowered = [(r, c) for (r, c), v in fill.cells.items()
+                   if c == cumulative and r in rows and v > 0]  # fmt: skip
+        for key in lowered:  # March: every cumulative figure below February's
+            fill.cells[key] = fill.cells[key] / 2
+        for r, c in [(r, c) for (r, c) in fill.cells if c == COL["本月完成"]]:
+            del fill.cells[(r, c)]
+        templates.write_filled(fill, tmp_path / "三月.xlsx")
+
+        assert round_(("湖塘镇", tmp_path / "二月.xlsx", february), ("牛塘镇", 2)) == [
+            "accepted", "accepted",
+        ]  # fmt: skip
+        results = round_(("湖塘镇", tmp_path / "三月.xlsx"), results=True)
+        (march,) = results
+        assert march.status == "accepted"
+        assert march.worker is None  # checked by the clerk, not by a child's older copy
+        lower = [p for p in march.problems if "低于上月累计" in p.message]
+        assert len(lower) == len(lowered)
+
+
+def test_a_file_that_ends_a_checking_child_is_refused_and_the_round_goes_on(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The children read under the sandbox's limit (here 100 MB over what they hold): a sheet
+    that needs more ends its child, and is refused with that reason; the files around it are
+    accepted, checked by fresh children with the same copy."""
+    import xlsxwriter
+
+    full = tmp_path / "满表.xlsx"
+    book = xlsxwriter.Workbook(str(full))
+    sheet = book.add_worksheet("进展表")
+    for r in range(5000):
+        sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
+    book.close()
+    monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
+    with _clerk_rounds(portal_ws, templates, tmp_path) as (_, _, round_):
+        results = round_(("湖塘镇", 1), ("牛塘镇", full), ("礼嘉镇", 2), ("洛阳镇", 3),
+                         results=True)  # fmt: skip
+        assert [r.status for r in results] == ["accepted", "rejected", "accepted", "accepted"]
+        assert "内存上限（100 MB）" in results[1].problems[0].message
+        assert all(r.worker not in (None, os.getpid()) for r in results[2:])
+
+
+@contextmanager
+def _clerk_rounds(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> Iterator[tuple[Any, Any, Callable[..., list[Any]]]]:
+    """The clerk's rounds of one hold, as ducha.portal.clerk runs them: (config, the open
+    database, round_). round_(*uploads) checks uploads in one round, each (unit, seed: a
+    filled template, the same bytes for the same seed | a file [, period]) or a unit and a
+    seed, and gives their statuses (results=True: the results themselves)."""
     from ducha.config import load_config
     from ducha.db import connect
-    from ducha.portal.clerk import check_uploads, checks_context
+    from ducha.portal.clerk import checks_context
     from ducha.portal.desk import Upload
-    from ducha.sandbox import Sandbox
-    from ducha.submissions.ingest import memory_limit
+    from ducha.submissions.ingest import ingest, memory_limit
+    from ducha.submissions.parallel import Checkers
 
     cfg = load_config(portal_ws.config)
     folder = tmp_path / "spool"
+    con = connect(portal_ws.db)
+    context = checks_context(cfg, con)
+    checkers = Checkers(2, memory_limit())
 
-    def upload(unit: str, seed: int) -> Upload:
-        made = tmp_path / f"{unit}-{seed}.xlsx"  # the same bytes again for the same seed
+    def upload(unit: str, given: int | Path, period: Period = PERIOD) -> Upload:
+        made = given if isinstance(given, Path) else tmp_path / f"{unit}-{given}.xlsx"
         if not made.exists():
-            templates.write_filled(templates.fill(unit, random.Random(seed)), made)
+            templates.write_filled(templates.fill(unit, random.Random(given)), made)
         place = folder / str(len(list(folder.glob("*"))) if folder.exists() else 0)
         place.mkdir(parents=True)
         file = Path(shutil.copy(made, place / "表.xlsx"))
-        return Upload(place.name, place, file, unit, PERIOD, datetime.now(UTC))
+        return Upload(place.name, place, file, unit, period, datetime.now(UTC))
 
-    def round_(*uploads: Upload) -> list[str]:
-        check_uploads(cfg, con, list(uploads), sandbox, context)
-        return [json.loads(u.receipt_path.read_text())["status"] for u in uploads]
+    def round_(*sent: Any, results: bool = False) -> list[Any]:
+        if isinstance(sent[0], str):
+            sent = (sent,)
+        uploads = [upload(*s) for s in sent]
+        by_file = {u.file: u for u in uploads}
+        found = ingest(
+            con, list(by_file), register=cfg.units, workspace=cfg.code,
+            archive_dir=cfg.workspace.archive_dir,
+            unit={p: u.unit for p, u in by_file.items()},
+            period={p: u.period for p, u in by_file.items()},
+            received_at=lambda p: by_file[p].received_at, context=context, checkers=checkers,
+        )  # fmt: skip
+        ordered = sorted(found, key=lambda r: uploads.index(by_file[r.path]))
+        return ordered if results else [r.status for r in ordered]
 
-    con = connect(portal_ws.db)
     try:
-        with Sandbox(memory=memory_limit()) as sandbox:
-            context = checks_context(cfg, con)
-            assert round_(upload("湖塘镇", 1)) == ["accepted"]
-            assert round_(upload("湖塘镇", 1), upload("牛塘镇", 2)) == ["duplicate", "accepted"]
-            assert round_(upload("湖塘镇", 3)) == ["superseded"]  # it supersedes the first
-            statuses = con.sql(
-                "SELECT status, superseded_by IS NOT NULL FROM submissions WHERE unit = '湖塘镇' "
-                "ORDER BY submission_id").fetchall()  # fmt: skip
-            assert statuses == [("accepted", True), ("accepted", False)]
+        yield cfg, con, round_
     finally:
+        checkers.close()
         con.close()
 
 
