@@ -72,9 +72,11 @@ class Clerk:
         self.checked_files = 0
         self.last_upload = 0.0
         self.con: Any = None  # the database, while the clerk holds it
-        self.context: Context | None = (
-            None  # the checks' context (tasks, accepted files) while it holds it
-        )
+        # the checks' context (tasks, accepted files): kept for as long as nobody else changes
+        # what it is loaded from (ducha.portal.clerk.context_version), checked once per hold
+        self.context: Context | None = None
+        self.version: Any = None  # what it was loaded from, when the clerk last let go
+        self.verified = False  # checked against the database held now
         self.opened = 0.0
 
     def run(self) -> None:
@@ -99,6 +101,7 @@ class Clerk:
             except Exception as exc:  # noqa: BLE001 - the uploads stay in the spool for later
                 if not isinstance(exc, Busy):
                     traceback.print_exc(file=sys.stderr)
+                    self.context = None  # it may hold what a failed transaction did not store
                 self._let_go()
                 for number, _ in self.questions:
                     self._reply(number, False, "busy")
@@ -147,13 +150,19 @@ class Clerk:
                 self.con = connect(self.cfg.workspace.db_path, wait=OPEN_WAIT)
             except DatabaseBusy:
                 raise Busy from None
-            self.opened = time.monotonic()
+            self.opened, self.verified = time.monotonic(), False
         return self.con
 
     def _let_go(self) -> None:
-        self.context = None  # others may change the tasks once the database is free
+        """Close the database; what the context was loaded from is noted first, so that the
+        next hold keeps it if nobody else changed the tasks or the submissions meanwhile."""
         if self.con is not None:
             con, self.con = self.con, None
+            if self.context is not None and self.verified:  # (else the note from before)
+                try:
+                    self.version = context_version(con)
+                except Exception:  # noqa: BLE001 - a broken connection: loaded again next time
+                    self.context = None
             con.close()
 
     def _with_database(self, uploads: list[Upload], events: list[Path]) -> None:
@@ -176,8 +185,7 @@ class Clerk:
         reports = [u for u in uploads if u.task_id is None]
         if reports:  # all at once: one transaction (in tens, 10-20 % slower)
             self.last_upload = time.monotonic()
-            if self.context is None:  # loaded once per hold (a fifth of the time when per round)
-                self.context = checks_context(self.cfg, con)
+            self._keep_context(con)
             checkers = self._checkers(len(reports))
             self._answered(check_uploads(self.cfg, con, reports, checkers, self.context))
         evidence = [u for u in uploads if u.task_id is not None and u.request is None]
@@ -195,6 +203,20 @@ class Clerk:
                 self._reply(number, False, "failed")
         for path in events:
             flush_events(con, path)
+
+    def _keep_context(self, con: Any) -> None:
+        """The checks' context for this hold: the one from before if what it was loaded from
+        is unchanged (the tasks and submissions: another process may have changed them while
+        the clerk let go), else loaded again (about a second with its copies for the
+        children, per hold when every hold loaded it)."""
+        if self.context is not None and not self.verified:
+            if self.version is not None and context_version(con) == self.version:
+                self.context.con = con
+            else:
+                self.context = None
+        if self.context is None:
+            self.context = checks_context(self.cfg, con)
+        self.verified = True
 
     def _answered(self, answered: list[str]) -> None:
         self.waiting.difference_update(answered)
@@ -264,6 +286,14 @@ def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
     if kind in ("task", "unit"):
         return getattr(overview, kind)(con, Period.parse(args[0]), args[1])
     raise ValueError(f"unknown question {kind!r}")
+
+
+def context_version(con: Any) -> tuple[Any, ...]:
+    """What the checks' context is loaded from, summed up (sql/submissions/context_version.sql):
+    equal versions, the same context."""
+    from ducha.db import sql
+
+    return tuple(con.sql(sql("submissions/context_version")).fetchall()[0])
 
 
 def checks_context(cfg: Config, con: Any) -> Context:

@@ -175,6 +175,53 @@ def test_a_file_that_ends_a_checking_child_is_refused_and_the_round_goes_on(
         assert all(r.worker not in (None, os.getpid()) for r in results[2:])
 
 
+def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """Between two holds of the database another process may change what the checks' context
+    was loaded from: the clerk keeps its context (and the children's copy) when nothing was
+    written, and loads it again when something was (here a task taken out of the year, after
+    which a file's rows of that task are no longer the unit's)."""
+    from multiprocessing import Pipe
+
+    from ducha.config import load_config
+    from ducha.db import connect
+    from ducha.portal.clerk import Clerk
+    from ducha.portal.desk import Upload
+
+    cfg = load_config(portal_ws.config)
+    (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
+    ours, theirs = Pipe()
+    clerk = Clerk(cfg, theirs)
+
+    def hold(unit: str, seed: int) -> dict[str, Any]:
+        made = tmp_path / f"{unit}-{seed}.xlsx"
+        templates.write_filled(templates.fill(unit, random.Random(seed)), made)
+        place = clerk.spool / f"20260401000000-{seed:012x}"
+        place.mkdir(parents=True)
+        file = Path(shutil.copy(made, place / "表.xlsx"))
+        upload = Upload(place.name, place, file, unit, PERIOD, datetime.now(UTC))
+        clerk._with_database([upload], [])
+        clerk._let_go()  # as when no upload follows
+        return json.loads(upload.receipt_path.read_text(encoding="utf-8"))
+
+    try:
+        assert hold("湖塘镇", 1)["status"] == "accepted"
+        kept = clerk.context
+        assert hold("牛塘镇", 2)["status"] == "accepted"
+        assert clerk.context is kept  # nothing else written: the same context
+        task = templates.by_unit["礼嘉镇"][0].task_id
+        other = connect(portal_ws.db)  # another process's write while the clerk let go
+        other.execute("UPDATE tasks SET active = false WHERE task_id = ?", [task])
+        other.close()
+        receipt = hold("礼嘉镇", 3)
+        assert clerk.context is not kept  # loaded again
+        assert any(task in p["message"] for p in receipt["problems"]), receipt["problems"]
+    finally:
+        clerk._renew_sandbox(0)
+        ours.close()
+
+
 @contextmanager
 def _clerk_rounds(
     portal_ws: Workspace, templates: Templates, tmp_path: Path
