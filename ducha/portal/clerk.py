@@ -10,8 +10,8 @@ closes it again, so flows, `ducha ingest` and `ducha evaluate` keep working whil
   checked in one ingest run, each held to the unit and period of its link and received at the
   server's time of upload; `receipt.json` is written beside it and the desk is told. The files
   are read and checked by children, one per core, each with a copy of the checks' context
-  (ducha.submissions.parallel.Checkers, under the sandbox's limits), while the clerk takes
-  them in and stores them: on deadline day the clerk alone would be the slowest step;
+  (ducha.submissions.parallel.Checkers, under the sandbox's limits), while the clerk stores
+  them: on deadline day the clerk alone would be the slowest step;
 * evidence: archived under its SHA-256 and listed;
 * the audit: the desk's closed event files (events-*.ready) go into `portal_events`;
 * questions from the desk: the units' pages of a period, a unit's template.

@@ -60,7 +60,7 @@ def checked_in_order(
             if before is not None and (checked.unit, str(before)) in changed:
                 checked = None  # last month's figures changed since the worker's copy
         if checked is None:  # checked again here (a worker failed on it: in the sandbox)
-            found = receive(path, archive_dir, read=ctx.read)
+            found = receive(path, archive_dir, ctx.accepted, read=ctx.read)
             checked = check_file(
                 found, ctx, unit=expected(unit, path), period=expected(period, path)
             )
@@ -201,35 +201,26 @@ def _begin_checking(
     path: Path, ctx: Context, archive_dir: Path, unit: str | None, period: Period | None,
     sandbox: Sandbox,
 ) -> Callable[[], FileResult | None]:  # fmt: skip
-    """The file taken in here and sent to the sandbox to be read and checked; the function
-    returned waits for the result. A file that cannot be read, or whose bytes were accepted
-    before, is checked here at once (nothing to parse)."""
-    found, data = take_in(path, archive_dir)
-    if data is None or found.sha256 in ctx.accepted:
-        result = check_file(found, ctx, unit=unit, period=period)
-        return lambda: result
-    answer = sandbox.begin(_check_received, found, data, unit, period)
+    """The file sent to the sandbox to be taken in, read and checked; the function returned
+    waits for the result. A file that ends the child is refused with the sandbox's reason."""
+    answer = sandbox.begin(_check_path, path, unit, period)
 
     def checked() -> FileResult | None:
         try:
             return answer()
-        except FileRejected as exc:  # the child ended on it: the sandbox's reason
-            found.problem = exc
+        except FileRejected as exc:  # the child ended on it
+            found, _ = take_in(path, archive_dir)
+            if found.problem is None:
+                found.problem = exc
             return check_file(found, ctx, unit=unit, period=period)
 
     return checked
 
 
-def _check_received(
-    found: Received, data: bytes, unit: str | None, period: Period | None
-) -> FileResult | None:
-    """In a Checkers child: a file its caller took in, read and checked with the frozen
-    context (None: the caller checks it, NeedsMain)."""
-    if found.sha256 not in _WORKER["known"]:
-        try:
-            found.book = read_workbook(readable_name(found.path.name), data)
-        except FileRejected as exc:
-            found.problem = exc
+def _check_path(path: Path, unit: str | None, period: Period | None) -> FileResult | None:
+    """In a Checkers child: a file taken in, read and checked with the frozen context (None:
+    the caller checks it, NeedsMain)."""
+    found = receive(path, _WORKER["archive_dir"], _WORKER["known"])
     try:
         result = check_file(found, _WORKER["ctx"], unit=unit, period=period)
     except NeedsMain:
