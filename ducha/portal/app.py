@@ -33,6 +33,7 @@ from fastapi.responses import (
     Response,
 )
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ducha.config import Config
@@ -180,7 +181,8 @@ def create_app(
     pages = environment("portal")
     limits = RateLimit()
     snapshots: dict[str, dict[str, Any]] = {}  # period → every unit's page, and when it was read
-    reading = threading.Lock()
+    reading = threading.Lock()  # held while the pages are read (the clerk may take seconds)
+    keeping = threading.Lock()  # held for a moment only: the rendered task lists
     fragments: dict[int, tuple[list[Any], dict[str, Markup]]] = {}  # id(tasks) → its parts
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.desk = desk
@@ -235,7 +237,7 @@ def create_app(
             return None
         tasks = page["tasks"]
         key = id(tasks)
-        with reading:
+        with keeping:
             found = fragments.get(key)
             if found is not None and found[0] is tasks:
                 return found[1]
@@ -243,7 +245,7 @@ def create_app(
             name: Markup(pages.get_template(f"task_{name}.html.j2").render(tasks=tasks))
             for name in ("options", "list")
         }
-        with reading:
+        with keeping:
             fragments[key] = (tasks, parts)
             if len(fragments) > MAX_FRAGMENTS:
                 fragments.pop(next(iter(fragments)))
@@ -265,13 +267,20 @@ def create_app(
 
         return FileResponse(TEMPLATES_DIR / "portal" / "portal.css", media_type="text/css")
 
+    def at_hand(period: Period) -> bool:
+        """Whether the pages of the period are kept and fresh (nothing to wait for)."""
+        copy = snapshots.get(str(period))
+        return copy is not None and time.monotonic() - copy["read"] <= PAGES_FRESH
+
     @app.get("/u/{token}", response_class=HTMLResponse)
-    def unit_page(request: Request, token: str) -> Response:
+    async def unit_page(request: Request, token: str) -> Response:
         link = checked(request, token)
         if isinstance(link, Response):
             return link
         desk.event("view", link.unit, link.period, address(request))
-        return unit_view(link, token)
+        if at_hand(link.period):  # rendered here: a thread costs more than the page
+            return unit_view(link, token)
+        return await run_in_threadpool(unit_view, link, token)  # may wait for the clerk
 
     @app.get("/u/{token}/template")
     def template(request: Request, token: str) -> Response:

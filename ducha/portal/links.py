@@ -108,20 +108,33 @@ class Links:
         self._key = key
         self.workspace = workspace
         self._generations_path = portal_dir(data_dir) / "links.json"
+        self._read: tuple[tuple[int, int, int], dict[str, int]] | None = None
 
     def _mac(self, payload: bytes, purpose: bytes = b"link") -> bytes:
         return hmac.new(self._key, purpose + b"\0" + payload, hashlib.sha256).digest()
 
     def generations(self) -> dict[str, int]:
+        """Each unit's link generation (links.json), read again only when the file changed:
+        every request checks its link against it, and `ducha links --revoke` (another
+        process) writes it."""
+        try:
+            info = self._generations_path.stat()
+        except FileNotFoundError:
+            return {}
+        seen = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if self._read is not None and self._read[0] == seen:
+            return self._read[1]
         try:
             data = json.loads(self._generations_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return {}
-        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        found = {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        self._read = (seen, found)
+        return found
 
     def revoke(self, unit: str) -> int:
         """Every link of the unit issued so far stops working; returns the new generation."""
-        generations = self.generations()
+        generations = dict(self.generations())  # (not the copy kept for the checks)
         generations[unit] = generations.get(unit, 0) + 1
         self._generations_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._generations_path.with_suffix(".tmp")
