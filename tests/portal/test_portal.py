@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,13 @@ def test_a_link_is_bound_to_its_unit_period_workspace_and_time(tmp_path: Path) -
     links.revoke("湖塘镇")
     assert links.check(token, datetime.now(UTC)) is None  # revoked
     assert links.check(links.token("湖塘镇", PERIOD, later), datetime.now(UTC)) is not None
+    # the portal keeps what it read of links.json until the file changes: a revocation by
+    # another process (`ducha links --revoke`) counts from the next request on
+    portal = Links(b"k" * 40, "wujin", tmp_path)
+    again = links.token("湖塘镇", PERIOD, later)
+    assert portal.check(again, datetime.now(UTC)) is not None
+    links.revoke("湖塘镇")
+    assert portal.check(again, datetime.now(UTC)) is None
     # the same bytes spelt otherwise (base64's unused low bits of the last character)
     last = mac[-1]
     twin = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -98,12 +106,12 @@ def test_the_clerks_kept_context_sees_what_earlier_rounds_stored(
     with a copy of it: a file accepted in round one is known in round two (the same bytes: a
     duplicate; new ones supersede it), the same bytes twice in one round are one file, and a
     unit not in the first round has its tasks too."""
-    with _clerk_rounds(portal_ws, templates, tmp_path) as (_, con, round_):
-        assert round_("湖塘镇", 1) == ["accepted"]
-        assert round_(("湖塘镇", 1), ("牛塘镇", 2)) == ["duplicate", "accepted"]
-        assert round_(("湖塘镇", 3)) == ["superseded"]  # it supersedes the first
-        assert round_(("礼嘉镇", 4), ("礼嘉镇", 4)) == ["accepted", "duplicate"]
-        statuses = con.sql(
+    with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
+        assert rounds.run(("湖塘镇", 1)) == ["accepted"]
+        assert rounds.run(("湖塘镇", 1), ("牛塘镇", 2)) == ["duplicate", "accepted"]
+        assert rounds.run(("湖塘镇", 3)) == ["superseded"]  # it supersedes the first
+        assert rounds.run(("礼嘉镇", 4), ("礼嘉镇", 4)) == ["accepted", "duplicate"]
+        statuses = rounds.con.sql(
             "SELECT status, superseded_by IS NOT NULL FROM submissions WHERE unit = '湖塘镇' "
             "ORDER BY submission_id").fetchall()  # fmt: skip
         assert statuses == [("accepted", True), ("accepted", False)]
@@ -121,8 +129,8 @@ def test_a_month_stored_after_the_childrens_copy_is_checked_again_by_the_clerk(
     from ducha.submissions.templates import template_name, write_templates
 
     february = Period(2026, 2)
-    with _clerk_rounds(portal_ws, templates, tmp_path) as (cfg, con, round_):
-        write_templates(con, tmp_path / "feb", workspace=cfg.code, period=february,
+    with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
+        write_templates(rounds.con, tmp_path / "feb", workspace=rounds.cfg.code, period=february,
                         units=["湖塘镇"])  # fmt: skip
         fill = templates.fill("湖塘镇", random.Random(7))
         book = openpyxl.load_workbook(tmp_path / "feb" / template_name("湖塘镇", february))
@@ -140,10 +148,10 @@ def test_a_month_stored_after_the_childrens_copy_is_checked_again_by_the_clerk(
             del fill.cells[(r, c)]
         templates.write_filled(fill, tmp_path / "三月.xlsx")
 
-        assert round_(("湖塘镇", tmp_path / "二月.xlsx", february), ("牛塘镇", 2)) == [
+        assert rounds.run(("湖塘镇", tmp_path / "二月.xlsx", february), ("牛塘镇", 2)) == [
             "accepted", "accepted",
         ]  # fmt: skip
-        results = round_(("湖塘镇", tmp_path / "三月.xlsx"), results=True)
+        results = rounds.run(("湖塘镇", tmp_path / "三月.xlsx"), results=True)
         (march,) = results
         assert march.status == "accepted"
         assert march.worker is None  # checked by the clerk, not by a child's older copy
@@ -167,8 +175,8 @@ def test_a_file_that_ends_a_checking_child_is_refused_and_the_round_goes_on(
         sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
     book.close()
     monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
-    with _clerk_rounds(portal_ws, templates, tmp_path) as (_, _, round_):
-        results = round_(("湖塘镇", 1), ("牛塘镇", full), ("礼嘉镇", 2), ("洛阳镇", 3),
+    with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
+        results = rounds.run(("湖塘镇", 1), ("牛塘镇", full), ("礼嘉镇", 2), ("洛阳镇", 3),
                          results=True)  # fmt: skip
         assert [r.status for r in results] == ["accepted", "rejected", "accepted", "accepted"]
         assert "内存上限（100 MB）" in results[1].problems[0].message
@@ -222,14 +230,21 @@ def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
         ours.close()
 
 
+@dataclass
+class _Rounds:
+    """The clerk's rounds of one hold, as ducha.portal.clerk runs them."""
+
+    cfg: Any
+    con: Any
+    checkers: Any
+    upload: Callable[..., Any]  # (unit, seed: a filled template | a file [, period]) -> Upload
+    # run(*uploads): one round; each an Upload or what `upload` takes; their statuses in order
+    # (results=True: the results themselves)
+    run: Callable[..., list[Any]]
+
+
 @contextmanager
-def _clerk_rounds(
-    portal_ws: Workspace, templates: Templates, tmp_path: Path
-) -> Iterator[tuple[Any, Any, Callable[..., list[Any]]]]:
-    """The clerk's rounds of one hold, as ducha.portal.clerk runs them: (config, the open
-    database, round_). round_(*uploads) checks uploads in one round, each (unit, seed: a
-    filled template, the same bytes for the same seed | a file [, period]) or a unit and a
-    seed, and gives their statuses (results=True: the results themselves)."""
+def _clerk_rounds(portal_ws: Workspace, templates: Templates, tmp_path: Path) -> Iterator[_Rounds]:
     from ducha.config import load_config
     from ducha.db import connect
     from ducha.portal.clerk import checks_context
@@ -252,10 +267,8 @@ def _clerk_rounds(
         file = Path(shutil.copy(made, place / "表.xlsx"))
         return Upload(place.name, place, file, unit, period, datetime.now(UTC))
 
-    def round_(*sent: Any, results: bool = False) -> list[Any]:
-        if isinstance(sent[0], str):
-            sent = (sent,)
-        uploads = [upload(*s) for s in sent]
+    def run(*sent: Any, results: bool = False) -> list[Any]:
+        uploads = [s if isinstance(s, Upload) else upload(*s) for s in sent]
         by_file = {u.file: u for u in uploads}
         found = ingest(
             con, list(by_file), register=cfg.units, workspace=cfg.code,
@@ -268,7 +281,7 @@ def _clerk_rounds(
         return ordered if results else [r.status for r in ordered]
 
     try:
-        yield cfg, con, round_
+        yield _Rounds(cfg, con, checkers, upload, run)
     finally:
         checkers.close()
         con.close()
