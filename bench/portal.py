@@ -1,6 +1,7 @@
 """Benchmark: deadline day at the portal, every unit uploading its file over HTTP at once.
 
 Run:  .venv/bin/python bench/portal.py [--files 1500] [--tasks 100] [--clients 50] [--seed 2026]
+          [--repeat 3]
 
 The input is bench/ingest.py's (imported from it: the same synthetic workspace and filled
 templates, cached under bench/results/ingest-cache/ keyed by the parameters; generation is
@@ -8,7 +9,9 @@ never timed). Prepared, untimed, in a temp directory: the database with the targ
 imported (bench.ingest.import_targets: migrations + `ducha targets import`), copied for the
 portal; the units' links from one `ducha links --period 2026-03 --format json --base-url …`.
 
-Two variants over the same files in the same run:
+Two variants over the same files in the same run, one after the other --repeat times (the
+speed of this shared machine drifts by a fifth from one minute to the next): the ratio is that
+of the medians, and every pair is reported too.
 
 * portal  a real `ducha portal --port P` process (free port on 127.0.0.1, its own fresh
           copy of the prepared database) and --clients concurrent clients (threads, one
@@ -57,6 +60,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,13 +506,21 @@ def goal(value: float, limit: float, met: bool, op: str) -> dict[str, Any]:
     return {"value": round(value, 3), "goal": f"{op} {limit:g}", "met": met}
 
 
-def report(ds: Dataset, portal: dict[str, Any], cli: Figures) -> dict[str, Any]:
+def report(ds: Dataset, runs: list[tuple[dict[str, Any], Figures]]) -> dict[str, Any]:
+    """The table and the result file: the median portal run and the median cli run (by
+    seconds), their ratio; every run; the goals (p95 and lost: in every run)."""
+
+    def median(items: list[Any], seconds: Callable[[Any], float]) -> Any:
+        return sorted(items, key=seconds)[(len(items) - 1) // 2]
+
+    portal = median([p for p, _ in runs], lambda p: p["seconds"])
+    cli = median([c for _, c in runs], lambda c: c.seconds)
     m = ds.manifest
     lat = portal["latency_s"]
     print(
         f"\n{m['files_count']} files × {m['tasks']} tasks, {m['rows']} data rows, "
         f"{m['bytes'] / 1e6:.1f} MB; {portal['clients']} clients on 127.0.0.1, "
-        f"{os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs; {len(runs)} runs of each, the medians"
     )
     print(
         f"{'variant':<8} {'seconds':>8} {'CPU s':>7} {'files/s':>8} {'p50 s':>7} {'p95 s':>7} "
@@ -529,21 +541,31 @@ def report(ds: Dataset, portal: dict[str, Any], cli: Figures) -> dict[str, Any]:
         f"{portal['pending_receipts']} receipts said 正在核验 first; "
         f"HTTP {portal['http_statuses']}; the clients' CPU {portal['client_cpu_seconds']:.1f} s"
     )
+    pairs = [
+        {"portal_s": p["seconds"], "cli_s": c.seconds, "p95_s": p["latency_s"]["p95"],
+         "ratio": round(p["files_per_s"] / c.files_per_s, 3)}
+        for p, c in runs
+    ]  # fmt: skip
+    print("runs: " + "; ".join(
+        f"portal {r['portal_s']:.1f}s / cli {r['cli_s']:.1f}s = {r['ratio']:.2f}" for r in pairs
+    ))  # fmt: skip
     ratio = portal["files_per_s"] / cli.files_per_s
-    lost = portal["verification"]["lost"]
+    worst_p95 = max(p["latency_s"]["p95"] for p, _ in runs)
+    lost = sum(p["verification"]["lost"] for p, _ in runs)
     goals = {
-        "p95_seconds": goal(lat["p95"], GOAL_P95_SECONDS, lat["p95"] < GOAL_P95_SECONDS, "<"),
+        "p95_seconds": goal(worst_p95, GOAL_P95_SECONDS, worst_p95 < GOAL_P95_SECONDS, "<"),
         "portal_over_cli": goal(ratio, GOAL_PORTAL_OVER_CLI, ratio >= GOAL_PORTAL_OVER_CLI, ">="),
         "lost": goal(lost, GOAL_LOST, lost == GOAL_LOST, "=="),
     }
-    labels = {"p95_seconds": "p95 latency (s)", "portal_over_cli": "portal / cli files/s",
+    labels = {"p95_seconds": "p95 latency (s, worst)", "portal_over_cli": "portal / cli files/s",
               "lost": "lost files"}  # fmt: skip
     for key, g in goals.items():
-        print(f"{labels[key]:<21} {g['value']:>8.2f}  (goal {g['goal']}: "
+        print(f"{labels[key]:<22} {g['value']:>8.2f}  (goal {g['goal']}: "
               f"{'met' if g['met'] else 'NOT met'})")  # fmt: skip
     return {
         **run_metadata("portal", ds, MEASURED_SOURCES),
         "variants": {"portal": portal, "cli": cli.to_dict()},
+        "runs": pairs,
         "goals": goals,
     }
 
@@ -554,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=100, help="tasks per file, default 100")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients, default 50")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--repeat", type=int, default=3, help="cli + portal pairs, default 3")
     args = parser.parse_args(argv)
     ds = build_dataset(args.files, args.tasks, args.seed)
     warm_cache(ds.paths)
@@ -561,17 +584,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prepared = work / "prepared.duckdb"
         import_targets(prepared, ds.config, ds.table)  # migrations + target table: untimed
-        cli = run_variant("ducha", ds)
-        print(f"cli: {cli.seconds:.2f}s, peak RSS {cli.peak_rss_mb:.0f} MB", file=sys.stderr)
-        portal = run_portal(ds, prepared, work, args.clients)
-        print(
-            f"portal: {portal['seconds']:.2f}s, p95 {portal['latency_s']['p95']:.2f}s, "
-            f"peak RSS {portal['peak_rss_mb']:.0f} MB",
-            file=sys.stderr,
-        )
+        runs = []
+        for i in range(max(1, args.repeat)):
+            cli = run_variant("ducha", ds)
+            print(f"cli: {cli.seconds:.2f}s, peak RSS {cli.peak_rss_mb:.0f} MB", file=sys.stderr)
+            portal = run_portal(ds, prepared, work / f"run{i + 1}", args.clients)
+            print(
+                f"portal: {portal['seconds']:.2f}s, p95 {portal['latency_s']['p95']:.2f}s, "
+                f"peak RSS {portal['peak_rss_mb']:.0f} MB",
+                file=sys.stderr,
+            )
+            runs.append((portal, cli))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    data = report(ds, portal, cli)
+    data = report(ds, runs)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "portal.json"
     out.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
