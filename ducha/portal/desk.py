@@ -185,7 +185,8 @@ class Desk:
                     self._answered.update(message[1])
                     woken = [f for i in message[1] for f in self._waiters.pop(i, [])]
                 for future in woken:
-                    future.get_loop().call_soon_threadsafe(_wake, future)
+                    with suppress(RuntimeError):  # its loop closed: the server is stopping
+                        future.get_loop().call_soon_threadsafe(_wake, future)
             elif message[0] == "reply":
                 _, number, ok, value = message
                 with self._lock:

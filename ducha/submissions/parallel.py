@@ -120,10 +120,10 @@ class Checkers:
     """Sandboxes that read and check files with a frozen copy of a context, kept by a caller
     that checks files round after round while it holds the database (the portal's clerk):
     reading and checking are spread over the cores, and the caller only stores. Each child
-    is given the caller's context frozen once (again when the context is another: a new
-    hold); what the caller stored since, and a file the copy cannot check, are checked again
-    by the caller (checked_in_order), so the results are those of one process checking every
-    file in order. A file that ends a child (memory, time, a crash) is refused with the
+    is given the caller's context frozen once (again when the caller's context is another,
+    loaded again, or files of another month come); what the caller stored since, and a file
+    the copy cannot check, are checked again by the caller (checked_in_order), so the
+    results are those of one process checking every file in order. A file that ends a child (memory, time, a crash) is refused with the
     sandbox's reason, and a new child, given the same copy, takes the next one."""
 
     def __init__(self, count: int, memory: int) -> None:
