@@ -16,7 +16,6 @@ import httpx
 from tests.helpers import Workspace
 
 DUCHA = str(Path(sys.executable).with_name("ducha"))
-_FORM = re.compile(r'action="([^"]+/upload\?form=[^"]+)"')
 
 
 def free_port() -> int:
@@ -75,11 +74,19 @@ class PortalServer:
     def token(self, unit: str) -> str:
         return self.link(unit).rsplit("/", 1)[1]
 
-    def form_action(self, unit: str) -> str:
-        """The upload form's address on the unit's page (it carries the form's token)."""
-        found = _FORM.search(httpx.get(self.link(unit)).text)
-        assert found, "no upload form on the page"
-        return self.base + found.group(1)
+    def form_action(self, unit: str, kind: str = "upload") -> str:
+        """The address of a form on the unit's page (it carries the form's token): the upload,
+        evidence or request form."""
+        return self.task_form(unit, kind)[0]
+
+    def task_form(self, unit: str, kind: str) -> tuple[str, str]:
+        """A form of the unit's page (upload, evidence, request): its address, and the first
+        task it offers ("" for a form without tasks)."""
+        page = httpx.get(self.link(unit)).text
+        found = re.search(rf'action="([^"]+/{kind}\?form=[^"]+)"', page)
+        assert found, f"no {kind} form on the page"
+        task = re.search(r'<option value="([^"]+)"', page)
+        return self.base + found.group(1), task.group(1) if task else ""
 
     def upload(self, unit: str, path: Path, action: str | None = None) -> httpx.Response:
         """What the page's form sends, then the receipt page it is sent on to."""

@@ -371,9 +371,7 @@ def test_a_supervisor_opens_a_units_evidence_from_the_task(board: PortalServer) 
     import re
 
     unit = "湖塘镇"
-    page = httpx.get(board.link(unit)).text
-    action = board.base + re.search(r'action="([^"]+/evidence\?form=[^"]+)"', page).group(1)
-    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    action, task = board.task_form(unit, "evidence")
     pdf = b"%PDF-1.4\n% site photos\n" + b"1" * 4096
     sent = httpx.post(action, data={"task": task}, files={"file": ("验收报告.pdf", pdf)},
                       follow_redirects=True)  # fmt: skip
@@ -397,13 +395,8 @@ def test_a_supervisor_opens_a_units_evidence_from_the_task(board: PortalServer) 
 def test_a_units_request_form_says_what_is_missing_and_keeps_nothing_wrong(
     board: PortalServer,
 ) -> None:
-    import re
-
     unit = "牛塘镇"
-    link = board.link(unit)
-    page = httpx.get(link).text
-    action = board.base + re.search(r'action="([^"]+/request\?form=[^"]+)"', page).group(1)
-    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    action, task = board.task_form(unit, "request")
     pdf = b"%PDF-1.4\n" + b"2" * 1024
 
     def ask(data: dict, files: dict | None = None) -> httpx.Response:

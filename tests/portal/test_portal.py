@@ -491,9 +491,7 @@ def test_evidence_is_archived_listed_and_checked_for_its_type(
     what its suffix says, or a task not the unit's, is refused."""
     unit = "西湖街道"
     url = portal.link(unit)
-    page = httpx.get(url).text
-    action = portal.base + re.search(r'action="([^"]+/evidence\?form=[^"]+)"', page).group(1)
-    task = re.search(r'<option value="([^"]+)"', page).group(1)
+    action, task = portal.task_form(unit, "evidence")
     pdf = b"%PDF-1.4\n% evidence\n" + b"0" * 2048
     done = httpx.post(action, data={"task": task}, files={"file": ("现场照片说明.pdf", pdf)},
                       follow_redirects=True)  # fmt: skip
