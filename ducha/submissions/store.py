@@ -27,12 +27,12 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
     shas = sorted({r.sha256 for r in batch if r.sha256})
     known: dict[str, str] = {}
     if shas:
-        for sha, status in con.sql(
-            sql("submissions/known_hashes"), params={"shas": shas}
-        ).fetchall():
+        for sha, status in con.execute(sql("submissions/known_hashes"), {"shas": shas}).fetchall():
             known[sha] = status
     with transaction(con):
-        latest = {(u, p): sid for sid, u, p in con.sql(sql("submissions/latest_ids")).fetchall()}
+        latest = {
+            (u, p): sid for sid, u, p in con.execute(sql("submissions/latest_ids")).fetchall()
+        }
         seen: dict[str, str] = {}
         stored: list[FileResult] = []  # the results that get a submission row, in order
         for result in batch:
@@ -82,11 +82,8 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: list[FileResult]) -> None
 
 
 def _insert(con: duckdb.DuckDBPyConnection, name: str, rows: pl.DataFrame) -> None:
-    con.register("batch_rows", rows)
-    try:
-        con.execute(f"INSERT INTO {name} SELECT * FROM batch_rows")
-    finally:
-        con.unregister("batch_rows")
+    batch_rows = rows  # noqa: F841 - read by name in the statement
+    con.execute(f"INSERT INTO {name} SELECT * FROM batch_rows")
 
 
 def _next_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
@@ -95,8 +92,8 @@ def _next_ids(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
         return []
     return sorted(
         int(i)
-        for (i,) in con.sql(
-            "SELECT nextval('submission_id_seq') FROM range($n)", params={"n": count}
+        for (i,) in con.execute(
+            "SELECT nextval('submission_id_seq') FROM range($n)", {"n": count}
         ).fetchall()
     )
 
