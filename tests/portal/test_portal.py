@@ -195,7 +195,6 @@ def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
     from ducha.config import load_config
     from ducha.db import connect
     from ducha.portal.clerk import Clerk
-    from ducha.portal.desk import Upload
 
     cfg = load_config(portal_ws.config)
     (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
@@ -203,15 +202,9 @@ def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
     clerk = Clerk(cfg, theirs)
 
     def hold(unit: str, seed: int) -> dict[str, Any]:
-        made = tmp_path / f"{unit}-{seed}.xlsx"
-        templates.write_filled(templates.fill(unit, random.Random(seed)), made)
-        place = clerk.spool / f"20260401000000-{seed:012x}"
-        place.mkdir(parents=True)
-        file = Path(shutil.copy(made, place / "表.xlsx"))
-        upload = Upload(place.name, place, file, unit, PERIOD, datetime.now(UTC))
-        clerk._with_database([upload], [])
+        receipt = _one_round(clerk, templates, tmp_path, unit, seed)
         clerk._let_go()  # as when no upload follows
-        return json.loads(upload.receipt_path.read_text(encoding="utf-8"))
+        return receipt
 
     try:
         assert hold("湖塘镇", 1)["status"] == "accepted"
@@ -228,6 +221,55 @@ def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
     finally:
         clerk._renew_sandbox(0)
         ours.close()
+
+
+def test_the_checking_children_are_renewed_after_their_share_of_files(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After SANDBOX_FILES files fresh children take over (what a long-lived reader piles up
+    never counts against a later file's limits), given the same copy of the context."""
+    from multiprocessing import Pipe
+
+    from ducha.config import load_config
+    from ducha.portal import clerk as clerk_module
+
+    monkeypatch.setattr(clerk_module, "SANDBOX_FILES", 2)
+    cfg = load_config(portal_ws.config)
+    (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
+    ours, theirs = Pipe()
+    clerk = clerk_module.Clerk(cfg, theirs)
+
+    def children() -> set[int]:  # (a fresh child starts when it is first given a file)
+        assert clerk.checkers is not None
+        return {s._process.pid for s in clerk.checkers.sandboxes if s._process is not None}
+
+    try:
+        units = ["湖塘镇", "牛塘镇", "礼嘉镇"]
+        receipts = [_one_round(clerk, templates, tmp_path, units[0], 1)]
+        first = children()
+        receipts.append(_one_round(clerk, templates, tmp_path, units[1], 2))
+        assert children() == first  # two files: still the first children
+        receipts.append(_one_round(clerk, templates, tmp_path, units[2], 3))
+        assert children() and not children() & first  # the third: fresh ones
+        assert [r["status"] for r in receipts] == ["accepted"] * 3, receipts
+    finally:
+        clerk._renew_sandbox(0)
+        clerk._let_go()
+        ours.close()
+
+
+def _one_round(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: int) -> Any:
+    """One upload of a filled template through the clerk's round; its receipt."""
+    from ducha.portal.desk import Upload
+
+    made = tmp_path / f"{unit}-{seed}.xlsx"
+    templates.write_filled(templates.fill(unit, random.Random(seed)), made)
+    place = clerk.spool / f"20260401000000-{seed:012x}"
+    place.mkdir(parents=True)
+    file = Path(shutil.copy(made, place / "表.xlsx"))
+    upload = Upload(place.name, place, file, unit, PERIOD, datetime.now(UTC))
+    clerk._with_database([upload], [])
+    return json.loads(upload.receipt_path.read_text(encoding="utf-8"))
 
 
 @dataclass
