@@ -21,6 +21,7 @@ which stays on for every .html template.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -56,7 +57,16 @@ def _defanged(text: str) -> str:
 
 def plain(text: object) -> str:
     """For plain-text channels."""
-    return _defanged(_visible(str(text)))
+    text = str(text)
+    return _plain_short(text) if len(text) <= _SHORT else _defanged(_visible(text))
+
+
+_SHORT = 200  # the texts a page prints again and again: names, dates, labels
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_short(text: str) -> str:
+    return _defanged(_visible(text))
 
 
 def markdown(text: object) -> str:
