@@ -19,7 +19,6 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,18 +38,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ducha.config import Config
 from ducha.periods import Period
 from ducha.portal import online, requests
-from ducha.portal.desk import EVIDENCE_MAGIC, Busy, Desk, safe_file_name
+from ducha.portal.desk import EVIDENCE_MAGIC, Busy, Desk, PageCopies, safe_file_name
 from ducha.portal.links import Link, Links
 from ducha.submissions.templates import STATUSES
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # as ducha ingest's limit for a file
 _FORM_SLACK = 64 * 1024  # the form's other fields and multipart framing
 RECEIPT_WAIT = 8.0  # seconds an upload's page waits for its receipt before it says 正在核验
-PAGE_WAIT = 3.0
+PAGE_WAIT = 3.0  # seconds a view waits for the clerk's copy of the units' pages
 # requests per window (seconds): a link is one clerk; an address may be a whole town hall's NAT
 RATE = {"link": (60, 60.0), "address": (1200, 60.0)}
-PAGES_FRESH = 300.0
-MAX_FRAGMENTS = 2000  # rendered task lists kept (units with the same tasks share one)  # seconds a copy of the units' pages is shown before it is read again
+PAGES_FRESH = 300.0  # seconds a copy of the units' pages is shown before it is read again
+MAX_FRAGMENTS = 2000  # rendered task lists kept (units with the same tasks share one)
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -180,8 +179,7 @@ def create_app(
     desk = Desk(cfg, clock_now)
     pages = environment("portal")
     limits = RateLimit()
-    snapshots: dict[str, dict[str, Any]] = {}  # period → every unit's page, and when it was read
-    reading = threading.Lock()  # held while the pages are read (the clerk may take seconds)
+    copies = PageCopies(lambda period: desk.asked(("pages", period)), PAGES_FRESH, PAGE_WAIT)
     keeping = threading.Lock()  # held for a moment only: the rendered task lists
     fragments: dict[int, tuple[list[Any], dict[str, Markup]]] = {}  # id(tasks) → its parts
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -213,15 +211,9 @@ def create_app(
 
     def page_data(link: Link) -> dict[str, Any] | None:
         """The unit's tasks: every unit's pages of the period are read at once and kept for a
-        few minutes; while a flow holds the database the last copy is shown."""
-        key = str(link.period)
-        with reading:  # one read at a time: fifty first views at once wait for one copy
-            copy = snapshots.get(key)
-            if copy is None or time.monotonic() - copy["read"] > PAGES_FRESH:
-                with suppress(Busy):
-                    pages = desk.ask(("pages", key), PAGE_WAIT)
-                    snapshots[key] = copy = {"read": time.monotonic(), "pages": pages}
-        return copy["pages"].get(link.unit) if copy else None
+        few minutes (PageCopies); while a flow holds the database the last copy is shown."""
+        pages = copies.get(str(link.period))
+        return pages.get(link.unit) if pages else None
 
     def tasks_of(link: Link) -> set[str]:
         """The ids of the unit's tasks for the period (its forms may name only these)."""
@@ -269,8 +261,7 @@ def create_app(
 
     def at_hand(period: Period) -> bool:
         """Whether the pages of the period are kept and fresh (nothing to wait for)."""
-        copy = snapshots.get(str(period))
-        return copy is not None and time.monotonic() - copy["read"] <= PAGES_FRESH
+        return copies.at_hand(str(period))
 
     @app.get("/u/{token}", response_class=HTMLResponse)
     async def unit_page(request: Request, token: str) -> Response:
@@ -355,7 +346,7 @@ def create_app(
         if isinstance(kept, str):
             return again(link, token, kept)
         name, data = kept
-        snapshots.pop(str(link.period), None)  # the page lists it once it is in
+        copies.drop(str(link.period))  # the page lists it once it is in
         return received(request, link, token, name, data, "evidence", f"{task_id} {name}", task_id)
 
     @app.post("/u/{token}/request")
@@ -379,7 +370,7 @@ def create_app(
             name, data = kept
         else:
             name, data = "申请.json", json.dumps(asked, ensure_ascii=False).encode()
-        snapshots.pop(str(link.period), None)  # the page lists it once it is in
+        copies.drop(str(link.period))  # the page lists it once it is in
         task_id = asked.pop("task_id")
         return received(request, link, token, name, data, "request",
                         f"{task_id} {requests.KINDS[asked['kind']]}", task_id, asked)  # fmt: skip

@@ -116,7 +116,7 @@ class Desk:
         self.spool = self.root / "spool"
         self.events_path = self.root / "events.jsonl"
         self._lock = threading.Lock()  # the pipe, the replies, the event file
-        self._replies: dict[int, _Reply] = {}
+        self._replies: dict[int, Reply] = {}
         self._numbers = itertools.count(1)
         self._answered: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}  # receipt pages waiting
@@ -201,17 +201,26 @@ class Desk:
 
     def ask(self, question: tuple[Any, ...], seconds: float) -> Any:
         """The clerk's answer (ducha.portal.clerk.answer); Busy when the database stays held
-        or no answer comes within `seconds`."""
-        reply = _Reply()
-        with self._lock:
-            number = next(self._numbers)
-            self._replies[number] = reply
-        self._send(("ask", number, question))
+        or no answer comes within `seconds` (a late answer is dropped)."""
+        number, reply = self._ask(question)
         if not reply.done.wait(seconds) or not reply.ok:
             with self._lock:
                 self._replies.pop(number, None)
             raise Busy
         return reply.value
+
+    def asked(self, question: tuple[Any, ...]) -> Reply:
+        """The question sent to the clerk; its answer comes when it comes (Reply.done), also
+        to an asker that stopped waiting for it."""
+        return self._ask(question)[1]
+
+    def _ask(self, question: tuple[Any, ...]) -> tuple[int, Reply]:
+        reply = Reply()
+        with self._lock:
+            number = next(self._numbers)
+            self._replies[number] = reply
+        self._send(("ask", number, question))
+        return number, reply
 
     def answered(self, upload: Upload) -> bool:
         """Whether the upload's receipt is there (told by the clerk, or from before)."""
@@ -316,8 +325,56 @@ def _wake(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-class _Reply:
+class Reply:
+    """The clerk's answer to a question, once `done`: `value` if `ok`, else it was busy."""
+
     def __init__(self) -> None:
         self.done = threading.Event()
         self.ok = False
         self.value: Any = None
+
+
+class PageCopies:
+    """Every unit's page data of a period, read from the clerk (`ask`: the question sent, its
+    Reply) once for all units and kept for `fresh` seconds; one read at a time (fifty first
+    views at once wait for one copy). A view waits up to `wait` seconds for the copy. When the
+    clerk answers later than that (a large round of uploads before the question), the question
+    is not asked again: the next view waits for the same answer, which is kept when it comes.
+    Asked anew every time, the clerk would read the pages once per view that gave up, while
+    uploads wait."""
+
+    def __init__(self, ask: Callable[[str], Reply], fresh: float, wait: float) -> None:
+        self.ask, self.fresh, self.wait = ask, fresh, wait
+        self._copies: dict[str, tuple[float, dict[str, Any]]] = {}  # period → (read, pages)
+        # period → the question out (answered late), and the period's drops when it was asked
+        self._asking: dict[str, tuple[Reply, int]] = {}
+        self._drops: dict[str, int] = {}
+        self._reading = threading.Lock()
+
+    def get(self, period: str) -> dict[str, Any] | None:
+        """Every unit's page of the period: fresh, else read now, else the last copy (None:
+        none yet, the database held or the clerk still reading)."""
+        with self._reading:
+            if not self.at_hand(period):
+                asking = self._asking.get(period)
+                if asking is None:
+                    asking = self._asking[period] = (self.ask(period), self._drops.get(period, 0))
+                reply, drops = asking
+                if reply.done.wait(self.wait):
+                    self._asking.pop(period, None)
+                    if reply.ok:  # dropped since it was asked: shown, and read again next time
+                        read = time.monotonic() if drops == self._drops.get(period, 0) else -1e9
+                        self._copies[period] = (read, reply.value)
+            copy = self._copies.get(period)
+        return copy[1] if copy else None
+
+    def at_hand(self, period: str) -> bool:
+        """Whether a fresh copy is kept (nothing to wait for)."""
+        copy = self._copies.get(period)
+        return copy is not None and time.monotonic() - copy[0] <= self.fresh
+
+    def drop(self, period: str) -> None:
+        """Read again at the next view (what it shows has changed); an answer to a question
+        asked before is shown once, not kept."""
+        self._drops[period] = self._drops.get(period, 0) + 1
+        self._copies.pop(period, None)

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -87,6 +88,52 @@ def test_the_key_is_made_once_private_and_never_printed(portal_ws: Workspace) ->
     assert {r["unit"] for r in rows} >= {"湖塘镇", "高新区"} and len(rows) == len(
         {r["url"] for r in rows}
     )
+
+
+def test_pages_answered_late_are_kept_and_not_asked_for_again() -> None:
+    """The clerk answers the pages question after the view stopped waiting (a large round of
+    uploads came before it): the next views wait for that same answer and keep it; asked anew
+    each time, the clerk would read every unit's pages once per view. A busy answer (a flow
+    holds the database) is asked again at the next view, and the last copy is shown."""
+    from ducha.portal.desk import PageCopies, Reply
+
+    asked: list[Reply] = []
+
+    def ask(period: str) -> Reply:
+        asked.append(Reply())
+        return asked[-1]
+
+    def answer(ok: bool, value: Any = None, after: float = 0.0) -> None:  # as the desk's listener
+        reply = asked[-1]
+
+        def now() -> None:
+            reply.ok, reply.value = ok, value
+            reply.done.set()
+
+        threading.Timer(after, now).start()
+
+    copies = PageCopies(ask, fresh=60.0, wait=0.2)
+    assert copies.get("2026-03") is None  # no answer within the wait
+    assert copies.get("2026-03") is None and len(asked) == 1  # the same question still out
+    pages = {"湖塘镇": {"tasks": []}}
+    answer(True, pages, after=0.05)  # late
+    assert copies.get("2026-03") == pages and len(asked) == 1  # that answer, kept
+    assert copies.get("2026-03") == pages and copies.at_hand("2026-03") and len(asked) == 1
+
+    copies.fresh = 0.0  # from now on every copy is stale: read again at each view
+    real_ask, copies.ask = copies.ask, lambda period: (real_ask(period), answer(False))[0]
+    assert copies.get("2026-03") == pages and len(asked) == 2  # busy: the last copy shown
+    copies.ask = lambda period: (real_ask(period), answer(True, {}))[0]
+    assert copies.get("2026-03") == {} and len(asked) == 3  # asked again, and read
+
+    copies.fresh, copies.ask = 60.0, real_ask  # evidence came while a question was out:
+    copies.drop("2026-03")
+    assert copies.get("2026-03") is None and len(asked) == 4
+    copies.drop("2026-03")
+    answer(True, pages)
+    assert copies.get("2026-03") == pages and not copies.at_hand("2026-03")  # shown once
+    copies.ask = lambda period: (real_ask(period), answer(True, {}))[0]
+    assert copies.get("2026-03") == {} and len(asked) == 5 and copies.at_hand("2026-03")
 
 
 def test_links_name_only_units_that_report(portal_ws: Workspace) -> None:
