@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import secrets
 import threading
@@ -363,8 +364,9 @@ class PageCopies:
                 if reply.done.wait(self.wait):
                     self._asking.pop(period, None)
                     if reply.ok:  # dropped since it was asked: shown, and read again next time
-                        read = time.monotonic() if drops == self._drops.get(period, 0) else -1e9
-                        self._copies[period] = (read, reply.value)
+                        current = drops == self._drops.get(period, 0)
+                        self._copies[period] = (time.monotonic() if current else -math.inf,
+                                                reply.value)  # fmt: skip
             copy = self._copies.get(period)
         return copy[1] if copy else None
 

@@ -123,8 +123,9 @@ class Checkers:
     is given the caller's context frozen once (again when the caller's context is another,
     loaded again, or files of another month come); what the caller stored since, and a file
     the copy cannot check, are checked again by the caller (checked_in_order), so the
-    results are those of one process checking every file in order. A file that ends a child (memory, time, a crash) is refused with the
-    sandbox's reason, and a new child, given the same copy, takes the next one."""
+    results are those of one process checking every file in order. A file that ends a child
+    (memory, time, a crash) is refused with the sandbox's reason, and a new child, given the
+    same copy, takes the next one."""
 
     def __init__(self, count: int, memory: int) -> None:
         self.sandboxes = [Sandbox(memory=memory) for _ in range(max(1, count))]
