@@ -41,6 +41,9 @@ from ducha.periods import Period
 from ducha.portal.desk import EVENT_COLUMNS, Busy, Upload, read_upload
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ducha.submissions.assignments import TaskLines
     from ducha.submissions.checking import Context
     from ducha.submissions.parallel import Checkers
 
@@ -53,14 +56,26 @@ HOLD_SECONDS = 10.0  # the longest it keeps the database open at a time
 # grows by about 1 MB per 100 files (measured on the portal bench), so 5,000 files leave a
 # later file nearly all of its budget; renewing every 500 cost 6 % of a deadline-day run
 SANDBOX_FILES = 5000
-SANDBOX_IDLE_SECONDS = 60.0  # the checking children end after this long without an upload
+SANDBOX_IDLE_SECONDS = 60.0  # the checking children end after this long without a use
 FAILED_SECONDS = 10.0  # after an error that is not the database being busy (logged)
 
 
 def serve(cfg: Config, conn: Connection) -> None:
     """The clerk's process: until the web server stops it or goes away."""
     with suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group
+        _import_what_it_uses()
         Clerk(cfg, conn).run()
+
+
+def _import_what_it_uses() -> None:
+    """What the clerk's work imports (about 0.7 s), imported when it starts: not on the first
+    page view or upload, which would wait for it."""
+    import pyarrow  # noqa: F401 - the audit's events
+
+    import ducha.portal.overview  # noqa: F401
+    import ducha.submissions.ingest  # noqa: F401
+    import ducha.submissions.receipts  # noqa: F401
+    import ducha.submissions.templates  # noqa: F401
 
 
 class Clerk:
@@ -73,7 +88,7 @@ class Clerk:
         self.stopping = False
         self.checkers: Checkers | None = None  # kept while uploads keep coming
         self.checked_files = 0
-        self.last_upload = 0.0
+        self.last_use = 0.0
         self.con: Any = None  # the database, while the clerk holds it
         # the checks' context (tasks, accepted files): kept for as long as nobody else changes
         # what it is loaded from (ducha.portal.clerk.context_version), checked once per hold
@@ -87,15 +102,15 @@ class Clerk:
             self._run()
         finally:
             self._let_go()
-            self._renew_sandbox(0)
+            self._end_checkers()
 
     def _run(self) -> None:
         while not self.stopping:
             self._listen(IDLE_SECONDS if self.con is None else LINGER_SECONDS)
             uploads = self._pending_uploads()
             events = sorted(self.root.glob("events-*.ready"))
-            if time.monotonic() - self.last_upload > SANDBOX_IDLE_SECONDS:
-                self._renew_sandbox(0)
+            if time.monotonic() - self.last_use > SANDBOX_IDLE_SECONDS:
+                self._end_checkers()
             if not (uploads or self.questions or events):
                 self._let_go()  # nothing more came: the database is free again
                 continue
@@ -186,10 +201,12 @@ class Clerk:
 
     def _work(self, con: Any, uploads: list[Upload], events: list[Path]) -> None:
         reports = [u for u in uploads if u.task_id is None]
+        # a unit's page viewed (its copy asked for): its upload is likely to follow
+        viewed = {Period.parse(q[1]) for _, q in self.questions if q[0] == "pages"}
+        if reports or viewed:
+            self._keep_context(con)  # (the pages show its tasks)
+            checkers = self._checkers(len(reports))  # (started now, in the background)
         if reports:  # all at once: one transaction (in tens, 10-20 % slower)
-            self.last_upload = time.monotonic()
-            self._keep_context(con)
-            checkers = self._checkers(len(reports))
             self._answered(check_uploads(self.cfg, con, reports, checkers, self.context))
         evidence = [u for u in uploads if u.task_id is not None and u.request is None]
         if evidence:
@@ -200,12 +217,15 @@ class Clerk:
         questions, self.questions = self.questions, []
         for number, question in questions:
             try:
-                self._reply(number, True, answer(self.cfg, con, question))
+                self._reply(number, True, answer(self.cfg, con, question, self.context))
             except Exception:  # noqa: BLE001 - logged; the page says it cannot show it now
                 traceback.print_exc(file=sys.stderr)
                 self._reply(number, False, "failed")
         for path in events:
             flush_events(con, path)
+        if viewed and self.context is not None:  # the answers first: the pages wait for them
+            # the children given their copy now, not when the first upload has come
+            checkers.ready(self.context, self.cfg.workspace.archive_dir, frozenset(viewed))
 
     def _keep_context(self, con: Any) -> None:
         """The checks' context for this hold: the one from before if what it was loaded from
@@ -231,29 +251,27 @@ class Clerk:
 
     def _checkers(self, files: int) -> Checkers:
         """The children that read and check the uploads (ducha.submissions.parallel.Checkers),
-        one per core: kept between rounds (starting them and giving them the context costs
-        more than checking a file), replaced after SANDBOX_FILES files so that what a
-        long-lived reader piles up never counts against a later file's limits."""
+        one per core, for `files` files now (0: soon): kept between rounds (starting them and
+        giving them the context costs more than checking a file) until SANDBOX_IDLE_SECONDS
+        pass without a use, replaced after SANDBOX_FILES files so that what a long-lived
+        reader piles up never counts against a later file's limits."""
         from ducha.submissions.ingest import memory_limit
         from ducha.submissions.parallel import Checkers
 
-        self._renew_sandbox(files)
+        if self.checkers is not None and self.checked_files + files > SANDBOX_FILES:
+            self.checkers.renew()
+            self.checked_files = 0
         if self.checkers is None:
             self.checkers = Checkers(checker_count(), memory_limit())
             self.checkers.start()
         self.checked_files += files
+        self.last_use = time.monotonic()
         return self.checkers
 
-    def _renew_sandbox(self, coming: int) -> None:
-        """No uploads coming: the children end; too many checked: fresh ones take over."""
-        if self.checkers is None:
-            return
-        if not coming:
+    def _end_checkers(self) -> None:
+        if self.checkers is not None:
             self.checkers.close()
             self.checkers, self.checked_files = None, 0
-        elif self.checked_files + coming > SANDBOX_FILES:
-            self.checkers.renew()
-            self.checked_files = 0
 
 
 def checker_count() -> int:
@@ -264,17 +282,19 @@ def checker_count() -> int:
     return max(1, min(cpus or 1, 4))
 
 
-def answer(cfg: Config, con: Any, question: tuple[Any, ...]) -> Any:
-    """("pages", period): every unit's page of the period; ("template", unit, period): the path
-    of the unit's template; the dashboard's ("month", period), ("task", period, task id),
-    ("unit", period, unit), ("notices", period), ("requests", period), ("account", name),
-    ("evidence", id),
+def answer(cfg: Config, con: Any, question: tuple[Any, ...], context: Context | None = None) -> Any:
+    """("pages", period): every unit's page of the period (its tasks from `context`, the
+    checks' context, where given); ("template", unit, period): the path of the unit's
+    template; the dashboard's ("month", period), ("task", period, task id), ("unit", period,
+    unit), ("notices", period), ("requests", period), ("account", name), ("evidence", id),
     ("decide", request id, approve, reason, account, time): ducha.portal.overview."""
     from ducha.portal import overview
 
     kind, *args = question
     if kind == "pages":
-        return unit_pages(cfg, con, Period.parse(args[0]))
+        period = Period.parse(args[0])
+        tasks = None if context is None else context.year_tasks(period.year)
+        return unit_pages(cfg, con, period, tasks)
     if kind == "template":
         return str(template(cfg, con, args[0], Period.parse(args[1])))
     if kind == "account":
@@ -428,8 +448,11 @@ def flush_events(con: Any, path: Path) -> None:
     path.unlink()
 
 
-def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any]]:
-    """What each unit's page shows: its tasks and metrics for the period, and the deadline."""
+def unit_pages(
+    cfg: Config, con: Any, period: Period, tasks: Mapping[str, list[TaskLines]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """What each unit's page shows: its tasks and metrics for the period's year (`tasks`, or
+    read now), the deadline, its evidence and requests."""
     from ducha.db import sql
     from ducha.submissions.assignments import unit_tasks
 
@@ -451,10 +474,12 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
         requests.setdefault(found["unit"], []).append(found)
     shared: dict[int, list[dict[str, Any]]] = {}  # units with the same tasks share one list
     pages = {}
-    for unit, tasks in unit_tasks(con, period).items():
-        listed = shared.get(id(tasks))
+    if tasks is None:  # (a year's: the month's figures are not shown)
+        tasks = unit_tasks(con, Period(period.year, 1))
+    for unit, own in tasks.items():
+        listed = shared.get(id(own))
         if listed is None:
-            listed = shared[id(tasks)] = [
+            listed = shared[id(own)] = [
                 {
                     "id": t.task_id,
                     "content": t.content,
@@ -471,7 +496,7 @@ def unit_pages(cfg: Config, con: Any, period: Period) -> dict[str, dict[str, Any
                         if m.position
                     ],
                 }  # fmt: skip
-                for t in tasks
+                for t in own
             ]
         pages[unit] = {"deadline": deadline, "evidence": evidence.get(unit, []), "tasks": listed,
                        "requests": requests.get(unit, [])}  # fmt: skip

@@ -64,18 +64,24 @@ class Context:
             self.units = None  # not one of the units expected: every unit's tasks from now on
             self.years.clear()
             self.indexes.clear()
-        if period.year not in self.years:
-            if self.frozen:
-                raise NeedsMain
-            assert self.con is not None
-            self.years[period.year] = unit_tasks(self.con, Period(period.year, 1), self.units)
-        tasks = self.years[period.year].get(unit)
+        tasks = self.year_tasks(period.year).get(unit)
         if not tasks:
             return None
         index = self.indexes.get(id(tasks))
         if index is None:
             index = self.indexes[id(tasks)] = UnitIndex.build(tasks)
         return index
+
+    def year_tasks(self, year: int) -> Mapping[str, list[TaskLines]]:
+        """Every unit's tasks of the year (only the expected units' while `units` is set),
+        loaded once: the portal's pages show them too."""
+        tasks = self.years.get(year)
+        if tasks is None:
+            if self.frozen:
+                raise NeedsMain
+            assert self.con is not None
+            tasks = self.years[year] = unit_tasks(self.con, Period(year, 1), self.units)
+        return tasks
 
     def previous_cumulative(self, period: Period) -> dict[tuple[str, str, int], float]:
         before = period.previous()
@@ -110,8 +116,7 @@ class Context:
         ]
         previous: dict[str, dict[tuple[str, str, int], float]] = {}
         for year in years:
-            if year not in self.years:
-                self.years[year] = unit_tasks(self.con, Period(year, 1))
+            self.year_tasks(year)
             if periods is not None:
                 continue
             for month in range(1, 13):

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -149,13 +149,27 @@ class Checkers:
         for sandbox in self.sandboxes:
             sandbox.restart()
 
+    def ready(self, ctx: Context, archive_dir: Path, periods: frozenset[Period] | None) -> None:
+        """The children hold a copy of `ctx` that checks files of `periods` (None: any): made
+        now unless they hold one already (before a round, or ahead of the uploads a unit's
+        page view announces)."""
+        if self.context is not ctx:
+            self._prepare(ctx, archive_dir, periods)
+        elif self.periods is not None and (periods is None or not periods <= self.periods):
+            # files of another month: a copy for it too (nothing stored since is lost: the
+            # copy is made now, and `changed` starts again with it)
+            self._prepare(ctx, archive_dir, None if periods is None else self.periods | periods)
+
     def _prepare(
         self, ctx: Context, archive_dir: Path, periods: frozenset[Period] | None
     ) -> None:  # fmt: skip
-        """The children given a copy of `ctx` that checks files of `periods` (None: any)."""
+        """The children given a copy of `ctx` that checks files of `periods` (None: any), all
+        at once: each unpickles it (about 0.1 s) while the others do."""
         frozen = ctx.frozen_copy(periods)
-        for sandbox in self.sandboxes:
-            sandbox.prepare(_init_worker, frozen, archive_dir, None, None, os.getpid(), ctx.memory)
+        setup = (_init_worker, frozen, archive_dir, None, None, os.getpid(), ctx.memory)
+        with ThreadPoolExecutor(len(self.sandboxes), thread_name_prefix="ducha-prepare") as pool:
+            for done in [pool.submit(s.prepare, *setup) for s in self.sandboxes]:
+                done.result()
         self.context, self.periods = ctx, periods
         self.changed.clear()  # (the caller's run holds this set)
 
@@ -168,12 +182,7 @@ class Checkers:
         that checked it is free and reads a file checked again there (ctx.read)."""
         wanted = {expected(period, path) for path in files}
         periods = None if None in wanted else frozenset(p for p in wanted if p is not None)
-        if self.context is not ctx:
-            self._prepare(ctx, archive_dir, periods)
-        elif self.periods is not None and (periods is None or not periods <= self.periods):
-            # files of another month: a copy for it too (nothing stored since is lost: the
-            # copy is made now, and `changed` starts again with it)
-            self._prepare(ctx, archive_dir, None if periods is None else self.periods | periods)
+        self.ready(ctx, archive_dir, periods)
         queue = iter(files)
         pending: deque[tuple[Path, Sandbox, Callable[[], FileResult | None]]] = deque()
 

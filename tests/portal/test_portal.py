@@ -266,7 +266,7 @@ def test_the_clerk_keeps_its_context_between_holds_unless_another_process_wrote(
         assert clerk.context is not kept  # loaded again
         assert any(task in p["message"] for p in receipt["problems"]), receipt["problems"]
     finally:
-        clerk._renew_sandbox(0)
+        clerk._end_checkers()
         ours.close()
 
 
@@ -300,7 +300,55 @@ def test_the_checking_children_are_renewed_after_their_share_of_files(
         assert children() and not children() & first  # the third: fresh ones
         assert [r["status"] for r in receipts] == ["accepted"] * 3, receipts
     finally:
-        clerk._renew_sandbox(0)
+        clerk._end_checkers()
+        clerk._let_go()
+        ours.close()
+
+
+def test_a_page_view_readies_the_checking_children_for_the_upload_that_follows(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pages' copy asked for (a unit opened its link): the clerk answers it from the checks'
+    context, then gives the children their copy of that context for the month; the upload
+    that follows is checked by those children without a copy made again. The pages are those
+    read without the context."""
+    from multiprocessing import Pipe
+
+    from ducha.config import load_config
+    from ducha.db import connect
+    from ducha.portal import clerk as clerk_module
+    from ducha.submissions.parallel import Checkers
+
+    made: list[frozenset[Period] | None] = []
+    prepare = Checkers._prepare
+    monkeypatch.setattr(
+        Checkers, "_prepare", lambda self, ctx, archive, periods: (
+            made.append(periods), prepare(self, ctx, archive, periods))[1],
+    )  # fmt: skip
+    cfg = load_config(portal_ws.config)
+    (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
+    ours, theirs = Pipe()
+    clerk = clerk_module.Clerk(cfg, theirs)
+    try:
+        clerk.questions.append((7, ("pages", str(PERIOD))))
+        clerk._with_database([], [])
+        kind, number, ok, pages = ours.recv()
+        assert (kind, number, ok) == ("reply", 7, True)
+        assert made == [frozenset({PERIOD})]  # the children's copy, for the month viewed
+        assert clerk.checkers is not None and clerk.checkers.context is clerk.context
+        children = {s._process.pid for s in clerk.checkers.sandboxes}
+        con = connect(portal_ws.db)
+        try:
+            assert pages == clerk_module.unit_pages(cfg, con, PERIOD)  # as read without it
+        finally:
+            con.close()
+        assert "湖塘镇" in pages and pages["湖塘镇"]["tasks"]
+        receipt = _one_round(clerk, templates, tmp_path, "湖塘镇", 1)
+        assert receipt["status"] == "accepted", receipt
+        assert made == [frozenset({PERIOD})]  # no copy made again for the upload
+        assert {s._process.pid for s in clerk.checkers.sandboxes} == children
+    finally:
+        clerk._end_checkers()
         clerk._let_go()
         ours.close()
 
