@@ -108,6 +108,6 @@ def serve(cfg: Config, *, host: str, port: int, base_url: str | None) -> None:
     print(
         f"填报门户：{(base_url or f'http://{host}:{port}').rstrip('/')}/（Ctrl-C 停止）", flush=True
     )
-    uvicorn.run(
+    uvicorn.run(  # (with httptools and uvloop, dependencies of ducha: about 3 % less CPU)
         app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
     )
