@@ -441,6 +441,24 @@ def test_the_page_shows_the_unit_its_tasks_and_a_form(portal: PortalServer) -> N
     assert template.status_code == 200 and template.content[:2] == b"PK"
 
 
+def test_the_stylesheet_is_kept_by_the_browser_under_a_name_that_changes_with_it(
+    portal: PortalServer,
+) -> None:
+    """Every page names the stylesheet with its version: the browser keeps it for a year
+    instead of fetching it with every page view; the bare name is checked each time."""
+    page = httpx.get(portal.link("湖塘镇")).text
+    (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)">', page)
+    style = (ROOT / "templates" / "portal" / "portal.css").read_bytes()
+    assert href == f"/static/portal.css?v={hashlib.sha256(style).hexdigest()[:12]}"
+    kept = httpx.get(portal.base + href)
+    assert kept.status_code == 200 and kept.content == style
+    assert kept.headers["content-type"].startswith("text/css")
+    assert kept.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert kept.headers["x-content-type-options"] == "nosniff"
+    for other in ("/static/portal.css", "/static/portal.css?v=0"):
+        assert httpx.get(portal.base + other).headers["cache-control"] == "no-cache"
+
+
 @pytest.mark.parametrize("mangle", ["tamper", "other-key", "junk"])
 def test_a_bad_link_shows_no_unit_data(portal: PortalServer, mangle: str) -> None:
     url = portal.link("湖塘镇")
