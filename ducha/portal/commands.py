@@ -44,11 +44,14 @@ def portal_cmd(
     host: Annotated[str, typer.Option("--host", help="监听地址")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="端口")] = 8000,
     base_url: BaseUrlOption = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="逐个记录请求（链接的令牌部分写作 /u/…）")
+    ] = False,
 ) -> None:
     """启动各单位的填报门户（与流程共用数据库，不占用数据库）。"""
     from ducha.portal.service import serve
 
-    serve(_config(ctx), host=host, port=port, base_url=base_url)
+    serve(_config(ctx), host=host, port=port, base_url=base_url, access_log=access_log)
 
 
 users_app = typer.Typer(help="驾驶舱账号（督查室、领导）。", no_args_is_help=True)

@@ -95,8 +95,12 @@ class _NoTokens(logging.Filter):
         return True
 
 
-def serve(cfg: Config, *, host: str, port: int, base_url: str | None) -> None:
-    """Serve the portal with uvicorn until stopped (Ctrl-C)."""
+def serve(
+    cfg: Config, *, host: str, port: int, base_url: str | None, access_log: bool = False
+) -> None:
+    """Serve the portal with uvicorn until stopped (Ctrl-C). `access_log`: a line per request
+    (about a sixth of the web process's CPU on deadline day; portal_events records every view,
+    download, upload and refusal, and the reverse proxy keeps its own log)."""
     import uvicorn
 
     from ducha.db import require_database
@@ -109,5 +113,6 @@ def serve(cfg: Config, *, host: str, port: int, base_url: str | None) -> None:
         f"填报门户：{(base_url or f'http://{host}:{port}').rstrip('/')}/（Ctrl-C 停止）", flush=True
     )
     uvicorn.run(  # (with httptools and uvloop, dependencies of ducha: about 3 % less CPU)
-        app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False
-    )
+        app, host=host, port=port, log_level="info", proxy_headers=True, server_header=False,
+        access_log=access_log,
+    )  # fmt: skip

@@ -47,7 +47,7 @@ class PortalServer:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [DUCHA, "--db", str(self.db), "--config", str(self.ws.config), "portal",
-                 "--port", str(self.port)],
+                 "--port", str(self.port), "--access-log"],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
         deadline = time.monotonic() + 60
