@@ -201,7 +201,7 @@ class Desk:
             reply.done.set()
 
     def ask(self, question: tuple[Any, ...], seconds: float) -> Any:
-        """The clerk's answer (ducha.portal.clerk.answer); Busy when the database stays held
+        """The clerk's answer (ducha.portal.questions.answer); Busy when the database stays held
         or no answer comes within `seconds` (a late answer is dropped)."""
         number, reply = self._ask(question)
         if not reply.done.wait(seconds) or not reply.ok:

@@ -317,6 +317,7 @@ def test_a_page_view_readies_the_checking_children_for_the_upload_that_follows(
     from ducha.config import load_config
     from ducha.db import connect
     from ducha.portal import clerk as clerk_module
+    from ducha.portal.questions import unit_pages
     from ducha.submissions.parallel import Checkers
 
     made: list[frozenset[Period] | None] = []
@@ -339,7 +340,7 @@ def test_a_page_view_readies_the_checking_children_for_the_upload_that_follows(
         children = {s._process.pid for s in clerk.checkers.sandboxes}
         con = connect(portal_ws.db)
         try:
-            assert pages == clerk_module.unit_pages(cfg, con, PERIOD)  # as read without it
+            assert pages == unit_pages(cfg, con, PERIOD)  # as read without it
         finally:
             con.close()
         assert "湖塘镇" in pages and pages["湖塘镇"]["tasks"]
