@@ -189,13 +189,16 @@ class Sandbox:
             self._ready()
             return self._call(function, args, seconds=seconds or self.seconds)
 
-    def begin(self, function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    def begin(
+        self, function: Callable[..., Any], *args: Any, seconds: float | None = None
+    ) -> Callable[[], Any]:
         """function(*args) sent to the child now; the function returned waits for its result
         (FileRejected as with `call`), and must be called before anything else is asked of the
         sandbox. A caller that checks one file while the child reads the next one keeps both
         processes busy without a thread of its own: a thread waiting for the child needs
         Python's global lock from the one that checks, and waits up to 5 ms for it each time,
-        so that reading and checking take turns instead of overlapping."""
+        so that reading and checking take turns instead of overlapping. `seconds`: the wall
+        time it may take (default: the sandbox's, for one file)."""
         self._calling.acquire()
         refused: FileRejected | None = None  # said when the answer is asked for
         try:
@@ -220,7 +223,7 @@ class Sandbox:
             try:
                 if refused is not None:
                     raise refused
-                return self._answer(self.seconds)
+                return self._answer(seconds or self.seconds)
             finally:
                 self._calling.release()
 

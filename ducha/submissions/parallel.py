@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import heapq
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -17,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,10 +132,15 @@ class Checkers:
     def __init__(self, count: int, memory: int) -> None:
         self.sandboxes = [Sandbox(memory=memory) for _ in range(max(1, count))]
         self.context: Context | None = None  # the context the children hold a copy of
+        self.archive_dir: Path | None = None  # where the children archive what they take in
         self.periods: frozenset[Period] | None = None  # what the copy can check (None: all)
         # (unit, period) stored since the copy was made: a file of the month after is checked
         # again by the caller (set by ducha.submissions.ingest)
         self.changed: set[tuple[str | None, str | None]] = set()
+        # the uploads that came after a run began: (path, unit, period) of each, oldest first
+        # (set by the caller; None: none are begun ahead)
+        self.upcoming: Callable[[], list[tuple[Path, str | None, Period | None]]] | None = None
+        self._ahead: deque[_Call] = deque()  # calls begun for a later run, oldest first
 
     def start(self) -> None:
         for sandbox in self.sandboxes:
@@ -141,11 +148,16 @@ class Checkers:
 
     def close(self) -> None:
         for sandbox in self.sandboxes:
-            sandbox.close()
+            sandbox.close()  # (a child still checking files begun ahead is killed)
+        for call in self._ahead:
+            with contextlib.suppress(Exception):  # their answers: none, the children are gone
+                call.results()
+        self._ahead.clear()
         self.context = None
 
     def renew(self) -> None:
         """Fresh children, given the copy the ones before them had."""
+        self._drain()
         for sandbox in self.sandboxes:
             sandbox.restart()
 
@@ -165,12 +177,13 @@ class Checkers:
     ) -> None:  # fmt: skip
         """The children given a copy of `ctx` that checks files of `periods` (None: any), all
         at once: each unpickles it (about 0.1 s) while the others do."""
+        self._drain()  # (checked with the copy before)
         frozen = ctx.frozen_copy(periods)
         setup = (_init_worker, frozen, archive_dir, None, None, os.getpid(), ctx.memory)
         with ThreadPoolExecutor(len(self.sandboxes), thread_name_prefix="ducha-prepare") as pool:
             for done in [pool.submit(s.prepare, *setup) for s in self.sandboxes]:
                 done.result()
-        self.context, self.periods = ctx, periods
+        self.context, self.periods, self.archive_dir = ctx, periods, archive_dir
         self.changed.clear()  # (the caller's run holds this set)
 
     def checked(
@@ -178,33 +191,114 @@ class Checkers:
         period: Expected[Period],
     ) -> Iterator[tuple[Path, FileResult | None]]:  # fmt: skip
         """The files checked by the children, in order (None: the caller checks it). Each
-        child has one file at a time; while the caller looks at a file's result, the child
-        that checked it is free and reads a file checked again there (ctx.read)."""
+        child has one file at a time, or files begun ahead (below); whenever the caller looks
+        at a result, one child is free and reads a file checked again there (ctx.read).
+
+        Once every file of the run is with a child, a child that is free takes the uploads
+        that have come meanwhile (`upcoming`, set by the caller), a share of them in one call:
+        it checks them while the caller stores this run, and the next run takes their results
+        (checked like any other with the copy the children hold; a new copy drops them)."""
         wanted = {expected(period, path) for path in files}
         periods = None if None in wanted else frozenset(p for p in wanted if p is not None)
         self.ready(ctx, archive_dir, periods)
-        queue = iter(files)
-        pending: deque[tuple[Path, Sandbox, Callable[[], FileResult | None]]] = deque()
+        position = {path: k for k, path in enumerate(files)}
+        due = {path: (expected(unit, path), expected(period, path)) for path in files}
+        calls, self._ahead = self._ahead, deque()  # oldest first; begun by runs before
+        ahead = {f[0] for call in calls for f in call.files if due.get(f[0]) == f[1:]}
+        queue = [(k, path) for k, path in enumerate(files) if path not in ahead]  # (a heap)
+        busy = {id(call.sandbox) for call in calls}
+        idle = [s for s in self.sandboxes if id(s) not in busy]
+        done: dict[Path, FileResult | None] = {}
 
-        def send(sandbox: Sandbox) -> None:
-            path = next(queue, None)
-            if path is not None:
-                pending.append((path, sandbox, _begin_checking(
-                    path, ctx, archive_dir, expected(unit, path), expected(period, path), sandbox,
-                )))  # fmt: skip
+        def take() -> None:
+            call = calls.popleft()
+            idle.append(call.sandbox)
+            results = call.results()
+            if results is None:  # a child ended on one of them: each checked on its own
+                for path, *_ in call.files:
+                    if path in position and path not in done:
+                        heapq.heappush(queue, (position[path], path))
+                return
+            for (path, *kept), result in zip(call.files, results, strict=True):
+                if due.get(path) == tuple(kept) and path not in done:
+                    done[path] = result
 
-        for sandbox in self.sandboxes:
-            send(sandbox)
+        finished = False
         try:
-            while pending:
-                path, sandbox, answer = pending.popleft()
-                checked = answer()
-                ctx.read = sandbox.reader(read_workbook)
-                yield path, checked
-                send(sandbox)
+            for path in files:
+                while path not in done:
+                    if queue and idle:
+                        while queue and idle:
+                            _, coming = heapq.heappop(queue)
+                            calls.append(self._begin(idle.pop(), ctx, archive_dir, [
+                                (coming, *due[coming])]))  # fmt: skip
+                    elif not (idle and self._begin_ahead(idle, calls)):
+                        take()
+                ctx.read = idle[-1].reader(read_workbook)
+                yield path, done.pop(path)
+            while idle and self._begin_ahead(idle, calls):
+                pass
+            finished = True
         finally:
-            for _, _, answer in pending:  # the caller stopped early: the answers taken, unused
-                answer()
+            self._ahead = calls
+            if not finished:  # the caller stopped early: the answers taken, unused
+                self._drain()
+
+    def _begin(
+        self, sandbox: Sandbox, ctx: Context, archive_dir: Path,
+        files: list[tuple[Path, str | None, Period | None]],
+    ) -> _Call:  # fmt: skip
+        """Files sent to a child to be checked: one on its own, or several in one call."""
+        if len(files) == 1:
+            answer = _begin_checking(files[0][0], ctx, archive_dir, *files[0][1:], sandbox)
+            return _Call(sandbox, files, lambda: [answer()])
+        reply = sandbox.begin(_check_paths, files, seconds=len(files) * FILE_SECONDS)
+
+        def results() -> list[FileResult | None] | None:
+            try:
+                return reply()  # type: ignore[no-any-return]
+            except FileRejected:
+                return None
+
+        return _Call(sandbox, files, results)
+
+    def _begin_ahead(self, idle: list[Sandbox], calls: deque[_Call]) -> bool:
+        """A free child given its share of the uploads that have come since the run began
+        (those of months its copy checks, not begun already): False when there are none."""
+        if self.upcoming is None or self.context is None:
+            return False
+        begun = {f[0] for call in calls for f in call.files}
+        coming = [
+            f for f in self.upcoming() if f[0] not in begun
+            and (self.periods is None or f[2] in self.periods)
+        ]  # fmt: skip
+        if not coming:
+            return False
+        sharing = len(self.sandboxes) - sum(c.ahead for c in calls)  # (children without theirs)
+        share = min(AHEAD_FILES, -(-len(coming) // max(1, sharing)))
+        assert self.archive_dir is not None
+        call = self._begin(idle.pop(), self.context, self.archive_dir, coming[:share])
+        call.ahead = True
+        calls.append(call)
+        return True
+
+    def _drain(self) -> None:
+        """The answers of the calls begun ahead taken, unused (before the children are given
+        a new copy or replaced)."""
+        calls, self._ahead = self._ahead, deque()
+        for call in calls:
+            call.results()
+
+
+@dataclass
+class _Call:
+    """Files sent to a child in one call, each with the unit and period it must be of; the
+    function returned by `results` waits for their results (None: the child ended)."""
+
+    sandbox: Sandbox
+    files: list[tuple[Path, str | None, Period | None]]
+    results: Callable[[], list[FileResult | None] | None]
+    ahead: bool = False  # begun for a later run
 
 
 def _begin_checking(
@@ -230,6 +324,7 @@ def _begin_checking(
 def _check_path(path: Path, unit: str | None, period: Period | None) -> FileResult | None:
     """In a Checkers child: a file taken in, read and checked with the frozen context (None:
     the caller checks it, NeedsMain)."""
+    allow_cpu_seconds(FILE_SECONDS)  # a file that spins ends the child (SIGXCPU)
     found = receive(path, _WORKER["archive_dir"], _WORKER["known"])
     try:
         result = check_file(found, _WORKER["ctx"], unit=unit, period=period)
@@ -237,6 +332,13 @@ def _check_path(path: Path, unit: str | None, period: Period | None) -> FileResu
         return None
     result.worker = os.getpid()
     return result
+
+
+def _check_paths(
+    files: list[tuple[Path, str | None, Period | None]],
+) -> list[FileResult | None]:  # fmt: skip
+    """In a Checkers child: files checked one after the other (_check_path), in one call."""
+    return [_check_path(path, unit, period) for path, unit, period in files]
 
 
 T = TypeVar("T")
@@ -256,6 +358,7 @@ def expected(option: Expected[T], path: Path) -> T | None:
 CHUNK = 8
 CHUNK_SECONDS = CHUNK * FILE_SECONDS  # the longest a chunk may take before its worker is ended
 SERIAL_CHUNKS = 8  # checked here while the workers start (about 0.5 s)
+AHEAD_FILES = 16  # the most files a Checkers child is given in one call ahead of their run
 _WORKER: dict[str, Any] = {}
 
 

@@ -164,13 +164,15 @@ def test_the_clerks_kept_context_sees_what_earlier_rounds_stored(
         assert statuses == [("accepted", True), ("accepted", False)]
 
 
+@pytest.mark.parametrize("ahead", [False, True], ids=["next-round", "begun-ahead"])
 def test_a_month_stored_after_the_childrens_copy_is_checked_again_by_the_clerk(
-    portal_ws: Workspace, templates: Templates, tmp_path: Path
+    portal_ws: Workspace, templates: Templates, tmp_path: Path, ahead: bool
 ) -> None:
     """The children check with the figures of the month before as they were when they got
     their copy. 湖塘镇's February is stored in round one, after the copy was made (the round
     has March files too); its March in round two must be held against that February: it is
-    checked again by the clerk, which finds the cumulative figures lower than February's."""
+    checked again by the clerk, which finds the cumulative figures lower than February's.
+    Also when March came while round one was checked, and a child checked it meanwhile."""
     import openpyxl
 
     from ducha.submissions.templates import template_name, write_templates
@@ -195,15 +197,84 @@ def test_a_month_stored_after_the_childrens_copy_is_checked_again_by_the_clerk(
             del fill.cells[(r, c)]
         templates.write_filled(fill, tmp_path / "三月.xlsx")
 
+        third = rounds.upload("湖塘镇", tmp_path / "三月.xlsx")
+        if ahead:
+            rounds.coming.append(third)
         assert rounds.run(("湖塘镇", tmp_path / "二月.xlsx", february), ("牛塘镇", 2)) == [
             "accepted", "accepted",
         ]  # fmt: skip
-        results = rounds.run(("湖塘镇", tmp_path / "三月.xlsx"), results=True)
+        begun = [f[0] for call in rounds.checkers._ahead for f in call.files]
+        assert begun == ([third.file.resolve()] if ahead else [])
+        results = rounds.run(third, results=True)
         (march,) = results
         assert march.status == "accepted"
         assert march.worker is None  # checked by the clerk, not by a child's older copy
         lower = [p for p in march.problems if "低于上月累计" in p.message]
         assert len(lower) == len(lowered)
+
+
+def test_uploads_that_come_during_a_round_are_checked_while_it_is_stored(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Once every file of a round is with a child, a free child takes the uploads that came
+    meanwhile, its share of them in one call, and checks them while the clerk stores the
+    round; the next round takes their results without sending the files again. Among them:
+    the same bytes as a file the round accepted (a duplicate: the clerk finds it once the
+    round is stored), and a sheet that ends its child (refused with that reason; the file
+    begun with it is checked again on its own and accepted)."""
+    import xlsxwriter
+
+    from ducha.submissions.parallel import Checkers
+
+    full = tmp_path / "满表.xlsx"
+    book = xlsxwriter.Workbook(str(full))
+    sheet = book.add_worksheet("进展表")
+    for r in range(5000):
+        sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
+    book.close()
+    monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
+    sent: list[list[str]] = []  # the units of the files of each call to a child
+    begin = Checkers._begin
+    monkeypatch.setattr(Checkers, "_begin", lambda self, sandbox, ctx, archive, files: (
+        sent.append([unit for _, unit, _ in files]), begin(self, sandbox, ctx, archive, files)
+    )[1])  # fmt: skip
+    with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
+        first = rounds.upload("湖塘镇", 1)
+        later = [rounds.upload("牛塘镇", 2), rounds.upload("礼嘉镇", full),
+                 rounds.upload("洛阳镇", 3), rounds.upload("湖塘镇", first.file)]  # fmt: skip
+        rounds.coming.extend(later)
+        assert rounds.run(first) == ["accepted"]
+        assert sent == [["湖塘镇"], ["牛塘镇", "礼嘉镇"], ["洛阳镇", "湖塘镇"]]
+        held = [[f[0] for f in call.files] for call in rounds.checkers._ahead]
+        assert held == [
+            [u.file.resolve() for u in later[:2]],
+            [u.file.resolve() for u in later[2:]],
+        ]
+        sent.clear()
+        results = rounds.run(*later, results=True)
+        assert [r.status for r in results] == ["accepted", "rejected", "accepted", "duplicate"]
+        assert "内存上限（100 MB）" in results[1].problems[0].message
+        assert sent == [["牛塘镇"], ["礼嘉镇"]]  # the call that ended: one by one; not the other
+        assert results[2].worker not in (None, os.getpid())  # as its child checked it ahead
+        assert results[3].worker is None  # checked again by the clerk: a duplicate now
+        assert not rounds.checkers._ahead
+
+
+def test_files_begun_ahead_are_dropped_when_the_children_are_replaced(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """Fresh children (or a new copy of the context) take nothing checked with the copy before:
+    what was begun ahead is dropped, and the next round sends the file again."""
+    with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
+        later = rounds.upload("牛塘镇", 2)
+        rounds.coming.append(later)
+        assert rounds.run(("湖塘镇", 1)) == ["accepted"]
+        assert [len(call.files) for call in rounds.checkers._ahead] == [1]
+        rounds.checkers.renew()
+        assert not rounds.checkers._ahead
+        (result,) = rounds.run(later, results=True)
+        assert result.status == "accepted" and result.worker not in (None, os.getpid())
 
 
 def test_a_file_that_ends_a_checking_child_is_refused_and_the_round_goes_on(
@@ -354,6 +425,57 @@ def test_a_page_view_readies_the_checking_children_for_the_upload_that_follows(
         ours.close()
 
 
+def test_the_clerk_has_the_children_begin_uploads_announced_during_a_round(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """While the clerk checks a round, the desk announces another upload: the clerk takes the
+    message, a child begins the file, and the clerk's next round (at once: the upload is
+    named) stores it with the child's result."""
+    from multiprocessing import Pipe
+
+    from ducha.config import load_config
+    from ducha.portal.clerk import Clerk
+    from ducha.portal.desk import read_upload
+
+    cfg = load_config(portal_ws.config)
+    (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
+    ours, theirs = Pipe()
+    clerk = Clerk(cfg, theirs)
+    try:
+        first, second = (_spooled(clerk, templates, tmp_path, unit, seed)
+                         for unit, seed in (("湖塘镇", 1), ("牛塘镇", 2)))  # fmt: skip
+        ours.send(("wake", [second.id]))  # (as the desk does when it keeps an upload)
+        clerk._with_database([first], [])
+        assert first.receipt()["status"] == "accepted"
+        assert clerk.waiting == {second.id}
+        assert clerk.checkers is not None
+        begun = [f[0] for call in clerk.checkers._ahead for f in call.files]
+        assert begun == [second.file.resolve()]
+        assert clerk._pending_uploads() == [read_upload(clerk.spool, second.id)]
+        clerk._with_database(clerk._pending_uploads(), [])
+        assert second.receipt()["status"] == "accepted"
+        assert not clerk.checkers._ahead and not clerk.waiting
+    finally:
+        clerk._end_checkers()
+        clerk._let_go()
+        ours.close()
+
+
+def _spooled(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: int) -> Any:
+    """A filled template kept in the clerk's spool as the desk keeps an upload."""
+    from ducha.portal.desk import read_upload
+
+    made = tmp_path / f"{unit}-{seed}.xlsx"
+    templates.write_filled(templates.fill(unit, random.Random(seed)), made)
+    place = clerk.spool / f"20260401000000-{seed:012x}"
+    place.mkdir(parents=True)
+    shutil.copy(made, place / "表.xlsx")
+    meta = {"unit": unit, "period": str(PERIOD), "file": "表.xlsx",
+            "received_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    (place / "upload.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    return read_upload(clerk.spool, place.name)
+
+
 def _one_round(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: int) -> Any:
     """One upload of a filled template through the clerk's round; its receipt."""
     from ducha.portal.desk import Upload
@@ -379,6 +501,8 @@ class _Rounds:
     # run(*uploads): one round; each an Upload or what `upload` takes; their statuses in order
     # (results=True: the results themselves)
     run: Callable[..., list[Any]]
+    # uploads that come while a round is checked (the clerk's spool): the children begin them
+    coming: list[Any]
 
 
 @contextmanager
@@ -395,6 +519,11 @@ def _clerk_rounds(portal_ws: Workspace, templates: Templates, tmp_path: Path) ->
     con = connect(portal_ws.db)
     context = checks_context(cfg, con)
     checkers = Checkers(2, memory_limit())
+    coming: list[Upload] = []
+    current: list[Upload] = []
+    checkers.upcoming = lambda: [
+        (u.file.resolve(), u.unit, u.period) for u in coming if u not in current
+    ]  # fmt: skip
 
     def upload(unit: str, given: int | Path, period: Period = PERIOD) -> Upload:
         made = given if isinstance(given, Path) else tmp_path / f"{unit}-{given}.xlsx"
@@ -407,6 +536,7 @@ def _clerk_rounds(portal_ws: Workspace, templates: Templates, tmp_path: Path) ->
 
     def run(*sent: Any, results: bool = False) -> list[Any]:
         uploads = [s if isinstance(s, Upload) else upload(*s) for s in sent]
+        current[:] = uploads
         by_file = {u.file: u for u in uploads}
         found = ingest(
             con, list(by_file), register=cfg.units, workspace=cfg.code,
@@ -415,11 +545,12 @@ def _clerk_rounds(portal_ws: Workspace, templates: Templates, tmp_path: Path) ->
             period={p: u.period for p, u in by_file.items()},
             received_at=lambda p: by_file[p].received_at, context=context, checkers=checkers,
         )  # fmt: skip
+        coming[:] = [u for u in coming if u not in uploads]
         ordered = sorted(found, key=lambda r: uploads.index(by_file[r.path]))
         return ordered if results else [r.status for r in ordered]
 
     try:
-        yield _Rounds(cfg, con, checkers, upload, run)
+        yield _Rounds(cfg, con, checkers, upload, run, coming)
     finally:
         checkers.close()
         con.close()
