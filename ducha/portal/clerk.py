@@ -168,10 +168,15 @@ class Clerk:
         return found
 
     def _database(self) -> Any:
-        """The open database: opened now, or kept from the round before."""
-        from ducha.db import DatabaseBusy, connect
+        """The open database: opened now, or kept from the round before. Not opened while
+        another ducha process waits for it (ducha.db.others_waiting): the clerk let go for it,
+        and would otherwise take it again before that process's next try, round after round
+        while uploads keep coming."""
+        from ducha.db import DatabaseBusy, connect, others_waiting
 
         if self.con is None:
+            if others_waiting(self.cfg.workspace.db_path):
+                raise Busy
             try:
                 self.con = connect(self.cfg.workspace.db_path, wait=OPEN_WAIT)
             except DatabaseBusy:

@@ -461,6 +461,42 @@ def test_the_clerk_has_the_children_begin_uploads_announced_during_a_round(
         ours.close()
 
 
+def test_the_clerk_gives_way_to_a_process_that_waits_for_the_database(
+    portal_ws: Workspace, templates: Templates, tmp_path: Path
+) -> None:
+    """While another ducha process waits for the database (its mark beside it), the clerk
+    does not open it, though uploads wait: it let go for that process, which must get it;
+    the uploads are stored once the process is done."""
+    from multiprocessing import Pipe
+
+    from ducha.config import load_config
+    from ducha.portal.clerk import Clerk
+    from ducha.portal.desk import Busy
+
+    cfg = load_config(portal_ws.config)
+    (cfg.workspace.data_dir / "portal" / "spool").mkdir(parents=True)  # (the desk's)
+    ours, theirs = Pipe()
+    clerk = Clerk(cfg, theirs)
+    waiter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    mark = portal_ws.db.with_name(f"{portal_ws.db.name}.waiting-{waiter.pid}")
+    try:
+        upload = _spooled(clerk, templates, tmp_path, "湖塘镇", 1)
+        mark.touch()  # (as ducha.db.connect leaves it while it waits)
+        with pytest.raises(Busy):
+            clerk._with_database([upload], [])
+        assert clerk.con is None and upload.receipt() is None
+        mark.unlink()  # the other process has the database, and is done with it
+        clerk._with_database([upload], [])
+        assert upload.receipt()["status"] == "accepted"
+    finally:
+        waiter.kill()
+        waiter.wait()
+        mark.unlink(missing_ok=True)
+        clerk._end_checkers()
+        clerk._let_go()
+        ours.close()
+
+
 def _spooled(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: int) -> Any:
     """A filled template kept in the clerk's spool as the desk keeps an upload."""
     from ducha.portal.desk import read_upload
