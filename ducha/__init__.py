@@ -9,7 +9,7 @@ One package per stage of the year and the month, in the order the data flows:
                   files in (intake, inbox; checked before reading: containers, biff, zipped;
                   read: spreadsheet), who and when (identify), the table
                   found (layout), rows mapped (rows) and checked (checks, checking), in
-                  parallel for large batches (parallel), stored whole or not at all (store,
+                  parallel for large batches (parallel; the portal's: checkers), stored whole or not at all (store,
                   ingest), answered (receipts)
     evaluation/   the period judged: inputs → rules → judgements → store
     reporting/    the briefing: what it shows (briefing), its charts, HTML and .xlsx files

@@ -30,7 +30,10 @@ from ducha.submissions.limits import FileRejected
 MEMORY_BYTES = 1024 * 1024 * 1024
 FILE_SECONDS = 60.0  # wall time one file may take (a real file takes well under a second)
 CPU_SECONDS = 3600  # CPU time of one child over its life: a backstop, never reached by real runs
-PRELOAD = ["ducha.submissions.parallel"]  # what the forkserver imports once (workers share it)
+PRELOAD = [
+    "ducha.submissions.parallel",
+    "ducha.submissions.checkers",
+]  # imported once by the forkserver
 
 _REASONS = {
     "memory": "文件过于复杂，读取时超出内存上限（{limit} MB），未处理；请检查是否有异常大的单元格内容或范围，另存后重新报送",

@@ -10,7 +10,7 @@ closes it again, so flows, `ducha ingest` and `ducha evaluate` keep working whil
   checked in one ingest run, each held to the unit and period of its link and received at the
   server's time of upload; `receipt.json` is written beside it and the desk is told. The files
   are read and checked by children, one per core, each with a copy of the checks' context
-  (ducha.submissions.parallel.Checkers, under the sandbox's limits), while the clerk stores
+  (ducha.submissions.checkers.Checkers, under the sandbox's limits), while the clerk stores
   them: on deadline day the clerk alone would be the slowest step. Uploads announced while a
   round is checked are begun by the children that are free, and checked while the clerk
   stores the round (the next round takes their results: a deadline-day run 5 % shorter);
@@ -45,8 +45,8 @@ from ducha.portal.desk import EVENT_COLUMNS, Busy, Upload, read_upload
 from ducha.portal.questions import answer
 
 if TYPE_CHECKING:
+    from ducha.submissions.checkers import Checkers
     from ducha.submissions.checking import Context
-    from ducha.submissions.parallel import Checkers
 
 IDLE_SECONDS = 2.0  # how often the clerk looks at the spool when nobody calls it
 OPEN_WAIT = 1.0  # seconds it waits for another process's lock before answering "busy"
@@ -269,13 +269,13 @@ class Clerk:
                 self.stopping = True
 
     def _checkers(self, files: int) -> Checkers:
-        """The children that read and check the uploads (ducha.submissions.parallel.Checkers),
+        """The children that read and check the uploads (ducha.submissions.checkers.Checkers),
         one per core, for `files` files now (0: soon): kept between rounds (starting them and
         giving them the context costs more than checking a file) until SANDBOX_IDLE_SECONDS
         pass without a use, replaced after SANDBOX_FILES files so that what a long-lived
         reader piles up never counts against a later file's limits."""
+        from ducha.submissions.checkers import Checkers
         from ducha.submissions.ingest import memory_limit
-        from ducha.submissions.parallel import Checkers
 
         if self.checkers is not None and self.checked_files + files > SANDBOX_FILES:
             self.checkers.renew()

@@ -32,9 +32,10 @@ from ducha.units import UnitRegister
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     import duckdb
+from ducha.submissions.checkers import Checkers
 from ducha.submissions.checking import Context
 from ducha.submissions.inbox import collect_files, plan_take_out, take_out
-from ducha.submissions.parallel import Checkers, Expected, checked_in_order
+from ducha.submissions.parallel import Expected, checked_in_order
 from ducha.submissions.results import FileResult
 from ducha.submissions.spreadsheet import read_workbook
 from ducha.submissions.store import store_batch

@@ -225,7 +225,7 @@ def test_uploads_that_come_during_a_round_are_checked_while_it_is_stored(
     begun with it is checked again on its own and accepted)."""
     import xlsxwriter
 
-    from ducha.submissions.parallel import Checkers
+    from ducha.submissions.checkers import Checkers
 
     full = tmp_path / "满表.xlsx"
     book = xlsxwriter.Workbook(str(full))
@@ -389,7 +389,7 @@ def test_a_page_view_readies_the_checking_children_for_the_upload_that_follows(
     from ducha.db import connect
     from ducha.portal import clerk as clerk_module
     from ducha.portal.questions import unit_pages
-    from ducha.submissions.parallel import Checkers
+    from ducha.submissions.checkers import Checkers
 
     made: list[frozenset[Period] | None] = []
     prepare = Checkers._prepare
@@ -547,8 +547,8 @@ def _clerk_rounds(portal_ws: Workspace, templates: Templates, tmp_path: Path) ->
     from ducha.db import connect
     from ducha.portal.clerk import checks_context
     from ducha.portal.desk import Upload
+    from ducha.submissions.checkers import Checkers
     from ducha.submissions.ingest import ingest, memory_limit
-    from ducha.submissions.parallel import Checkers
 
     cfg = load_config(portal_ws.config)
     folder = tmp_path / "spool"
