@@ -223,17 +223,9 @@ def test_uploads_that_come_during_a_round_are_checked_while_it_is_stored(
     the same bytes as a file the round accepted (a duplicate: the clerk finds it once the
     round is stored), and a sheet that ends its child (refused with that reason; the file
     begun with it is checked again on its own and accepted)."""
-    import xlsxwriter
-
     from ducha.submissions.checkers import Checkers
 
-    full = tmp_path / "满表.xlsx"
-    book = xlsxwriter.Workbook(str(full))
-    sheet = book.add_worksheet("进展表")
-    for r in range(5000):
-        sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
-    book.close()
-    monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
+    full = _too_full_for_a_child(tmp_path, monkeypatch)
     sent: list[list[str]] = []  # the units of the files of each call to a child
     begin = Checkers._begin
     monkeypatch.setattr(Checkers, "_begin", lambda self, sandbox, ctx, archive, files: (
@@ -284,15 +276,7 @@ def test_a_file_that_ends_a_checking_child_is_refused_and_the_round_goes_on(
     """The children read under the sandbox's limit (here 100 MB over what they hold): a sheet
     that needs more ends its child, and is refused with that reason; the files around it are
     accepted, checked by fresh children with the same copy."""
-    import xlsxwriter
-
-    full = tmp_path / "满表.xlsx"
-    book = xlsxwriter.Workbook(str(full))
-    sheet = book.add_worksheet("进展表")
-    for r in range(5000):
-        sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
-    book.close()
-    monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
+    full = _too_full_for_a_child(tmp_path, monkeypatch)
     with _clerk_rounds(portal_ws, templates, tmp_path) as rounds:
         results = rounds.run(("湖塘镇", 1), ("牛塘镇", full), ("礼嘉镇", 2), ("洛阳镇", 3),
                          results=True)  # fmt: skip
@@ -510,6 +494,21 @@ def _spooled(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: 
             "received_at": datetime.now(UTC).isoformat()}  # fmt: skip
     (place / "upload.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     return read_upload(clerk.spool, place.name)
+
+
+def _too_full_for_a_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A sheet of a million numbers, and children allowed 100 MB over what they hold: reading
+    it ends the child."""
+    import xlsxwriter
+
+    full = tmp_path / "满表.xlsx"
+    book = xlsxwriter.Workbook(str(full))
+    sheet = book.add_worksheet("进展表")
+    for r in range(5000):
+        sheet.write_row(r, 0, [r * 1000 + c + 0.5 for c in range(200)])
+    book.close()
+    monkeypatch.setenv("DUCHA_READ_MEMORY_MB", "100")
+    return full
 
 
 def _one_round(clerk: Any, templates: Templates, tmp_path: Path, unit: str, seed: int) -> Any:
