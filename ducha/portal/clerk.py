@@ -324,7 +324,7 @@ def checks_context(cfg: Config, con: Any) -> Context:
     """What the checks need, for every unit: kept while the clerk holds the database."""
     from ducha.submissions.checking import Context
 
-    context = Context(cfg.code, cfg.units, con=con)
+    context = Context(cfg.code, cfg.units, con=con, given=("本链接的单位", "本链接的报送期"))
     context.load_accepted()
     return context
 

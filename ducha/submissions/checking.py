@@ -45,6 +45,9 @@ class Context:
     # the units the files are expected to be of (the portal's uploads, each through its unit's
     # link): only their tasks are loaded; None, or a file of another unit: every unit's
     units: frozenset[str] | None = None
+    # what names the unit and period files are expected to be of, as a receipt says it: the
+    # command's options, or the portal's link
+    given: tuple[str, str] = ("--unit 选项", "--period 选项")
     unit_names: UnitNames = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +133,7 @@ class Context:
                 previous[str(before)] = dict(self.previous_cumulative(period))
         return Context(
             self.workspace, self.register, years=dict(self.years), previous=previous,
-            accepted=dict(self.accepted), frozen=True,
+            accepted=dict(self.accepted), frozen=True, given=self.given,
         )  # fmt: skip
 
 

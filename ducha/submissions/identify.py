@@ -181,9 +181,9 @@ def identify(
     if name_period:
         periods.append(("文件名", name_period))
     if unit_option:
-        units.append(("--unit 选项", unit_option))
+        units.append((ctx.given[0], unit_option))
     if period_option:
-        periods.append(("--period 选项", period_option))
+        periods.append((ctx.given[1], period_option))
 
     resolved: list[tuple[str, str]] = []
     for source, raw in units:

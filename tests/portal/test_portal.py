@@ -237,6 +237,7 @@ def test_another_units_file_through_this_link_is_refused(
     path = templates.write_filled(fill, tmp_path / "雪堰镇-2026年3月进展表.xlsx")
     receipt = portal.upload("前黄镇", path)
     assert "未接收" in receipt.text and "雪堰镇" in receipt.text
+    assert "与本链接的单位（前黄镇）不一致" in receipt.text  # (not the command's --unit)
     assert portal.query("SELECT status FROM submissions WHERE file_name = ?", [path.name]) == [
         ("rejected",)
     ]
