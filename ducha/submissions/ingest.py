@@ -32,7 +32,8 @@ from ducha.units import UnitRegister
 
 if TYPE_CHECKING:  # the worker processes that check files import neither (0.4 s of their start)
     import duckdb
-from ducha.submissions.checkers import Checkers
+
+    from ducha.submissions.checkers import Checkers
 from ducha.submissions.checking import Context
 from ducha.submissions.inbox import collect_files, plan_take_out, take_out
 from ducha.submissions.parallel import Expected, checked_in_order
